@@ -1,0 +1,33 @@
+"""Accuracy as stateless tensor functions."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["accuracy", "accuracy_counts"]
+
+
+def accuracy_counts(
+    predicted: torch.Tensor, targets: torch.Tensor, pad_token: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor | int]:
+    """Correct predictions and items counted, given predicted and target class indices ``(N,)``.
+
+    Targets equal to ``pad_token`` are neither correct nor counted. The count is an ``int`` when
+    it is known without reading the data, so no device value has to be read to weigh a batch.
+    """
+    hits = predicted == targets
+    if pad_token is None:
+        return hits.sum(), targets.shape[0]
+    counted = targets != pad_token
+    return (hits & counted).sum(), counted.sum()
+
+
+def accuracy(
+    outputs: torch.Tensor, targets: torch.Tensor, pad_token: int | None = None
+) -> torch.Tensor:
+    """The fraction of items whose highest score ``(N, C)`` is at their target ``(N,)``.
+
+    NaN when no item is counted (an empty batch, or padding only).
+    """
+    correct, count = accuracy_counts(outputs.argmax(dim=1), targets, pad_token)
+    return correct.to(torch.float64) / count

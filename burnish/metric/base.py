@@ -1,0 +1,304 @@
+"""The metric protocols and the data types that flow from metrics to their consumers.
+
+Ported from Burn's ``burn-train`` ``metric/base.rs``: a metric is anything with a ``name``, an
+``update(item, metadata) -> MetricEntry``, a ``compute() -> MetricEntry`` and a ``clear()``.
+No base class is needed; the protocols are structural.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+
+import torch
+
+from burnish.metric.host import to_host
+
+__all__ = [
+    "FormatOptions",
+    "Metric",
+    "MetricEntry",
+    "MetricMetadata",
+    "Numeric",
+    "NumericEntry",
+    "Progress",
+    "format_value",
+    "input_type_of",
+    "resolve_entries",
+]
+
+InputT_contra = TypeVar("InputT_contra", contravariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Items processed in the current split, out of ``items_total`` (``None`` when unknown)."""
+
+    items_processed: int
+    items_total: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricMetadata:
+    """What a metric may want to know about the step it is updated for."""
+
+    progress: Progress
+    epoch: int
+    epoch_total: int
+    iteration: int
+    lrs: tuple[float, ...] = ()
+
+    @property
+    def lr(self) -> float | None:
+        """The learning rate of the first parameter group, as Burn's metadata carries it."""
+        return self.lrs[0] if self.lrs else None
+
+    @staticmethod
+    def fake() -> MetricMetadata:
+        """Metadata for updating a metric outside a learner."""
+        return MetricMetadata(Progress(0, None), epoch=1, epoch_total=1, iteration=0)
+
+
+@dataclass(frozen=True, slots=True)
+class FormatOptions:
+    """How a numeric value is shown: ``FormatOptions("Accuracy").unit("%").precision(2)``."""
+
+    name: str
+    unit_: str | None = None
+    precision_: int | None = None
+
+    def unit(self, unit: str) -> FormatOptions:
+        return replace(self, unit_=unit)
+
+    def precision(self, precision: int) -> FormatOptions:
+        return replace(self, precision_=precision)
+
+    def format(self, value: float) -> str:
+        text = format_value(value, self.precision_)
+        return text if self.unit_ is None or text == "n/a" else f"{text} {self.unit_}"
+
+
+def format_value(value: float, precision: int | None) -> str:
+    """Fixed-point, or scientific when fixed-point would hide the value (Burn's rule)."""
+    if math.isnan(value):
+        return "n/a"
+    if precision is None:
+        return str(value)
+    if value != 0.0 and abs(value) < 0.1 ** (precision - 1) and math.isfinite(value):
+        return f"{value:.{precision}e}"
+    return f"{value:.{precision}f}"
+
+
+EntryKind = Literal["value", "aggregated", "final"]
+
+
+@dataclass(frozen=True, slots=True)
+class NumericEntry:
+    """A numeric value as loggers store it.
+
+    ``value``: one observation. ``aggregated``: the mean of ``count`` items, so that entries can
+    be combined into a correctly weighted mean. ``final``: an epoch value computed from the whole
+    epoch's state (e.g. an AUROC), which is not a mean of anything and must not be re-averaged.
+    """
+
+    value: float
+    count: int = 1
+    kind: EntryKind = "value"
+
+    def serialize(self) -> str:
+        if self.kind == "value":
+            return repr(self.value)
+        if self.kind == "aggregated":
+            return f"{self.value!r},{self.count}"
+        return f"final:{self.value!r}"
+
+    @staticmethod
+    def deserialize(text: str) -> NumericEntry:
+        if text.startswith("final:"):
+            return NumericEntry(float(text.removeprefix("final:")), kind="final")
+        value, sep, count = text.partition(",")
+        if sep:
+            return NumericEntry(float(value), int(count), "aggregated")
+        return NumericEntry(float(value))
+
+    @staticmethod
+    def aggregate(entries: Iterable[NumericEntry]) -> NumericEntry:
+        """The count-weighted mean of entries; NaN (shown as n/a) when there are none."""
+        total = 0.0
+        count = 0
+        for entry in entries:
+            if math.isnan(entry.value) and entry.count == 0:
+                continue
+            total += entry.value * entry.count
+            count += entry.count
+        return NumericEntry(total / count if count else math.nan, count, "aggregated")
+
+
+Render = Callable[[Sequence[list[float]]], tuple[str, str]]
+DeferredValue = torch.Tensor | float
+
+
+class MetricEntry:
+    """A metric's result for one update or one epoch: a name, a display text and a log text.
+
+    The texts of a deferred entry are built from device tensors only when first read, so that
+    ``update()`` never forces a host-device synchronisation. :func:`resolve_entries` reads many
+    deferred entries in one transfer.
+    """
+
+    __slots__ = ("_formatted", "_render", "_serialized", "_values", "name")
+
+    def __init__(self, name: str, formatted: str, serialized: str) -> None:
+        self.name = name
+        self._formatted = formatted
+        self._serialized = serialized
+        self._values: tuple[DeferredValue, ...] = ()
+        self._render: Render | None = None
+
+    @classmethod
+    def deferred(cls, name: str, values: Sequence[DeferredValue], render: Render) -> MetricEntry:
+        """An entry whose texts are ``render(values as lists of floats)``, built on first read.
+
+        Tensors among ``values`` must not be modified in place afterwards: the entry is a
+        snapshot. ``render`` may raise (a deferred input check); the error reaches the reader.
+        """
+        entry = cls(name, "", "")
+        entry._values = tuple(values)
+        entry._render = render
+        return entry
+
+    @property
+    def pending(self) -> tuple[torch.Tensor, ...]:
+        """The tensors still to be read; empty once the texts exist."""
+        return tuple(value for value in self._values if isinstance(value, torch.Tensor))
+
+    @property
+    def is_deferred(self) -> bool:
+        return self._render is not None
+
+    def _fill(self, tensors_on_host: Sequence[list[float]]) -> None:
+        assert self._render is not None
+        read = iter(tensors_on_host)
+        host = [next(read) if isinstance(v, torch.Tensor) else [float(v)] for v in self._values]
+        self._formatted, self._serialized = self._render(host)
+        self._values = ()
+        self._render = None
+
+    @property
+    def formatted(self) -> str:
+        if self._render is not None:
+            resolve_entries((self,))
+        return self._formatted
+
+    @property
+    def serialized(self) -> str:
+        if self._render is not None:
+            resolve_entries((self,))
+        return self._serialized
+
+    def __repr__(self) -> str:
+        return f"MetricEntry({self.name!r}, {self.formatted!r}, {self.serialized!r})"
+
+
+def resolve_entries(entries: Iterable[MetricEntry]) -> None:
+    """Build the texts of every deferred entry, reading all their tensors in one transfer.
+
+    Raises the first error a deferred input check reports; entries before it are resolved.
+    """
+    waiting = [entry for entry in entries if entry.is_deferred]
+    if not waiting:
+        return
+    pending = [entry.pending for entry in waiting]
+    host = to_host([tensor for tensors in pending for tensor in tensors])
+    offset = 0
+    for entry, tensors in zip(waiting, pending, strict=True):
+        entry._fill(host[offset : offset + len(tensors)])
+        offset += len(tensors)
+
+
+@runtime_checkable
+class Metric(Protocol[InputT_contra]):
+    """Burn's ``Metric`` trait: updated once per step with an adapted item.
+
+    ``update`` returns the entry for the step (batch and running epoch value); ``compute``
+    returns the epoch value; ``clear`` starts a new epoch. The type of ``item`` (the annotation
+    of ``update``) is the input the learner adapts each step's output to; ``None`` means the
+    metric needs no input (CPU use, learning rate), like Burn's ``Adaptor<()>``.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def update(self, item: InputT_contra, metadata: MetricMetadata, /) -> MetricEntry: ...
+
+    def compute(self) -> MetricEntry: ...
+
+    def clear(self) -> None: ...
+
+
+@runtime_checkable
+class Numeric(Protocol):
+    """A metric with a numeric value: what dashboards plot and strategies compare."""
+
+    @property
+    def higher_is_better(self) -> bool: ...
+
+    def value(self) -> float:
+        """The latest batch value; NaN before the first update."""
+        ...
+
+    def running_value(self) -> NumericEntry:
+        """The epoch value so far, with the number of items it averages."""
+        ...
+
+
+_UNSET: Any = object()
+
+
+def input_type_of(metric: object) -> type[Any] | None:
+    """The input a metric's ``update`` takes: its ``input_type`` attribute, else its annotation.
+
+    Returns ``None`` for metrics that take no input. Raises ``TypeError`` naming the metric when
+    neither tells.
+    """
+    declared = getattr(metric, "input_type", _UNSET)
+    if declared is not _UNSET:
+        return _as_input_type(metric, declared)
+    update = getattr(type(metric), "update", None)
+    if update is None:
+        raise TypeError(f"{_metric_label(metric)} has no update(item, metadata) method")
+    try:
+        hints = typing.get_type_hints(update)
+    except (NameError, TypeError) as error:
+        raise TypeError(
+            f"{_metric_label(metric)}: cannot read the type of update()'s item ({error}); "
+            "annotate it or set an input_type attribute"
+        ) from error
+    parameters = list(inspect.signature(update).parameters)[1:2]
+    if not parameters or parameters[0] not in hints:
+        raise TypeError(
+            f"{_metric_label(metric)}: update()'s item has no type annotation; annotate it with "
+            "the input type it takes (or None) or set an input_type attribute"
+        )
+    return _as_input_type(metric, hints[parameters[0]])
+
+
+def _as_input_type(metric: object, declared: object) -> type[Any] | None:
+    if declared is None or declared is type(None):
+        return None
+    origin = typing.get_origin(declared) or declared
+    if not isinstance(origin, type):
+        raise TypeError(
+            f"{_metric_label(metric)}: its input type must be a class or None, got {declared!r}"
+        )
+    return origin
+
+
+def _metric_label(metric: object) -> str:
+    name = getattr(metric, "name", None)
+    kind = type(metric).__name__
+    return f"metric {name!r} ({kind})" if isinstance(name, str) else f"metric {kind}"

@@ -1,0 +1,34 @@
+"""The loss metric (Burn's ``LossMetric``)."""
+
+from __future__ import annotations
+
+import math
+
+from burnish.adaptor import LossInput
+from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.state import NumericMetricState, NumericStateMetric
+from burnish.metric.validation import RangeGuard, check_ndim, expect_input
+
+__all__ = ["LossMetric"]
+
+
+class LossMetric(NumericStateMetric):
+    """The mean loss, weighted by batch size over the epoch."""
+
+    input_type = LossInput
+    higher_is_better = False
+
+    def __init__(self, name: str = "Loss") -> None:
+        self.name = name
+        self._finite = RangeGuard(name, "a loss", -math.inf, math.inf, "that is finite")
+        self._state = NumericMetricState(FormatOptions(name).precision(4), [self._finite])
+
+    def update(self, item: LossInput, metadata: MetricMetadata) -> MetricEntry:
+        item = expect_input(self.name, item, LossInput)
+        loss = item.tensor
+        check_ndim(self.name, "the loss", loss, (0, 1), "() or (N,)")
+        self._finite.observe(loss)
+        if loss.ndim == 1:
+            return self._state.update(loss.sum(), loss.shape[0])
+        weight = 1 if item.batch_size is None else item.batch_size
+        return self._state.update(loss * weight, weight)
