@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -204,20 +205,25 @@ class MetricEntry:
         return f"MetricEntry({self.name!r}, {self.formatted!r}, {self.serialized!r})"
 
 
+_resolving = threading.RLock()
+
+
 def resolve_entries(entries: Iterable[MetricEntry]) -> None:
     """Build the texts of every deferred entry, reading all their tensors in one transfer.
 
     Raises the first error a deferred input check reports; entries before it are resolved.
     """
-    waiting = [entry for entry in entries if entry.is_deferred]
-    if not waiting:
-        return
-    pending = [entry.pending for entry in waiting]
-    host = to_host([tensor for tensors in pending for tensor in tensors])
-    offset = 0
-    for entry, tensors in zip(waiting, pending, strict=True):
-        entry._fill(host[offset : offset + len(tensors)])
-        offset += len(tensors)
+    # The renderer and the loggers resolve from their own threads, often the same entries.
+    with _resolving:
+        waiting = [entry for entry in entries if entry.is_deferred]
+        if not waiting:
+            return
+        pending = [entry.pending for entry in waiting]
+        host = to_host([tensor for tensors in pending for tensor in tensors])
+        offset = 0
+        for entry, tensors in zip(waiting, pending, strict=True):
+            entry._fill(host[offset : offset + len(tensors)])
+            offset += len(tensors)
 
 
 @runtime_checkable

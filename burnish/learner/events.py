@@ -1,0 +1,198 @@
+"""The events a learner publishes, and the actor that carries them to each consumer.
+
+Events flow one way: the training thread publishes, and every consumer (a renderer, a logger)
+receives them on a thread of its own, in batches, at its own pace. Publishing is a queue put;
+the training thread never waits on a consumer. Metric entries in events are deferred: a
+consumer reads the values it needs with :func:`burnish.metric.resolve_entries`, many at once.
+"""
+
+from __future__ import annotations
+
+import enum
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from burnish.metric.base import MetricEntry, Progress
+
+__all__ = [
+    "Actor",
+    "EndEvent",
+    "EndSplitEvent",
+    "EpochEndEvent",
+    "EventConsumer",
+    "LearnerEvent",
+    "MetricUpdate",
+    "ProcessedItemEvent",
+    "Split",
+    "StartEvent",
+    "StartSplitEvent",
+    "TrainingProgress",
+]
+
+
+class Split(enum.Enum):
+    TRAIN = "train"
+    VALID = "valid"
+    TEST = "test"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingProgress:
+    """Where the learner is: Burn's ``TrainingProgress``."""
+
+    progress: Progress
+    epoch: int
+    epoch_total: int
+    iteration: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricUpdate:
+    """One metric's entry. ``higher_is_better`` is ``None`` for text metrics (not plotted).
+
+    For a numeric metric, ``NumericEntry.deserialize(entry.serialized)`` is the value to plot.
+    """
+
+    entry: MetricEntry
+    higher_is_better: bool | None
+
+    @property
+    def numeric(self) -> bool:
+        return self.higher_is_better is not None
+
+
+@dataclass(frozen=True, slots=True)
+class StartEvent:
+    """Training (or evaluation) begins."""
+
+    epoch_total: int
+    splits: tuple[Split, ...]
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StartSplitEvent:
+    split: Split
+    epoch: int
+    items_total: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedItemEvent:
+    """A step is done: its progress, learning rates and every metric's entry for the step."""
+
+    split: Split
+    progress: TrainingProgress
+    metrics: tuple[MetricUpdate, ...]
+    lrs: tuple[float, ...]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EndSplitEvent:
+    """A split's epoch is done: every metric's epoch value, from ``compute()``."""
+
+    split: Split
+    epoch: int
+    metrics: tuple[MetricUpdate, ...]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EpochEndEvent:
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndEvent:
+    """Training ended: ``reason`` is ``completed``, ``stopped``, ``early_stopped`` or ``error``."""
+
+    reason: str
+    at: float
+
+
+LearnerEvent = (
+    StartEvent | StartSplitEvent | ProcessedItemEvent | EndSplitEvent | EpochEndEvent | EndEvent
+)
+
+
+class EventConsumer(Protocol):
+    """A renderer or logger: receives events in batches on its own thread."""
+
+    @property
+    def tick_seconds(self) -> float:
+        """The longest the consumer waits between calls to :meth:`consume`."""
+        ...
+
+    def consume(self, events: Sequence[LearnerEvent]) -> None:
+        """Handle the events since the last call (possibly none: a tick)."""
+        ...
+
+    def close(self) -> None:
+        """Called once after the last :meth:`consume`, on the consumer's thread."""
+        ...
+
+
+class Actor:
+    """A thread and a queue running one consumer; an :class:`EndEvent` ends it.
+
+    The consumer is called at most once per ``tick_seconds`` with every event since the last
+    call, so however fast training goes, a consumer wakes up a bounded number of times a second
+    and takes little of the interpreter from the training thread. An exception in the consumer
+    stops the actor and is kept in :attr:`error`, for the learner to raise on its own thread.
+    """
+
+    def __init__(self, consumer: EventConsumer, name: str) -> None:
+        self.consumer = consumer
+        self.error: BaseException | None = None
+        self._queue: queue.SimpleQueue[LearnerEvent] = queue.SimpleQueue()
+        self._ending = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def send(self, event: LearnerEvent) -> None:
+        self._queue.put(event)
+        if isinstance(event, EndEvent):
+            self._ending.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the consumer to handle everything up to the :class:`EndEvent` sent."""
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            ended = False
+            while not ended:
+                started = time.monotonic()
+                events = self._drain(self.consumer.tick_seconds)
+                ended = any(isinstance(event, EndEvent) for event in events)
+                self.consumer.consume(events)
+                if not ended:
+                    elapsed = time.monotonic() - started
+                    self._ending.wait(max(0.0, self.consumer.tick_seconds - elapsed))
+        except BaseException as error:
+            self.error = error
+            self._discard_until_end()
+        finally:
+            try:
+                self.consumer.close()
+            except BaseException as error:
+                self.error = self.error or error
+
+    def _drain(self, timeout: float) -> list[LearnerEvent]:
+        """The first event within ``timeout``, then every event already queued."""
+        events: list[LearnerEvent] = []
+        try:
+            events.append(self._queue.get(timeout=timeout))
+            while True:
+                events.append(self._queue.get_nowait())
+        except queue.Empty:
+            return events
+
+    def _discard_until_end(self) -> None:
+        while not isinstance(self._queue.get(), EndEvent):
+            pass
