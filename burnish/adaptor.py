@@ -29,6 +29,7 @@ __all__ = [
     "StepAdaptations",
     "TopKAccuracyInput",
     "adapt",
+    "adapt_registered",
     "check_adaptable",
     "register_adaptor",
     "supported_inputs",
@@ -174,8 +175,16 @@ def _type_name(kind: type[Any] | None) -> str:
     return "None (no input)" if kind is None else kind.__qualname__
 
 
+def adapt_registered(output: object, kind: type[InputT]) -> InputT:
+    """What an output's ``adapt`` falls back on for inputs it does not know itself."""
+    registered = _registered(type(output), kind)
+    if registered is None:
+        raise unsupported_input(output, kind)
+    return cast(InputT, registered(output))
+
+
 def unsupported_input(output: object, kind: type[Any]) -> TypeError:
-    """The error an output's ``adapt`` raises for an input it does not feed."""
+    """The error for an input that ``output`` cannot be adapted to."""
     supported = sorted(_type_name(k) for k in supported_inputs(type(output)))
     return TypeError(
         f"{type(output).__qualname__} cannot be adapted to {_type_name(kind)}; it feeds "

@@ -17,7 +17,7 @@ from burnish.adaptor import (
     LossInput,
     PerplexityInput,
     TopKAccuracyInput,
-    unsupported_input,
+    adapt_registered,
 )
 
 __all__ = ["ClassificationOutput", "MultiLabelClassificationOutput", "RegressionOutput"]
@@ -45,7 +45,7 @@ class _StepOutput:
 
     def _scores_and_targets(self, kind: _ScoresAndTargets, feeds: tuple[type[Any], ...]) -> Any:
         if kind not in feeds:
-            raise unsupported_input(self, kind)
+            return adapt_registered(self, kind)
         return kind(self.output, self.targets, derived=self._derived)
 
 
@@ -99,4 +99,4 @@ class RegressionOutput(_StepOutput):
     def adapt(self, kind: type[LossInput], /) -> LossInput:
         if kind is LossInput:
             return self._loss()
-        raise unsupported_input(self, kind)
+        return adapt_registered(self, kind)

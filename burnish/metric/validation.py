@@ -61,10 +61,9 @@ def check_batch_sizes(
 
 
 class RangeGuard:
-    """Watches that every value observed lies in ``[low, high]`` without reading it.
+    """Watches that every value observed is finite and lies in ``[low, high]``, unread.
 
-    NaN fails the check, so a guard with infinite bounds catches NaN and ``low``/``high`` inf
-    bounds that are finite catch infinities.
+    Infinite bounds mean no bound: a guard on ``(-inf, inf)`` checks only for NaN and inf.
     """
 
     def __init__(self, metric: str, what: str, low: float, high: float, expected: str) -> None:
@@ -96,7 +95,10 @@ class RangeGuard:
 
     def verify(self, low: float, high: float) -> None:
         """Raise ``ValueError`` if the host values of :attr:`seen` break the range."""
-        if self.low <= low and high <= self.high:
+        nothing_seen = low == math.inf and high == -math.inf
+        if nothing_seen or (
+            math.isfinite(low) and math.isfinite(high) and self.low <= low and high <= self.high
+        ):
             return
         found = "NaN" if math.isnan(low) or math.isnan(high) else f"values in [{low:g}, {high:g}]"
         raise ValueError(f"{self.metric}: expected {self.what} {self.expected}, received {found}")

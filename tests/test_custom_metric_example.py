@@ -1,0 +1,81 @@
+"""The custom metric in examples/ works through the protocols alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from burnish import (
+    Metric,
+    MetricMetadata,
+    Numeric,
+    RegressionOutput,
+    adapt,
+    check_adaptable,
+    input_type_of,
+)
+from burnish.metric.host import transfer_count
+
+
+def _load_example() -> ModuleType:
+    path = Path(__file__).parents[1] / "examples" / "custom_metric.py"
+    spec = importlib.util.spec_from_file_location("custom_metric_example", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+example = _load_example()
+
+
+def test_it_is_a_numeric_metric_fed_through_a_registered_adaptor() -> None:
+    metric = example.MeanAbsoluteErrorMetric()
+    assert isinstance(metric, Metric)
+    assert isinstance(metric, Numeric)
+    assert input_type_of(metric) is example.AbsoluteErrorInput
+    check_adaptable(RegressionOutput, example.AbsoluteErrorInput, metric.name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 50), min_size=1, max_size=6), st.integers(0, 2**32 - 1))
+def test_values_match_numpy(sizes: list[int], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    metric = example.MeanAbsoluteErrorMetric()
+    predictions, targets = [], []
+    before = transfer_count()
+    for size in sizes:
+        p, t = rng.standard_normal(size), rng.standard_normal(size)
+        predictions.append(p)
+        targets.append(t)
+        output = RegressionOutput(torch.tensor(0.0), torch.from_numpy(p), torch.from_numpy(t))
+        metric.update(adapt(output, example.AbsoluteErrorInput), MetricMetadata.fake())
+    assert transfer_count() == before
+    expected = np.abs(np.concatenate(predictions) - np.concatenate(targets)).mean()
+    assert metric.running_value().value == pytest.approx(expected, rel=1e-9)
+    assert metric.value() == pytest.approx(np.abs(predictions[-1] - targets[-1]).mean(), rel=1e-9)
+    assert metric.compute().formatted == f"{expected:.3f}"
+
+
+def test_shape_mismatch_names_the_metric() -> None:
+    with pytest.raises(ValueError, match=r"MAE: expected .* same shape, received \(3,\) and \(4,\)"):
+        example.MeanAbsoluteErrorMetric().update(
+            example.AbsoluteErrorInput(torch.zeros(3), torch.zeros(4)), MetricMetadata.fake()
+        )
+
+
+def test_the_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    example.main()
+    out = capsys.readouterr().out
+    assert out.count("epoch ") == 5
+    assert "epoch: 0.0" in out
