@@ -29,6 +29,7 @@ from burnish import (
 @pytest.fixture(autouse=True)
 def _clean_registry() -> Iterator[None]:
     saved = dict(adaptor_module._registry)
+    adaptor_module._registry.clear()
     yield
     adaptor_module._registry.clear()
     adaptor_module._registry.update(saved)

@@ -200,7 +200,8 @@ class LineChart:
         height = options.height or self.height
         data = [_finite(series.points) for series in self.series]
         points = [point for series in data for point in series]
-        lines = self._legend(width)
+        styles = [console.get_style(series.style) for series in self.series]
+        lines = self._legend(width, styles)
         if not points or height < 3 or width < 8:
             lines.append([Segment(self.empty_text[:width].ljust(width), Style(dim=True))])
             lines.extend([Segment(" " * width)] for _ in range(max(0, height - 2)))
@@ -232,11 +233,10 @@ class LineChart:
             ]
             if dots:
                 canvas.polyline(dots, index)
-        styles = [console.get_style(series.style) for series in self.series]
         axis_style = Style(dim=True)
         labels = {0: top_label, plot_height - 1: bottom_label}
         if y_high == y_low:
-            labels = {plot_height // 2 - (0 if plot_height % 2 else 1): top_label}
+            labels = {round(y_middle) // 4: top_label}
         for row, runs in enumerate(canvas.rows()):
             line = [Segment(labels.get(row, "").rjust(label_width), axis_style)]
             line.append(Segment("│", axis_style))
@@ -252,10 +252,10 @@ class LineChart:
         lines.append([Segment(axis[:width], axis_style)])
         yield from _emit(lines, width)
 
-    def _legend(self, width: int) -> list[list[Segment]]:
+    def _legend(self, width: int, styles: Sequence[Style]) -> list[list[Segment]]:
         legend: list[Segment] = []
-        for series in self.series:
-            legend.append(Segment("━━ ", Style.parse(series.style) if isinstance(series.style, str) else series.style))
+        for series, style in zip(self.series, styles, strict=True):
+            legend.append(Segment("━━ ", style))
             legend.append(Segment(f"{series.name}   "))
         used = sum(len(segment.text) for segment in legend)
         if self.x_title and used + len(self.x_title) <= width:

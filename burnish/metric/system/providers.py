@@ -7,6 +7,7 @@ the sampler a fake instead.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import types
 from collections.abc import Mapping, Sequence
@@ -202,10 +203,8 @@ class NvmlProvider:
         nvml, self._nvml = self._nvml, None
         self._handles = {}
         if nvml is not None:
-            try:
+            with contextlib.suppress(nvml.NVMLError):
                 nvml.nvmlShutdown()
-            except nvml.NVMLError:
-                pass
 
     def device_count(self) -> int:
         return int(self._call(None, "nvmlDeviceGetCount"))
