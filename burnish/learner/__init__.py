@@ -1,0 +1,51 @@
+"""The learner: steps, the builder, the fit loop, checkpoints, early stopping and events."""
+
+from burnish.learner.builder import LearnerBuilder
+from burnish.learner.checkpoint import (
+    CheckpointError,
+    CheckpointingStrategy,
+    ComposedCheckpointingStrategy,
+    FileCheckpointer,
+    KeepLastNCheckpoints,
+    MetricCheckpointingStrategy,
+)
+from burnish.learner.early_stopping import (
+    EarlyStoppingStrategy,
+    MetricEarlyStoppingStrategy,
+    NoImprovementSince,
+)
+from burnish.learner.events import LearnerEvent, MetricUpdate, Split, TrainingProgress
+from burnish.learner.history import Aggregate, Direction, MetricHistory
+from burnish.learner.interrupt import Interrupter
+from burnish.learner.learner import FitResult, Learner, NonFiniteLossError
+from burnish.learner.step import TrainOutput, TrainStep, ValidStep, move_to_device
+from burnish.learner.summary import LearnerSummary
+
+__all__ = [
+    "Aggregate",
+    "CheckpointError",
+    "CheckpointingStrategy",
+    "ComposedCheckpointingStrategy",
+    "Direction",
+    "EarlyStoppingStrategy",
+    "FileCheckpointer",
+    "FitResult",
+    "Interrupter",
+    "KeepLastNCheckpoints",
+    "Learner",
+    "LearnerBuilder",
+    "LearnerEvent",
+    "LearnerSummary",
+    "MetricCheckpointingStrategy",
+    "MetricEarlyStoppingStrategy",
+    "MetricHistory",
+    "MetricUpdate",
+    "NoImprovementSince",
+    "NonFiniteLossError",
+    "Split",
+    "TrainOutput",
+    "TrainStep",
+    "TrainingProgress",
+    "ValidStep",
+    "move_to_device",
+]

@@ -12,13 +12,39 @@ from burnish.metric.base import (
     input_type_of,
     resolve_entries,
 )
+from burnish.metric.confusion import (
+    DecisionRule,
+    FBetaScoreMetric,
+    PrecisionMetric,
+    RecallMetric,
+)
+from burnish.metric.confusion_matrix import ConfusionMatrixMetric
+from burnish.metric.hamming import HammingScoreMetric
 from burnish.metric.loss import LossMetric
-from burnish.metric.state import NumericMetricState, NumericStateMetric
+from burnish.metric.perplexity import PerplexityMetric
+from burnish.metric.ranking import AucPrMetric, AurocMetric
+from burnish.metric.state import (
+    ConfusionStatsState,
+    ExpMeanState,
+    NumericMetricState,
+    NumericStateMetric,
+    PredictionAccumulator,
+    ScoreHistogram,
+)
+from burnish.metric.topk import TopKAccuracyMetric
 from burnish.metric.validation import RangeGuard
 
 __all__ = [
     "AccuracyMetric",
+    "AucPrMetric",
+    "AurocMetric",
+    "ConfusionMatrixMetric",
+    "ConfusionStatsState",
+    "DecisionRule",
+    "ExpMeanState",
+    "FBetaScoreMetric",
     "FormatOptions",
+    "HammingScoreMetric",
     "LossMetric",
     "Metric",
     "MetricEntry",
@@ -27,8 +53,14 @@ __all__ = [
     "NumericEntry",
     "NumericMetricState",
     "NumericStateMetric",
+    "PerplexityMetric",
+    "PrecisionMetric",
+    "PredictionAccumulator",
     "Progress",
     "RangeGuard",
+    "RecallMetric",
+    "ScoreHistogram",
+    "TopKAccuracyMetric",
     "input_type_of",
     "resolve_entries",
 ]

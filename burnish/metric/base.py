@@ -29,6 +29,7 @@ __all__ = [
     "Progress",
     "format_value",
     "input_type_of",
+    "metric_name",
     "resolve_entries",
 ]
 
@@ -260,6 +261,11 @@ class Numeric(Protocol):
     def running_value(self) -> NumericEntry:
         """The epoch value so far, with the number of items it averages."""
         ...
+
+
+def metric_name(metric: str | Metric[Any]) -> str:
+    """A metric's name, given the metric or its name."""
+    return metric if isinstance(metric, str) else metric.name
 
 
 _UNSET: Any = object()

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
-from burnish.metric.base import DeferredValue, FormatOptions, MetricEntry, NumericEntry
+from burnish.metric.base import (
+    DeferredValue,
+    FormatOptions,
+    MetricEntry,
+    NumericEntry,
+    format_value,
+)
 from burnish.metric.host import accumulator_dtype, to_host
 from burnish.metric.validation import RangeGuard
 
-__all__ = ["NumericMetricState", "NumericStateMetric", "read_values"]
+__all__ = [
+    "ConfusionStatsState",
+    "ExpMeanState",
+    "NumericMetricState",
+    "NumericStateMetric",
+    "PredictionAccumulator",
+    "ScoreHistogram",
+    "format_values",
+    "guard_values",
+    "nan_mean",
+    "read_values",
+    "verify_guards",
+]
 
 
 def read_values(values: Sequence[DeferredValue]) -> list[list[float]]:
@@ -108,3 +127,217 @@ class NumericStateMetric:
 
     def clear(self) -> None:
         self._state.clear()
+
+
+def guard_values(guards: Sequence[RangeGuard]) -> list[DeferredValue]:
+    """The (min, max) pairs of ``guards``, to be read together with a metric's values."""
+    return [value for guard in guards for value in guard.seen]
+
+
+def verify_guards(guards: Sequence[RangeGuard], host: Sequence[list[float]]) -> None:
+    """Raise the first deferred input error, given the host values of :func:`guard_values`."""
+    for index, guard in enumerate(guards):
+        (low,), (high,) = host[2 * index : 2 * index + 2]
+        guard.verify(low, high)
+
+
+def nan_mean(values: Sequence[float]) -> float:
+    """The mean of the values that are not NaN; NaN when there are none."""
+    defined = [value for value in values if not math.isnan(value)]
+    return sum(defined) / len(defined) if defined else math.nan
+
+
+def format_values(options: FormatOptions, values: Sequence[float]) -> str:
+    """One value as ``options`` formats it; several (per class) as their mean and a list."""
+    if len(values) == 1:
+        return options.format(values[0])
+    per_class = ", ".join(
+        f"{index}: {format_value(value, options.precision_)}" for index, value in enumerate(values)
+    )
+    return f"{options.format(nan_mean(values))} mean [{per_class}]"
+
+
+ReduceCounts = Callable[[torch.Tensor], torch.Tensor]
+
+
+class ConfusionStatsState:
+    """Burn's ``ConfusionStatsState``: per-class counts ``(K, C)`` summed over the epoch.
+
+    Scores derived from counts (precision, recall, F-beta) are computed from the epoch's sums,
+    never averaged over batches (Burn bug #2758). ``reduce`` maps counts (a float64 CPU tensor,
+    read in one transfer) to a scalar, or to a per-class vector whose NaN entries are classes
+    outside the label set; a vector's numeric value is the mean of its defined entries.
+    Update entries show the epoch so far and the batch; their log text is the batch value as a
+    plain observation (``value``), and :meth:`running_value` is a ``final`` entry, since a ratio
+    of sums is not a mean that loggers could re-weight.
+    """
+
+    def __init__(
+        self, options: FormatOptions, reduce: ReduceCounts, guards: Sequence[RangeGuard] = ()
+    ) -> None:
+        self.options = options
+        self.reduce = reduce
+        self.guards = tuple(guards)
+        self._counts: torch.Tensor | None = None
+        self._batch: torch.Tensor | None = None
+        self._items = 0
+
+    def update(self, counts: torch.Tensor, items: int) -> MetricEntry:
+        """Add a batch's ``counts`` over ``items`` items; the tensor is never modified."""
+        # Out of place: entries handed out (and other metrics sharing the memoised counts) keep
+        # the tensors they were given.
+        self._counts = counts if self._counts is None else self._counts + counts
+        self._batch = counts
+        self._items += items
+        return MetricEntry.deferred(
+            self.options.name,
+            [counts, self._counts, *guard_values(self.guards)],
+            functools.partial(self._render_update, int(counts.shape[-1])),
+        )
+
+    def _reduced(self, host: list[float], columns: int) -> list[float]:
+        counts = torch.tensor(host, dtype=torch.float64).view(-1, columns)
+        return [float(x) for x in self.reduce(counts).reshape(-1)]
+
+    def _render_update(self, columns: int, host: Sequence[list[float]]) -> tuple[str, str]:
+        batch, epoch, *guards = host
+        verify_guards(self.guards, guards)
+        batch_values = self._reduced(batch, columns)
+        epoch_values = self._reduced(epoch, columns)
+        if len(epoch_values) == 1:
+            epoch_text = format_values(self.options, epoch_values)
+            formatted = f"epoch {epoch_text} - batch {format_values(self.options, batch_values)}"
+        else:
+            formatted = f"epoch {format_values(self.options, epoch_values)}"
+        return formatted, NumericEntry(nan_mean(batch_values)).serialize()
+
+    def _read(self, counts: torch.Tensor | None) -> list[float]:
+        if counts is None:
+            verify_guards(self.guards, read_values(guard_values(self.guards)))
+            return [math.nan]
+        host = read_values([counts, *guard_values(self.guards)])
+        verify_guards(self.guards, host[1:])
+        return self._reduced(host[0], int(counts.shape[-1]))
+
+    def epoch_values(self) -> list[float]:
+        """The epoch's reduced values: one number, or one per class (NaN: not in the label set)."""
+        return self._read(self._counts)
+
+    def epoch_counts(self) -> torch.Tensor | None:
+        """The counts summed over the epoch so far (``None`` before the first update)."""
+        return self._counts
+
+    def value(self) -> float:
+        """The latest batch value; NaN before the first update."""
+        return nan_mean(self._read(self._batch))
+
+    def running_value(self) -> NumericEntry:
+        """The epoch value so far (a ``final`` entry); NaN in an empty epoch."""
+        return NumericEntry(nan_mean(self.epoch_values()), self._items, "final")
+
+    def compute(self) -> MetricEntry:
+        """The epoch entry; per-class values are listed in its display text."""
+        values = self.epoch_values()
+        entry = NumericEntry(nan_mean(values), self._items, "final")
+        return MetricEntry(
+            self.options.name, format_values(self.options, values), entry.serialize()
+        )
+
+    def clear(self) -> None:
+        self._counts = None
+        self._batch = None
+        self._items = 0
+        for guard in self.guards:
+            guard.clear()
+
+
+class PredictionAccumulator:
+    """Every batch's scores and targets, kept on their device for epoch-wide ranking metrics.
+
+    Memory grows with the samples seen (``nbytes``); the binned :class:`ScoreHistogram` is the
+    fixed-size alternative. Tensors are kept as given (detached, not copied): do not modify a
+    batch's outputs in place after updating a metric with them.
+    """
+
+    def __init__(self) -> None:
+        self._scores: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+        self.items = 0
+
+    def append(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
+        self._scores.append(scores.detach())
+        self._targets.append(targets.detach())
+        self.items += scores.shape[0]
+
+    def gather(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """All scores and targets so far, concatenated (once: later calls reuse the result)."""
+        if not self._scores:
+            return None
+        if len(self._scores) > 1:
+            self._scores = [torch.cat(self._scores)]
+            self._targets = [torch.cat(self._targets)]
+        return self._scores[0], self._targets[0]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of state held: grows with the number of samples."""
+        tensors = [*self._scores, *self._targets]
+        return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+
+    def clear(self) -> None:
+        self._scores = []
+        self._targets = []
+        self.items = 0
+
+
+class ScoreHistogram:
+    """Fixed-size counts of scores per bin (binned ranking metrics): memory independent of the
+    number of samples. Batches add out of place, so entries may hold the tensors handed out.
+    """
+
+    def __init__(self) -> None:
+        self.counts: torch.Tensor | None = None
+        self.items = 0
+
+    def add(self, counts: torch.Tensor, items: int) -> None:
+        self.counts = counts if self.counts is None else self.counts + counts
+        self.items += items
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of state held: fixed by the number of columns and bins."""
+        return 0 if self.counts is None else self.counts.numel() * self.counts.element_size()
+
+    def clear(self) -> None:
+        self.counts = None
+        self.items = 0
+
+
+def _exp(value: float) -> float:
+    # exp() of a mean log-likelihood overflows to inf past ~709, as a perplexity should.
+    return math.inf if value > 709.0 else math.exp(value)
+
+
+class ExpMeanState(NumericMetricState):
+    """A :class:`NumericMetricState` that reports ``exp`` of its running mean.
+
+    For perplexity: the state averages token negative log-likelihoods, and the epoch value is
+    ``exp`` of the epoch's mean, not a mean of per-batch perplexities. As ``exp`` of a mean is
+    not a mean, :meth:`running_value` is a ``final`` entry and update entries log the batch
+    value as a plain observation.
+    """
+
+    def _render_update(self, host: Sequence[list[float]]) -> tuple[str, str]:
+        (current,), (total,), (count,), (_batch_count,), *guards = host
+        self._verify(guards)
+        running = _exp(total / count) if count else math.nan
+        current = _exp(current)
+        formatted = f"epoch {self.options.format(running)} - batch {self.options.format(current)}"
+        return formatted, NumericEntry(current).serialize()
+
+    def value(self) -> float:
+        return _exp(super().value())
+
+    def running_value(self) -> NumericEntry:
+        mean = super().running_value()
+        return NumericEntry(_exp(mean.value), mean.count, "final")

@@ -8,6 +8,7 @@ operation per cell the line crosses rather than one per dot.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
+
+from burnish.renderer.frame import Line, fit
 
 __all__ = ["BrailleCanvas", "LineChart", "Point", "Series", "decimate", "format_tick"]
 
@@ -78,29 +81,45 @@ class BrailleCanvas:
             self._owner[row][column] = series
 
     def polyline(self, dots: Sequence[tuple[float, float]], series: int = 0) -> None:
-        """Connect dot coordinates (fractional allowed) with straight lines."""
-        if len(dots) == 1:
-            x, y = dots[0]
-            self.set(round(x), round(y), series)
-            return
-        for (x0, y0), (x1, y1) in zip(dots, dots[1:], strict=False):
-            self._segment(x0, y0, x1, y1, series)
+        """Connect dot coordinates (fractional allowed) with straight lines.
 
-    def _segment(self, x0: float, y0: float, x1: float, y1: float, series: int) -> None:
-        if x1 < x0:
-            x0, y0, x1, y1 = x1, y1, x0, y0
-        first, last = round(x0), round(x1)
-        if first == last:
-            self.span(first, round(y0), round(y1), series)
+        Each dot column collects the lowest and highest row any segment reaches in it, then is
+        drawn once: the cost is per segment and per column, not per dot.
+        """
+        columns = self.dot_width
+        if not dots or columns == 0:
             return
-        slope = (y1 - y0) / (x1 - x0)
-        for column in range(first, last + 1):
-            # The line's extent over this dot column, clipped to the segment's ends.
-            left = max(x0, column - 0.5)
-            right = min(x1, column + 0.5)
-            self.span(
-                column, round(y0 + slope * (left - x0)), round(y0 + slope * (right - x0)), series
-            )
+        low = [math.inf] * columns
+        high = [-math.inf] * columns
+        pairs = itertools.pairwise(dots) if len(dots) > 1 else [(dots[0], dots[0])]
+        for (ax, ay), (bx, by) in pairs:
+            if bx < ax:
+                ax, ay, bx, by = bx, by, ax, ay  # noqa: PLW2909
+            first = max(0, math.floor(ax + 0.5))
+            last = min(columns - 1, math.floor(bx + 0.5))
+            if first >= last:
+                if first == last:
+                    bottom, top = (ay, by) if ay <= by else (by, ay)
+                    low[first] = min(low[first], bottom)
+                    high[first] = max(high[first], top)
+                continue
+            slope = (by - ay) / (bx - ax)
+            for column in range(first, last + 1):
+                left = ax if ax > column - 0.5 else column - 0.5
+                right = bx if bx < column + 0.5 else column + 0.5
+                y_left = ay + slope * (left - ax)
+                y_right = ay + slope * (right - ax)
+                if y_left > y_right:
+                    y_left, y_right = y_right, y_left
+                if y_left < low[column]:
+                    low[column] = y_left
+                if y_right > high[column]:
+                    high[column] = y_right
+        for column in range(columns):
+            if low[column] <= high[column]:
+                self.span(
+                    column, math.floor(low[column] + 0.5), math.floor(high[column] + 0.5), series
+                )
 
     def rows(self) -> list[list[tuple[str, int]]]:
         """Each row as runs of ``(text, series)``; ``series`` is -1 for empty runs."""
@@ -174,15 +193,15 @@ class LineChart:
     """A rich renderable: a legend line, the braille plot with its y range (min at the bottom,
     max at the top) on the left, and the x range below.
 
-    Takes the height the layout gives it (``options.height``), else ``height``. Non-finite
-    points are skipped. Series are drawn in order, so a later one is on top.
+    Takes ``height`` lines, else the height the layout gives (``options.height``), else 10.
+    Non-finite points are skipped. Series are drawn in order, so a later one is on top.
     """
 
     def __init__(
         self,
         series: Sequence[Series],
         *,
-        height: int = 10,
+        height: int | None = None,
         x_title: str = "",
         format_y: Callable[[float], str] = format_tick,
         format_x: Callable[[float], str] = format_tick,
@@ -196,17 +215,21 @@ class LineChart:
         self.empty_text = empty_text
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = options.max_width
-        height = options.height or self.height
+        height = self.height or options.height or 10
+        newline = Segment.line()
+        for line in self.lines(console, options.max_width, height):
+            yield from line
+            yield newline
+
+    def lines(self, console: Console, width: int, height: int) -> list[Line]:
+        """Exactly ``height`` lines of exactly ``width`` cells."""
         data = [_finite(series.points) for series in self.series]
-        points = [point for series in data for point in series]
         styles = [console.get_style(series.style) for series in self.series]
-        lines = self._legend(width, styles)
+        lines = [self._legend(width, styles)]
+        points = [point for series in data for point in series]
         if not points or height < 3 or width < 8:
-            lines.append([Segment(self.empty_text[:width].ljust(width), Style(dim=True))])
-            lines.extend([Segment(" " * width)] for _ in range(max(0, height - 2)))
-            yield from _emit(lines[:height], width)
-            return
+            lines.append([Segment(self.empty_text, Style(dim=True))])
+            return [fit(line, width) for line in _pad_lines(lines, height)]
         x_low = min(x for x, _ in points)
         x_high = max(x for x, _ in points)
         y_low = min(y for _, y in points)
@@ -217,43 +240,42 @@ class LineChart:
         label_width = max(len(top_label), len(bottom_label))
         plot_width = max(1, width - label_width - 1)
         canvas = BrailleCanvas(plot_width, plot_height)
-        x_scale = (canvas.dot_width - 1) / (x_high - x_low) if x_high > x_low else 0.0
-        y_scale = (canvas.dot_height - 1) / (y_high - y_low) if y_high > y_low else 0.0
-        x_middle = (canvas.dot_width - 1) / 2
-        y_middle = (canvas.dot_height - 1) / 2
+        x_span = canvas.dot_width - 1
+        y_span = canvas.dot_height - 1
+        x_scale = x_span / (x_high - x_low) if x_high > x_low else 0.0
+        y_scale = y_span / (y_high - y_low) if y_high > y_low else 0.0
         for index, series in enumerate(data):
-            # Keep about two points per dot column: more cannot be seen.
-            reduced = decimate(series, 4 * canvas.dot_width)
-            dots = [
-                (
-                    (x - x_low) * x_scale if x_scale else x_middle,
-                    (y_high - y) * y_scale if y_scale else y_middle,
-                )
-                for x, y in reduced
-            ]
-            if dots:
-                canvas.polyline(dots, index)
+            # Two points per dot column (its lowest and highest) show all there is to see.
+            reduced = decimate(series, 2 * canvas.dot_width)
+            if x_scale and y_scale:
+                dots = [((x - x_low) * x_scale, (y_high - y) * y_scale) for x, y in reduced]
+            else:
+                dots = [
+                    (
+                        (x - x_low) * x_scale if x_scale else x_span / 2,
+                        (y_high - y) * y_scale if y_scale else y_span / 2,
+                    )
+                    for x, y in reduced
+                ]
+            canvas.polyline(dots, index)
         axis_style = Style(dim=True)
         labels = {0: top_label, plot_height - 1: bottom_label}
-        if y_high == y_low:
-            labels = {round(y_middle) // 4: top_label}
+        if not y_scale:
+            labels = {math.floor(y_span / 2 + 0.5) // 4: top_label}
+        axis = Segment("│", axis_style)
         for row, runs in enumerate(canvas.rows()):
-            line = [Segment(labels.get(row, "").rjust(label_width), axis_style)]
-            line.append(Segment("│", axis_style))
-            line.extend(
-                Segment(text, styles[owner]) if owner >= 0 else Segment(text)
-                for text, owner in runs
-            )
+            line = [Segment(labels.get(row, "").rjust(label_width), axis_style), axis]
+            for text, owner in runs:
+                line.append(Segment(text, styles[owner]) if owner >= 0 else Segment(text))
             lines.append(line)
         left = self.format_x(x_low)
         right = self.format_x(x_high) if x_high > x_low else ""
         fill = max(1, plot_width - len(left) - len(right))
-        axis = f"{' ' * label_width}└{left}{'─' * fill}{right}"
-        lines.append([Segment(axis[:width], axis_style)])
-        yield from _emit(lines, width)
+        lines.append([Segment(f"{' ' * label_width}└{left}{'─' * fill}{right}", axis_style)])
+        return [fit(line, width) for line in lines]
 
-    def _legend(self, width: int, styles: Sequence[Style]) -> list[list[Segment]]:
-        legend: list[Segment] = []
+    def _legend(self, width: int, styles: Sequence[Style]) -> Line:
+        legend: Line = []
         for series, style in zip(self.series, styles, strict=True):
             legend.append(Segment("━━ ", style))
             legend.append(Segment(f"{series.name}   "))
@@ -261,12 +283,8 @@ class LineChart:
         if self.x_title and used + len(self.x_title) <= width:
             legend.append(Segment(" " * (width - used - len(self.x_title))))
             legend.append(Segment(self.x_title, Style(dim=True)))
-        return [legend]
+        return legend
 
 
-def _emit(lines: list[list[Segment]], width: int) -> RenderResult:
-    """Each line cropped or padded to ``width``, then a newline."""
-    newline = Segment.line()
-    for line in lines:
-        yield from Segment.adjust_line_length(line, width)
-        yield newline
+def _pad_lines(lines: list[Line], height: int) -> list[Line]:
+    return [*lines[:height], *([] for _ in range(height - len(lines)))]

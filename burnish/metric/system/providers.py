@@ -105,9 +105,7 @@ def cpu_package_temperature(sensors: Mapping[str, Sequence[TemperatureSensor]]) 
     several packages (sockets) the hottest is reported.
     """
     for driver, labels in _CPU_SENSORS:
-        readings = [
-            sensor for sensor in sensors.get(driver, ()) if _is_temperature(sensor.current)
-        ]
+        readings = [sensor for sensor in sensors.get(driver, ()) if _is_temperature(sensor.current)]
         if not readings:
             continue
         for label in labels:

@@ -129,7 +129,8 @@ class SystemSampler:
         self._clock = clock
         self._latest = SystemSample()
         self._needs: dict[Need, int] = dict.fromkeys(Need, 0)
-        self._lock = threading.Lock()  # needs, thread
+        # Reentrant: a garbage collection during a poll may run a metric's release() here.
+        self._lock = threading.RLock()  # needs, thread, warnings
         self._poll_lock = threading.Lock()  # one poll at a time, providers' state
         self._thread: threading.Thread | None = None
         self._stop: threading.Event | None = None
@@ -224,7 +225,10 @@ class SystemSampler:
             while not stop.is_set():
                 started = self._clock()
                 primed = self._cpu_primed
-                self.poll()
+                try:
+                    self.poll()
+                except Exception as error:  # a bug must not end sampling for the run
+                    self.warn_once("sampler", f"System sampling failed: {error!r}")
                 # psutil's first CPU reading is meaningless: take the second one sooner.
                 just_primed = self._cpu_primed and not primed
                 interval = min(self.interval, 0.1) if just_primed else self.interval
@@ -382,8 +386,7 @@ class SystemSampler:
             self._torch_memory = TorchCudaMemory()
         try:
             return {
-                normalise_uuid(uuid): memory
-                for uuid, memory in self._torch_memory.memory().items()
+                normalise_uuid(uuid): memory for uuid, memory in self._torch_memory.memory().items()
             }
         except Exception as error:
             self.warn_once("torch-memory", f"torch.cuda memory statistics failed: {error!r}")

@@ -1,0 +1,72 @@
+"""How long the dashboard takes to draw one frame: the renderer's cost per tick.
+
+Fills the dashboard with 8 metrics x 2 splits, each holding a 250-point full history (and a
+1000-point recent window), then renders the whole layout at 120x40 into a string, as a
+terminal frame. Reports the median and the 90th percentile per view. Budget: 5 ms median.
+
+    python benches/render.py [--frames 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+
+from rich.console import Console
+
+from burnish.renderer.demo import synthetic_events
+from burnish.renderer.tui import Controls, Dashboard, DashboardState, View
+
+BUDGET_MS = 5.0
+
+
+def filled_state() -> DashboardState:
+    state = DashboardState(clock=lambda: 100.0)
+    events = list(synthetic_events(4, 1000, 1000, text_metric=False))
+    state.apply(events[:-1])
+    for metric in state.numeric_metrics:
+        for history in metric.splits.values():
+            assert len(history.full) >= 125, len(history.full)
+    return state
+
+
+def frame_times(dashboard: Dashboard, frames: int, force_terminal: bool) -> list[float]:
+    console = Console(file=io.StringIO(), width=120, height=40, force_terminal=force_terminal)
+    times: list[float] = []
+    for _ in range(frames):
+        console.file = io.StringIO()
+        started = time.perf_counter()
+        console.print(dashboard)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--frames", type=int, default=200)
+    args = parser.parse_args()
+    state = filled_state()
+    points = sum(
+        len(history.full) for metric in state.numeric_metrics for history in metric.splits.values()
+    )
+    print(f"{len(state.numeric_metrics)} metrics x 2 splits, {points} full-history points")
+    controls = Controls(lambda: None)
+    dashboard = Dashboard(state, controls)
+    worst = 0.0
+    for view in View:
+        controls.view = view
+        for force_terminal in (False, True):
+            times = frame_times(dashboard, args.frames, force_terminal)
+            median = statistics.median(times)
+            p90 = statistics.quantiles(times, n=10)[-1]
+            worst = max(worst, median)
+            kind = "ANSI colours" if force_terminal else "plain text"
+            print(f"{view.value:>13} view, {kind:>12}: median {median:.2f} ms, p90 {p90:.2f} ms")
+    verdict = "within" if worst <= BUDGET_MS else "OVER"
+    print(f"worst median {worst:.2f} ms: {verdict} the {BUDGET_MS:.0f} ms budget")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Confusion counts and the scores built on them (precision, recall, F-beta, confusion matrix).
+
+Counts come as one ``(3, C)`` integer tensor per decision: row :data:`PREDICTED` (items the rule
+assigns to the class), row :data:`SUPPORT` (items whose target is the class) and row
+:data:`TRUE_POSITIVE`. False positives are ``predicted - tp`` and false negatives
+``support - tp``. Counts add up over batches, so an epoch's scores come from the epoch's counts,
+never from an average of per-batch ratios (Burn bug #2758).
+
+Zero division follows scikit-learn's ``zero_division=0``: a ratio whose denominator is zero is 0.
+For ``macro`` averages of multiclass counts, only classes that occur among the targets or the
+predictions are averaged (scikit-learn's ``unique_labels``); binary and multilabel counts average
+every label. ``none`` gives the per-class vector, with NaN for classes outside that label set.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+__all__ = [
+    "PREDICTED",
+    "SUPPORT",
+    "TRUE_POSITIVE",
+    "Reduction",
+    "ScoreKind",
+    "Task",
+    "confusion_matrix",
+    "confusion_score",
+    "decide",
+    "fbeta_score",
+    "multiclass_counts",
+    "precision",
+    "recall",
+    "threshold_counts",
+]
+
+PREDICTED, SUPPORT, TRUE_POSITIVE = 0, 1, 2
+
+Task = Literal["binary", "multiclass", "multilabel"]
+Reduction = Literal["micro", "macro", "weighted", "none"]
+ScoreKind = Literal["precision", "recall", "fbeta"]
+
+
+def multiclass_counts(
+    predicted: torch.Tensor, targets: torch.Tensor, num_classes: int
+) -> torch.Tensor:
+    """Counts ``(3, C)`` from predicted classes ``(N,)`` or ``(N, k)`` and targets ``(N,)``.
+
+    With ``k`` predicted classes per item (top-k), each of them counts as predicted, and the item
+    is a true positive of its target class when the target is among them. Every index must lie in
+    ``[0, num_classes)``. One ``scatter_add_`` into a fixed-size tensor: no host synchronisation.
+    """
+    if predicted.ndim == 1:
+        predicted = predicted.unsqueeze(1)
+    targets = targets.long()
+    hits = (predicted == targets.unsqueeze(1)).any(dim=1)
+    index = torch.cat(
+        (
+            predicted.reshape(-1) + PREDICTED * num_classes,
+            targets + SUPPORT * num_classes,
+            targets + TRUE_POSITIVE * num_classes,
+        )
+    )
+    ones = torch.ones(predicted.numel() + targets.shape[0], dtype=torch.long, device=index.device)
+    source = torch.cat((ones, hits.long()))
+    counts = torch.zeros(3 * num_classes, dtype=torch.long, device=index.device)
+    return counts.scatter_add_(0, index, source).view(3, num_classes)
+
+
+def threshold_counts(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Counts ``(3, L)`` from 0/1 decisions ``(N, L)`` and 0/1 targets ``(N, L)``."""
+    decided = predicted.bool()
+    actual = targets.bool()
+    return torch.stack((decided.sum(0), actual.sum(0), (decided & actual).sum(0)))
+
+
+def decide(
+    scores: torch.Tensor,
+    task: Task,
+    *,
+    threshold: float = 0.5,
+    top_k: int = 1,
+    sigmoid: bool = False,
+) -> torch.Tensor:
+    """The decision rule: top-``k`` class indices ``(N, k)`` for multiclass scores ``(N, C)``,
+    else ``score > threshold`` (after a sigmoid when ``sigmoid``) as a bool tensor.
+    """
+    if task == "multiclass":
+        if top_k == 1:
+            return scores.argmax(dim=1, keepdim=True)
+        return scores.topk(top_k, dim=1).indices
+    probabilities = scores.sigmoid() if sigmoid else scores
+    return probabilities > threshold
+
+
+def _ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+    # zero_division=0: where() picks 0 for 0/0 without ever reading the data.
+    return torch.where(denominator > 0, numerator / denominator, 0.0)
+
+
+def confusion_score(
+    counts: torch.Tensor,
+    kind: ScoreKind,
+    reduction: Reduction = "micro",
+    beta: float = 1.0,
+    present_only: bool = False,
+) -> torch.Tensor:
+    """Precision, recall or F-beta of ``counts`` ``(3, C)``, reduced as ``reduction``.
+
+    ``present_only`` restricts macro averages (and the per-class vector) to classes seen among
+    targets or predictions, as scikit-learn does for multiclass labels. Returns a float64 scalar,
+    or a ``(C,)`` vector for ``reduction="none"``.
+    """
+    counts = counts.to(torch.float64)
+    predicted, support, tp = counts[PREDICTED], counts[SUPPORT], counts[TRUE_POSITIVE]
+    if kind == "precision":
+        numerator, denominator = tp, predicted
+    elif kind == "recall":
+        numerator, denominator = tp, support
+    else:
+        # F = (1 + b^2) tp / ((1 + b^2) tp + b^2 fn + fp) = (1 + b^2) tp / (b^2 support + predicted)
+        beta2 = beta * beta
+        numerator, denominator = (1.0 + beta2) * tp, beta2 * support + predicted
+    if reduction == "micro":
+        return _ratio(numerator.sum(), denominator.sum())
+    per_class = _ratio(numerator, denominator)
+    if reduction == "weighted":
+        return _ratio((per_class * support).sum(), support.sum())
+    included = (support + predicted > 0) if present_only else torch.ones_like(support).bool()
+    if reduction == "none":
+        return torch.where(included, per_class, torch.nan)
+    return (per_class * included).sum() / included.sum()
+
+
+def _task_counts(
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    task: Task,
+    *,
+    threshold: float,
+    top_k: int,
+    sigmoid: bool,
+) -> torch.Tensor:
+    decided = decide(scores, task, threshold=threshold, top_k=top_k, sigmoid=sigmoid)
+    if task == "multiclass":
+        return multiclass_counts(decided, targets, scores.shape[1])
+    if task == "binary":
+        return threshold_counts(decided.reshape(-1, 1), targets.reshape(-1, 1))
+    return threshold_counts(decided, targets)
+
+
+def _score(
+    kind: ScoreKind,
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    task: Task,
+    *,
+    reduction: Reduction,
+    threshold: float,
+    top_k: int,
+    sigmoid: bool,
+    beta: float = 1.0,
+) -> torch.Tensor:
+    counts = _task_counts(scores, targets, task, threshold=threshold, top_k=top_k, sigmoid=sigmoid)
+    if task == "binary":
+        reduction = "micro"
+    return confusion_score(counts, kind, reduction, beta, present_only=task == "multiclass")
+
+
+def precision(
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    task: Task,
+    *,
+    reduction: Reduction = "micro",
+    threshold: float = 0.5,
+    top_k: int = 1,
+    sigmoid: bool = False,
+) -> torch.Tensor:
+    """Precision of scores against targets (shapes as :class:`~burnish.ConfusionStatsInput`)."""
+    return _score(
+        "precision",
+        scores,
+        targets,
+        task,
+        reduction=reduction,
+        threshold=threshold,
+        top_k=top_k,
+        sigmoid=sigmoid,
+    )
+
+
+def recall(
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    task: Task,
+    *,
+    reduction: Reduction = "micro",
+    threshold: float = 0.5,
+    top_k: int = 1,
+    sigmoid: bool = False,
+) -> torch.Tensor:
+    """Recall of scores against targets (shapes as :class:`~burnish.ConfusionStatsInput`)."""
+    return _score(
+        "recall",
+        scores,
+        targets,
+        task,
+        reduction=reduction,
+        threshold=threshold,
+        top_k=top_k,
+        sigmoid=sigmoid,
+    )
+
+
+def fbeta_score(
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    task: Task,
+    *,
+    beta: float = 1.0,
+    reduction: Reduction = "micro",
+    threshold: float = 0.5,
+    top_k: int = 1,
+    sigmoid: bool = False,
+) -> torch.Tensor:
+    """F-beta score of scores against targets (shapes as :class:`~burnish.ConfusionStatsInput`)."""
+    return _score(
+        "fbeta",
+        scores,
+        targets,
+        task,
+        reduction=reduction,
+        threshold=threshold,
+        top_k=top_k,
+        sigmoid=sigmoid,
+        beta=beta,
+    )
+
+
+def confusion_matrix(
+    predicted: torch.Tensor, targets: torch.Tensor, num_classes: int
+) -> torch.Tensor:
+    """The ``(C, C)`` count matrix, rows the target class and columns the predicted class.
+
+    ``predicted`` and ``targets`` are class indices ``(N,)`` in ``[0, num_classes)``.
+    """
+    index = targets.long() * num_classes + predicted.long()
+    matrix = torch.zeros(num_classes * num_classes, dtype=torch.long, device=index.device)
+    return matrix.index_add_(0, index, torch.ones_like(index)).view(num_classes, num_classes)

@@ -1,0 +1,223 @@
+"""``LearnerBuilder``: Burn's builder, option for option."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import torch
+from typing_extensions import Self
+
+from burnish.learner.checkpoint import (
+    CheckpointingStrategy,
+    ComposedCheckpointingStrategy,
+    KeepLastNCheckpoints,
+    MetricCheckpointingStrategy,
+)
+from burnish.learner.early_stopping import EarlyStoppingStrategy
+from burnish.learner.events import EventConsumer, Split
+from burnish.learner.history import Aggregate, Direction
+from burnish.learner.interrupt import Interrupter
+from burnish.learner.learner import Learner, LearnerConfig, NonFiniteLoss, SchedulerInterval
+from burnish.learner.metrics import RegisteredMetric, SplitMetrics
+from burnish.logger.jsonl import JsonlMetricLogger
+from burnish.metric.base import Metric
+from burnish.renderer.base import MetricsRenderer
+
+__all__ = ["LearnerBuilder"]
+
+ModelT = TypeVar("ModelT", bound=torch.nn.Module)
+
+
+class LearnerBuilder:
+    """Collects a learner's options; :meth:`build` makes the :class:`Learner`.
+
+    Everything is written under ``directory``: ``metrics.jsonl`` (always) and ``checkpoint/``
+    (with :meth:`with_file_checkpointer`).
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self._directory = Path(directory)
+        self._train: list[RegisteredMetric] = []
+        self._valid: list[RegisteredMetric] = []
+        self._num_epochs = 1
+        self._grads_accumulation = 1
+        self._clip_grad_norm: float | None = None
+        self._clip_grad_value: float | None = None
+        self._scheduler_interval: SchedulerInterval = "iteration"
+        self._checkpointing: CheckpointingStrategy | None = None
+        self._resume_from: int | Literal["latest"] | None = None
+        self._early_stopping: EarlyStoppingStrategy | None = None
+        self._warmup = 0
+        self._interrupter = Interrupter()
+        self._renderer: MetricsRenderer | None = None
+        self._persistent = False
+        self._loggers: list[EventConsumer] = []
+        self._device: torch.device | None = None
+        self._nonfinite: NonFiniteLoss = "error"
+        self._summary = False
+
+    # -- metrics -----------------------------------------------------------------------------
+
+    def metric_train(self, metric: Metric[Any]) -> Self:
+        """Show a metric's entries for training (as text; use the numeric form to plot)."""
+        return self._register(self._train, metric, plotted=False)
+
+    def metric_valid(self, metric: Metric[Any]) -> Self:
+        return self._register(self._valid, metric, plotted=False)
+
+    def metric_train_numeric(self, metric: Metric[Any]) -> Self:
+        """A numeric metric for training: plotted, summarised, usable by strategies."""
+        return self._register(self._train, metric, plotted=True)
+
+    def metric_valid_numeric(self, metric: Metric[Any]) -> Self:
+        return self._register(self._valid, metric, plotted=True)
+
+    def _register(self, target: list[RegisteredMetric], metric: Metric[Any], plotted: bool) -> Self:
+        if any(registered.metric is metric for registered in (*self._train, *self._valid)):
+            raise ValueError(
+                f"metric {metric.name!r} is already registered: each split needs its own "
+                "instance (one object would mix the splits' state), e.g. "
+                f"metric_train_numeric({type(metric).__qualname__}()) and "
+                f"metric_valid_numeric({type(metric).__qualname__}())"
+            )
+        target.append(RegisteredMetric.of(metric, plotted))
+        return self
+
+    # -- training ----------------------------------------------------------------------------
+
+    def num_epochs(self, num_epochs: int) -> Self:
+        _positive("num_epochs", num_epochs)
+        self._num_epochs = num_epochs
+        return self
+
+    def grads_accumulation(self, steps: int) -> Self:
+        """Step the optimizer every ``steps`` batches, on the mean of their gradients."""
+        _positive("grads_accumulation", steps)
+        self._grads_accumulation = steps
+        return self
+
+    def clip_grad_norm(self, max_norm: float) -> Self:
+        _positive("clip_grad_norm", max_norm)
+        self._clip_grad_norm = max_norm
+        return self
+
+    def clip_grad_value(self, clip_value: float) -> Self:
+        _positive("clip_grad_value", clip_value)
+        self._clip_grad_value = clip_value
+        return self
+
+    def lr_scheduler_interval(self, interval: SchedulerInterval) -> Self:
+        """Step the scheduler every optimizer step (``iteration``, Burn's way) or every epoch."""
+        if interval not in ("iteration", "epoch"):
+            raise ValueError(f"expected 'iteration' or 'epoch', received {interval!r}")
+        self._scheduler_interval = interval
+        return self
+
+    def on_nonfinite_loss(self, policy: NonFiniteLoss) -> Self:
+        """``error`` (default): raise, naming the epoch and iteration. ``stop``: end training
+        gracefully, keeping the last checkpoint. ``skip``: leave the batch out; this reads the
+        loss every step, which waits for the device."""
+        if policy not in ("error", "skip", "stop"):
+            raise ValueError(f"expected 'error', 'skip' or 'stop', received {policy!r}")
+        self._nonfinite = policy
+        return self
+
+    def devices(self, devices: list[torch.device | str]) -> Self:
+        if len(devices) != 1:
+            raise ValueError(
+                f"expected one device, received {len(devices)}: for several, launch one process "
+                "per device with torchrun"
+            )
+        self._device = torch.device(devices[0])
+        return self
+
+    # -- checkpoints and stopping ------------------------------------------------------------
+
+    def with_file_checkpointer(self, strategy: CheckpointingStrategy | None = None) -> Self:
+        """Checkpoint to ``directory/checkpoint``. By default Burn's strategy: keep the last
+        two epochs and the best by validation loss."""
+        self._checkpointing = strategy or ComposedCheckpointingStrategy(
+            KeepLastNCheckpoints(2),
+            MetricCheckpointingStrategy("Loss", Aggregate.MEAN, Direction.LOWEST, Split.VALID),
+        )
+        return self
+
+    def checkpoint(self, epoch: int) -> Self:
+        """Resume from the checkpoint of ``epoch`` (training continues with the next one)."""
+        _positive("checkpoint", epoch)
+        self._resume_from = epoch
+        return self
+
+    def resume(self) -> Self:
+        """Resume from the latest checkpoint on disk."""
+        self._resume_from = "latest"
+        return self
+
+    def early_stopping(self, strategy: EarlyStoppingStrategy, warmup_epochs: int = 0) -> Self:
+        """Stop when ``strategy`` says so, never during the first ``warmup_epochs``."""
+        self._early_stopping = strategy
+        self._warmup = warmup_epochs
+        return self
+
+    def with_interrupter(self, interrupter: Interrupter) -> Self:
+        self._interrupter = interrupter
+        return self
+
+    # -- what the run shows and writes -------------------------------------------------------
+
+    def renderer(self, renderer: MetricsRenderer) -> Self:
+        self._renderer = renderer
+        return self
+
+    def persistent_dashboard(self) -> Self:
+        """Keep the final dashboard on screen until a key is pressed."""
+        self._persistent = True
+        return self
+
+    def with_metric_logger(self, logger: EventConsumer) -> Self:
+        self._loggers.append(logger)
+        return self
+
+    def summary(self) -> Self:
+        """Print Burn's summary table when training ends."""
+        self._summary = True
+        return self
+
+    def build(
+        self,
+        model: ModelT,
+        optimizer: torch.optim.Optimizer,
+        lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    ) -> Learner[ModelT]:
+        # Imported here: the dashboard is only loaded when a learner needs it.
+        from burnish.renderer import default_renderer  # noqa: PLC0415
+
+        renderer = self._renderer or default_renderer(self._interrupter, self._persistent)
+        config = LearnerConfig(
+            directory=self._directory,
+            train_metrics=SplitMetrics(Split.TRAIN, self._train),
+            valid_metrics=SplitMetrics(Split.VALID, self._valid),
+            num_epochs=self._num_epochs,
+            grads_accumulation=self._grads_accumulation,
+            clip_grad_norm=self._clip_grad_norm,
+            clip_grad_value=self._clip_grad_value,
+            scheduler_interval=self._scheduler_interval,
+            checkpointing=self._checkpointing,
+            resume_from=self._resume_from,
+            early_stopping=self._early_stopping,
+            early_stopping_warmup=self._warmup,
+            interrupter=self._interrupter,
+            renderer=renderer,
+            loggers=[JsonlMetricLogger(self._directory), *self._loggers],
+            device=self._device,
+            on_nonfinite_loss=self._nonfinite,
+            summary=self._summary,
+        )
+        return Learner(model, optimizer, lr_scheduler, config)
+
+
+def _positive(option: str, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"LearnerBuilder.{option}: expected a positive value, received {value}")

@@ -1,0 +1,104 @@
+"""Checkpointing strategies: which epochs' checkpoints to keep. They decide; they write nothing.
+
+A strategy names the epochs it wants on disk, from the metric history alone, so it carries no
+state of its own and resumes for free. :func:`plan` turns the wish into Burn's actions (save
+this epoch, delete that one) for a checkpointer to carry out.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from burnish.learner.events import Split
+from burnish.learner.history import Aggregate, Direction, MetricHistory
+from burnish.metric.base import Metric, metric_name
+
+__all__ = [
+    "CheckpointingAction",
+    "CheckpointingStrategy",
+    "ComposedCheckpointingStrategy",
+    "KeepLastNCheckpoints",
+    "MetricCheckpointingStrategy",
+    "plan",
+]
+
+
+class ActionKind(enum.Enum):
+    SAVE = "save"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointingAction:
+    kind: ActionKind
+    epoch: int
+
+    @staticmethod
+    def save(epoch: int) -> CheckpointingAction:
+        return CheckpointingAction(ActionKind.SAVE, epoch)
+
+    @staticmethod
+    def delete(epoch: int) -> CheckpointingAction:
+        return CheckpointingAction(ActionKind.DELETE, epoch)
+
+
+@runtime_checkable
+class CheckpointingStrategy(Protocol):
+    def wanted(self, epoch: int, history: MetricHistory) -> frozenset[int]:
+        """The epochs whose checkpoints should exist once ``epoch`` has ended."""
+        ...
+
+
+class KeepLastNCheckpoints:
+    """Keep the checkpoints of the last ``num_keep`` epochs."""
+
+    def __init__(self, num_keep: int) -> None:
+        if num_keep < 1:
+            raise ValueError(f"KeepLastNCheckpoints: expected num_keep >= 1, received {num_keep}")
+        self.num_keep = num_keep
+
+    def wanted(self, epoch: int, history: MetricHistory) -> frozenset[int]:
+        return frozenset(range(max(1, epoch - self.num_keep + 1), epoch + 1))
+
+
+class MetricCheckpointingStrategy:
+    """Keep the checkpoint of the best epoch of a metric (the current one until any is known)."""
+
+    def __init__(
+        self,
+        metric: str | Metric[Any],
+        aggregate: Aggregate = Aggregate.MEAN,
+        direction: Direction = Direction.LOWEST,
+        split: Split = Split.VALID,
+    ) -> None:
+        self.name = metric_name(metric)
+        self.aggregate = aggregate
+        self.direction = direction
+        self.split = split
+
+    def wanted(self, epoch: int, history: MetricHistory) -> frozenset[int]:
+        best = history.best_epoch(self.split, self.name, self.direction)
+        return frozenset({epoch if best is None else best})
+
+
+class ComposedCheckpointingStrategy:
+    """Keep what any of the strategies wants kept."""
+
+    def __init__(self, *strategies: CheckpointingStrategy) -> None:
+        self.strategies = strategies
+
+    def wanted(self, epoch: int, history: MetricHistory) -> frozenset[int]:
+        return frozenset().union(*(s.wanted(epoch, history) for s in self.strategies))
+
+
+def plan(
+    strategy: CheckpointingStrategy, epoch: int, history: MetricHistory, on_disk: Iterable[int]
+) -> list[CheckpointingAction]:
+    """Save ``epoch`` if wanted, then delete what is on disk and no longer wanted."""
+    wanted = strategy.wanted(epoch, history)
+    actions = [CheckpointingAction.save(epoch)] if epoch in wanted else []
+    actions += [CheckpointingAction.delete(e) for e in sorted(set(on_disk) - wanted - {epoch})]
+    return actions

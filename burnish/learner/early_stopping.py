@@ -1,0 +1,52 @@
+"""Early stopping: Burn's ``MetricEarlyStoppingStrategy``, decided from the metric history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from burnish.learner.events import Split
+from burnish.learner.history import Aggregate, Direction, MetricHistory
+from burnish.metric.base import Metric, metric_name
+
+__all__ = ["EarlyStoppingStrategy", "MetricEarlyStoppingStrategy", "NoImprovementSince"]
+
+
+@dataclass(frozen=True, slots=True)
+class NoImprovementSince:
+    """Stop once the best value is ``n_epochs`` epochs old."""
+
+    n_epochs: int
+
+    def __post_init__(self) -> None:
+        if self.n_epochs < 1:
+            raise ValueError(
+                f"NoImprovementSince: expected n_epochs >= 1, received {self.n_epochs}"
+            )
+
+
+@runtime_checkable
+class EarlyStoppingStrategy(Protocol):
+    def should_stop(self, epoch: int, history: MetricHistory) -> bool: ...
+
+
+class MetricEarlyStoppingStrategy:
+    """Stop when a metric has not improved for a number of epochs."""
+
+    def __init__(
+        self,
+        metric: str | Metric[Any],
+        aggregate: Aggregate = Aggregate.MEAN,
+        direction: Direction = Direction.LOWEST,
+        split: Split = Split.VALID,
+        condition: NoImprovementSince = NoImprovementSince(1),
+    ) -> None:
+        self.name = metric_name(metric)
+        self.aggregate = aggregate
+        self.direction = direction
+        self.split = split
+        self.condition = condition
+
+    def should_stop(self, epoch: int, history: MetricHistory) -> bool:
+        best = history.best_epoch(self.split, self.name, self.direction)
+        return best is not None and epoch - best >= self.condition.n_epochs

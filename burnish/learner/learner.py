@@ -1,0 +1,614 @@
+"""The fit loop: Burn's ``Learner``.
+
+The training thread runs steps and publishes events; renderers and loggers read them on their
+own threads. Nothing here reads a device value per step: the loss is checked for NaN/inf in
+batches, about once a second, and metric values are read by whoever shows or logs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import random
+import signal
+import threading
+import time
+import typing
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Generic, Literal, TypeVar, cast
+
+import torch
+
+from burnish.learner.checkpoint import (
+    CheckpointError,
+    CheckpointingStrategy,
+    FileCheckpointer,
+    plan,
+)
+from burnish.learner.checkpoint.strategy import ActionKind
+from burnish.learner.early_stopping import EarlyStoppingStrategy
+from burnish.learner.events import (
+    Actor,
+    EndEvent,
+    EndSplitEvent,
+    EpochEndEvent,
+    EventConsumer,
+    ProcessedItemEvent,
+    Split,
+    StartEvent,
+    StartSplitEvent,
+    TrainingProgress,
+)
+from burnish.learner.history import MetricHistory
+from burnish.learner.interrupt import Interrupter
+from burnish.learner.metrics import SplitMetrics
+from burnish.learner.step import TrainOutput, batch_size_of, move_to_device
+from burnish.learner.summary import LearnerSummary
+from burnish.metric.base import MetricEntry, MetricMetadata, NumericEntry, Progress
+
+__all__ = ["FitResult", "Learner", "LearnerConfig", "NonFiniteLoss", "NonFiniteLossError"]
+
+log = logging.getLogger("burnish.learner")
+
+ModelT = TypeVar("ModelT", bound=torch.nn.Module)
+NonFiniteLoss = Literal["error", "skip", "stop"]
+SchedulerInterval = Literal["iteration", "epoch"]
+CHECKPOINT_FORMAT = 1
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class LearnerConfig:
+    """Everything :class:`~burnish.learner.builder.LearnerBuilder` collects."""
+
+    directory: Path
+    train_metrics: SplitMetrics
+    valid_metrics: SplitMetrics
+    num_epochs: int = 1
+    grads_accumulation: int = 1
+    clip_grad_norm: float | None = None
+    clip_grad_value: float | None = None
+    scheduler_interval: SchedulerInterval = "iteration"
+    checkpointing: CheckpointingStrategy | None = None
+    resume_from: int | Literal["latest"] | None = None
+    early_stopping: EarlyStoppingStrategy | None = None
+    early_stopping_warmup: int = 0
+    interrupter: Interrupter = field(default_factory=Interrupter)
+    renderer: EventConsumer | None = None
+    loggers: list[EventConsumer] = field(default_factory=list)
+    device: torch.device | None = None
+    on_nonfinite_loss: NonFiniteLoss = "error"
+    loss_check_seconds: float = 1.0
+    summary: bool = True
+
+
+@dataclass(frozen=True)
+class FitResult(Generic[ModelT]):
+    """The trained model, each split's final epoch entries, the summary and why it ended."""
+
+    model: ModelT
+    metrics: dict[Split, dict[str, MetricEntry]]
+    summary: LearnerSummary
+    reason: str
+
+    def value(self, split: Split, name: str) -> float:
+        """A numeric metric's last epoch value."""
+        return NumericEntry.deserialize(self.metrics[split][name].serialized).value
+
+
+@dataclass(frozen=True)
+class _Resume:
+    """Where a checkpoint left off: after ``epoch``, or ``batches_done`` into it."""
+
+    epoch: int
+    batches_done: int
+    items: int
+    rng: dict[str, Any]
+    epoch_rng: dict[str, Any] | None
+
+
+class _Stopped(Exception):  # noqa: N818 - control flow, not an error
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class _EventBus:
+    """The actors of the renderer and the loggers; re-raises their errors on this thread."""
+
+    def __init__(self, consumers: Sequence[EventConsumer]) -> None:
+        self._actors = [
+            Actor(consumer, f"burnish-{type(consumer).__name__}") for consumer in consumers
+        ]
+        self._ended = False
+
+    def send(self, event: Any) -> None:
+        for actor in self._actors:
+            actor.send(event)
+
+    def raise_if_failed(self) -> None:
+        for actor in self._actors:
+            if actor.error is not None:
+                raise actor.error
+
+    def end(self, reason: str, timeout: float = 30.0) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self.send(EndEvent(reason, time.monotonic()))
+        for actor in self._actors:
+            actor.join(timeout)
+
+
+class _LossWatch:
+    """Finds NaN/inf losses without reading the loss every step (which would wait for the
+    device): losses are kept as device scalars and checked together about once a second."""
+
+    def __init__(self, policy: NonFiniteLoss, every_seconds: float) -> None:
+        self.policy = policy
+        self.every_seconds = every_seconds
+        self._pending: list[tuple[int, int, torch.Tensor]] = []
+        self._checked_at = time.monotonic()
+        self.skipped = 0
+
+    def admit(self, loss: torch.Tensor, epoch: int, iteration: int) -> bool:
+        """Whether to train on this batch. Only the ``skip`` policy reads the loss here."""
+        if self.policy == "skip":
+            if bool(torch.isfinite(loss.detach()).all()):
+                return True
+            self.skipped += 1
+            log.warning(
+                "skipping a batch with a non-finite loss (epoch %d, iteration %d)", epoch, iteration
+            )
+            return False
+        self._pending.append((epoch, iteration, loss.detach()))
+        return True
+
+    def check(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self._pending or (not force and now - self._checked_at < self.every_seconds):
+            return
+        self._checked_at = now
+        pending, self._pending = self._pending, []
+        finite = torch.stack([loss.reshape(-1).isfinite().all() for _, _, loss in pending])
+        flags = finite.tolist()
+        if all(flags):
+            return
+        epoch, iteration, loss = pending[flags.index(False)]
+        message = (
+            f"the loss is {loss.reshape(-1)[0].item()} at epoch {epoch}, iteration {iteration}; "
+            "lower the learning rate, clip gradients (LearnerBuilder.clip_grad_norm) or choose "
+            "LearnerBuilder.on_nonfinite_loss('skip' or 'stop')"
+        )
+        if self.policy == "stop":
+            log.error("stopping: %s", message)
+            raise _Stopped("nonfinite_loss")
+        raise NonFiniteLossError(message)
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    with contextlib.suppress(ImportError):
+        import numpy as np  # noqa: PLC0415 - optional
+
+        kind, keys, position, has_gauss, gauss = cast(
+            tuple[str, Any, int, int, float], np.random.get_state()
+        )
+        state["numpy"] = [kind, keys.tolist(), position, has_gauss, gauss]
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "numpy" in state:
+        import numpy as np  # noqa: PLC0415 - present when it was saved
+
+        kind, keys, position, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), position, has_gauss, gauss))
+
+
+def _items_total(loader: Iterable[Any]) -> int | None:
+    dataset = getattr(loader, "dataset", None)
+    try:
+        return len(dataset) if dataset is not None else len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _batches_total(loader: Iterable[Any]) -> int | None:
+    try:
+        return len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _step_method(model: object, method: str, mixin: str) -> Callable[[Any], Any]:
+    step = getattr(model, method, None)
+    if not callable(step):
+        name = type(model).__qualname__
+        raise TypeError(
+            f"{name} has no {method}(batch): subclass {mixin} "
+            f"(class {name}(nn.Module, {mixin}[Batch, Output])) and implement it"
+        )
+    return cast(Callable[[Any], Any], step)
+
+
+def _output_type(model: object, method: str) -> type[Any] | None:
+    """The item type a step method declares it returns, if its annotation says."""
+    function = getattr(type(model), method, None)
+    if function is None:
+        return None
+    try:
+        declared = typing.get_type_hints(function).get("return")
+    except (NameError, TypeError):
+        return None
+    if typing.get_origin(declared) is TrainOutput:
+        (declared,) = typing.get_args(declared) or (None,)
+    origin = typing.get_origin(declared) or declared
+    return origin if isinstance(origin, type) and origin is not TrainOutput else None
+
+
+class Learner(Generic[ModelT]):
+    """Trains a model with an optimizer and an optional learning-rate scheduler.
+
+    Built by :class:`~burnish.learner.builder.LearnerBuilder`; see its options.
+    """
+
+    def __init__(
+        self,
+        model: ModelT,
+        optimizer: torch.optim.Optimizer,
+        lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+        config: LearnerConfig,
+    ) -> None:
+        self.model = model
+        self._train_step = _step_method(model, "train_step", "TrainStep")
+        self._transfer: Callable[[Any, torch.device], Any] = getattr(
+            model, "transfer_batch", move_to_device
+        )
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        self.config = config
+        self.device = config.device or next(
+            (p.device for p in model.parameters()), torch.device("cpu")
+        )
+        self.model.to(self.device)
+        self.history = MetricHistory()
+        self.iteration = 0
+        self.checkpointer = FileCheckpointer(config.directory / "checkpoint")
+        for split_metrics, method in (
+            (config.train_metrics, "train_step"),
+            (config.valid_metrics, "valid_step"),
+        ):
+            declared = _output_type(model, method)
+            if declared is not None:
+                split_metrics.check_adaptable(declared)
+
+    # -- public API --------------------------------------------------------------------------
+
+    def fit(
+        self, train_loader: Iterable[Any], valid_loader: Iterable[Any] | None = None
+    ) -> FitResult[ModelT]:
+        """Train for the configured epochs, validating after each when a loader is given."""
+        config = self.config
+        config.interrupter.reset()
+        if valid_loader is not None:
+            _step_method(self.model, "valid_step", "ValidStep")
+        if config.checkpointing is not None or config.resume_from is not None:
+            self.checkpointer.ensure_writable()
+        resume = self._restore() if config.resume_from is not None else None
+        first_epoch = 1 if resume is None else resume.epoch + (resume.batches_done == 0)
+        splits = (Split.TRAIN, Split.VALID) if valid_loader is not None else (Split.TRAIN,)
+        watch = _LossWatch(config.on_nonfinite_loss, config.loss_check_seconds)
+        finals: dict[Split, dict[str, MetricEntry]] = {}
+        reason = "completed"
+        with self._signals(), self._bus() as bus:
+            bus.send(StartEvent(config.num_epochs, splits, time.monotonic()))
+            try:
+                for epoch in range(first_epoch, config.num_epochs + 1):
+                    partial = resume if resume is not None and resume.epoch == epoch else None
+                    finals[Split.TRAIN] = self._train_epoch(
+                        epoch, train_loader, bus, watch, partial
+                    )
+                    if valid_loader is not None:
+                        finals[Split.VALID] = self._valid_epoch(epoch, valid_loader, bus)
+                    bus.send(EpochEndEvent(epoch))
+                    self._checkpoint(epoch)
+                    if self._should_stop_early(epoch):
+                        reason = "early_stopped"
+                        break
+            except _Stopped as stopped:
+                reason = stopped.reason
+            except BaseException:
+                bus.end("error")
+                raise
+            bus.end(reason)
+            bus.raise_if_failed()
+        summary = LearnerSummary.from_history(
+            self.history, config.num_epochs, type(self.model).__qualname__
+        )
+        if config.summary:
+            print(summary, flush=True)
+        return FitResult(self.model, finals, summary, reason)
+
+    def evaluate(self, loader: Iterable[Any]) -> dict[str, MetricEntry]:
+        """Run a test split through ``valid_step`` with the validation metrics."""
+        _step_method(self.model, "valid_step", "ValidStep")
+        with self._signals(), self._bus() as bus:
+            bus.send(StartEvent(1, (Split.TEST,), time.monotonic()))
+            try:
+                finals = self._valid_epoch(1, loader, bus, Split.TEST)
+            except BaseException:
+                bus.end("error")
+                raise
+            bus.end("completed")
+            bus.raise_if_failed()
+        return finals
+
+    # -- epochs ------------------------------------------------------------------------------
+
+    def _train_epoch(
+        self,
+        epoch: int,
+        loader: Iterable[Any],
+        bus: _EventBus,
+        watch: _LossWatch,
+        resume: _Resume | None,
+    ) -> dict[str, MetricEntry]:
+        config, model = self.config, self.model
+        metrics = config.train_metrics
+        metrics.clear()
+        model.train()
+        items_total, batches_total = _items_total(loader), _batches_total(loader)
+        bus.send(StartSplitEvent(Split.TRAIN, epoch, items_total))
+        if resume is not None and resume.epoch_rng is not None:
+            _set_rng_state(resume.epoch_rng)
+        epoch_rng = _rng_state()
+        batches: Iterator[Any] = iter(loader)
+        done = items = 0
+        if resume is not None:
+            # Replay the interrupted epoch's order and skip what was already trained on.
+            done, items = resume.batches_done, resume.items
+            batches = itertools.islice(batches, done, None)
+            _set_rng_state(resume.rng)
+        accumulation = config.grads_accumulation
+        self.optimizer.zero_grad(set_to_none=True)
+        pending_grads = False
+        for host_batch in batches:
+            batch = self._transfer(host_batch, self.device)
+            output = self._train_step(batch)
+            if not isinstance(output, TrainOutput):
+                raise TypeError(
+                    f"{type(model).__qualname__}.train_step must return TrainOutput(loss, item), "
+                    f"returned {type(output).__qualname__}"
+                )
+            if done == (0 if resume is None else resume.batches_done):
+                metrics.check_adaptable(type(output.item))
+            done += 1
+            items += batch_size_of(batch)
+            self.iteration += 1
+            if watch.admit(output.loss, epoch, self.iteration):
+                loss = output.loss / accumulation if accumulation > 1 else output.loss
+                loss.backward()  # type: ignore[no-untyped-call]
+                pending_grads = True
+                if done % accumulation == 0 or done == batches_total:
+                    self._optimizer_step()
+                    pending_grads = False
+            progress = Progress(items, items_total)
+            self._publish_step(
+                Split.TRAIN,
+                TrainingProgress(progress, epoch, config.num_epochs, self.iteration),
+                output.item,
+                bus,
+            )
+            watch.check()
+            if config.interrupter.should_stop():
+                watch.check(force=True)
+                self._save(epoch, done, items, epoch_rng)
+                raise _Stopped("stopped")
+        if pending_grads:
+            self._optimizer_step()
+        watch.check(force=True)
+        if done == 0:
+            raise ValueError(
+                f"the train loader yielded no batches in epoch {epoch}: is the dataset empty, "
+                "or drop_last=True with fewer items than one batch?"
+            )
+        if self.lr_scheduler is not None and config.scheduler_interval == "epoch":
+            self.lr_scheduler.step()
+        return self._end_split(Split.TRAIN, epoch, metrics, bus)
+
+    def _valid_epoch(
+        self, epoch: int, loader: Iterable[Any], bus: _EventBus, split: Split = Split.VALID
+    ) -> dict[str, MetricEntry]:
+        config, model = self.config, self.model
+        valid_step = _step_method(model, "valid_step", "ValidStep")
+        metrics = config.valid_metrics
+        metrics.clear()
+        model.eval()
+        items_total = _items_total(loader)
+        bus.send(StartSplitEvent(split, epoch, items_total))
+        items = 0
+        with torch.no_grad():
+            for iteration, host_batch in enumerate(loader, start=1):
+                batch = self._transfer(host_batch, self.device)
+                output = valid_step(batch)
+                if iteration == 1:
+                    metrics.check_adaptable(type(output))
+                items += batch_size_of(batch)
+                progress = Progress(items, items_total)
+                self._publish_step(
+                    split,
+                    TrainingProgress(progress, epoch, config.num_epochs, iteration),
+                    output,
+                    bus,
+                )
+                if config.interrupter.should_stop():
+                    # Training for this epoch is complete; its partial validation is not kept.
+                    self._save(epoch, 0, 0, None)
+                    raise _Stopped("stopped")
+        return self._end_split(split, epoch, metrics, bus)
+
+    def _publish_step(
+        self, split: Split, progress: TrainingProgress, item: object, bus: _EventBus
+    ) -> None:
+        """Update the split's metrics with a step's item and tell the consumers."""
+        config = self.config
+        metrics = config.train_metrics if split is Split.TRAIN else config.valid_metrics
+        lrs = self._lrs()
+        metadata = MetricMetadata(
+            progress.progress, progress.epoch, progress.epoch_total, progress.iteration, lrs
+        )
+        updates = metrics.update(item, metadata)
+        bus.send(ProcessedItemEvent(split, progress, updates, lrs, time.monotonic()))
+        bus.raise_if_failed()
+
+    def _end_split(
+        self, split: Split, epoch: int, metrics: SplitMetrics, bus: _EventBus
+    ) -> dict[str, MetricEntry]:
+        updates = metrics.compute()
+        bus.send(EndSplitEvent(split, epoch, updates, time.monotonic()))
+        for update in updates:
+            if update.numeric:
+                value = NumericEntry.deserialize(update.entry.serialized).value
+                self.history.record(split, update.entry.name, epoch, value)
+        return {update.entry.name: update.entry for update in updates}
+
+    def _optimizer_step(self) -> None:
+        parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
+        if self.config.clip_grad_value is not None:
+            torch.nn.utils.clip_grad_value_(parameters, self.config.clip_grad_value)
+        if self.config.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(parameters, self.config.clip_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.lr_scheduler is not None and self.config.scheduler_interval == "iteration":
+            self.lr_scheduler.step()
+
+    def _lrs(self) -> tuple[float, ...]:
+        return tuple(float(group["lr"]) for group in self.optimizer.param_groups)
+
+    def _should_stop_early(self, epoch: int) -> bool:
+        strategy = self.config.early_stopping
+        if strategy is None or epoch <= self.config.early_stopping_warmup:
+            return False
+        return strategy.should_stop(epoch, self.history)
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def _checkpoint(self, epoch: int) -> None:
+        strategy = self.config.checkpointing
+        if strategy is None:
+            return
+        for action in plan(strategy, epoch, self.history, self.checkpointer.epochs()):
+            if action.kind is ActionKind.SAVE:
+                self._save(epoch, 0, 0, None)
+            else:
+                self.checkpointer.delete(action.epoch)
+
+    def _save(
+        self, epoch: int, batches_done: int, items: int, epoch_rng: dict[str, Any] | None
+    ) -> None:
+        if self.config.checkpointing is None:
+            return
+        self.checkpointer.save(
+            epoch,
+            {
+                "format": CHECKPOINT_FORMAT,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "lr_scheduler": None
+                if self.lr_scheduler is None
+                else self.lr_scheduler.state_dict(),
+                "learner": {
+                    "epoch": epoch,
+                    "batches_done": batches_done,
+                    "items": items,
+                    "iteration": self.iteration,
+                    "history": self.history.state_dict(),
+                    "rng": _rng_state(),
+                    "epoch_rng": epoch_rng,
+                },
+            },
+        )
+
+    def _restore(self) -> _Resume:
+        requested = self.config.resume_from
+        epoch = self.checkpointer.latest() if requested == "latest" else requested
+        if epoch is None:
+            raise CheckpointError(f"no checkpoint to resume from in {self.checkpointer.directory}")
+        assert isinstance(epoch, int)
+        record = self.checkpointer.load(epoch, self.device)
+        path = self.checkpointer.path(epoch)
+        if record.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path} is not a burnish checkpoint of a known format")
+        try:
+            self.model.load_state_dict(record["model"])
+        except RuntimeError as error:
+            raise CheckpointError(
+                f"{path} does not fit {type(self.model).__qualname__}: {error}"
+            ) from error
+        try:
+            self.optimizer.load_state_dict(record["optimizer"])
+        except (ValueError, KeyError) as error:
+            raise CheckpointError(f"{path}: the optimizer state does not fit: {error}") from error
+        if self.lr_scheduler is not None and record["lr_scheduler"] is not None:
+            self.lr_scheduler.load_state_dict(record["lr_scheduler"])
+        learner = record["learner"]
+        self.iteration = int(learner["iteration"])
+        self.history.load_state_dict(learner["history"])
+        _set_rng_state(learner["rng"])
+        return _Resume(
+            int(learner["epoch"]),
+            int(learner["batches_done"]),
+            int(learner["items"]),
+            learner["rng"],
+            learner["epoch_rng"],
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _bus(self) -> Iterator[_EventBus]:
+        consumers = [
+            *([self.config.renderer] if self.config.renderer is not None else []),
+            *self.config.loggers,
+        ]
+        bus = _EventBus(consumers)
+        try:
+            yield bus
+        finally:
+            bus.end("error")
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """First Ctrl-C (or SIGTERM): stop after the batch and checkpoint. Second: abort now."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        interrupter = self.config.interrupter
+
+        def handle(signum: int, frame: FrameType | None) -> None:
+            if interrupter.should_stop():
+                raise KeyboardInterrupt
+            log.warning("stopping after this batch (press Ctrl-C again to abort at once)")
+            interrupter.stop()
+
+        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

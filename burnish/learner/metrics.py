@@ -1,0 +1,73 @@
+"""The metrics registered for one split, and the once-per-step dispatch of an output to them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from burnish.adaptor import StepAdaptations, check_adaptable
+from burnish.learner.events import MetricUpdate, Split
+from burnish.metric.base import Metric, MetricMetadata, Numeric, input_type_of
+
+__all__ = ["RegisteredMetric", "SplitMetrics"]
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredMetric:
+    metric: Metric[Any]
+    input_type: type[Any] | None
+    plotted: bool
+
+    @staticmethod
+    def of(metric: Metric[Any], plotted: bool) -> RegisteredMetric:
+        if plotted and not isinstance(metric, Numeric):
+            raise TypeError(
+                f"metric {metric.name!r} ({type(metric).__qualname__}) is not numeric: it needs "
+                "higher_is_better, value() and running_value() to be plotted; register it with "
+                "metric_train()/metric_valid() to show it as text"
+            )
+        return RegisteredMetric(metric, input_type_of(metric), plotted)
+
+    @property
+    def higher_is_better(self) -> bool | None:
+        if self.plotted and isinstance(self.metric, Numeric):
+            return self.metric.higher_is_better
+        return None
+
+
+class SplitMetrics:
+    """A split's metrics. Each step's output is adapted once per input type, however many
+    metrics take that input, and every metric is updated with it."""
+
+    def __init__(self, split: Split, registered: Sequence[RegisteredMetric]) -> None:
+        self.split = split
+        self.registered = tuple(registered)
+        names = [r.metric.name for r in self.registered]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(
+                f"{split.value} metrics must have distinct names; {', '.join(duplicates)} "
+                "appears more than once (pass name=... to tell them apart)"
+            )
+
+    def check_adaptable(self, output_type: type[Any]) -> None:
+        for registered in self.registered:
+            check_adaptable(output_type, registered.input_type, registered.metric.name)
+
+    def update(self, output: object, metadata: MetricMetadata) -> tuple[MetricUpdate, ...]:
+        step = StepAdaptations(output)
+        return tuple(
+            MetricUpdate(
+                r.metric.update(None if r.input_type is None else step.get(r.input_type), metadata),
+                r.higher_is_better,
+            )
+            for r in self.registered
+        )
+
+    def compute(self) -> tuple[MetricUpdate, ...]:
+        return tuple(MetricUpdate(r.metric.compute(), r.higher_is_better) for r in self.registered)
+
+    def clear(self) -> None:
+        for registered in self.registered:
+            registered.metric.clear()

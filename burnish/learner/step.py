@@ -1,0 +1,98 @@
+"""What a model implements to be trained: Burn's ``TrainStep`` and ``ValidStep``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import torch
+
+__all__ = [
+    "BatchTransfer",
+    "TrainOutput",
+    "TrainStep",
+    "ValidStep",
+    "batch_size_of",
+    "move_to_device",
+]
+
+BatchT = TypeVar("BatchT")
+OutputT = TypeVar("OutputT")
+OutputT_co = TypeVar("OutputT_co", covariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOutput(Generic[OutputT_co]):
+    """A training step's result: the loss to minimise and the item the metrics read."""
+
+    loss: torch.Tensor
+    item: OutputT_co
+
+
+def move_to_device(batch: BatchT, device: torch.device) -> BatchT:
+    """Move every tensor in a batch (nested tuples, lists, dicts, dataclasses) to ``device``.
+
+    Copies from the host are asynchronous where the memory allows (pinned memory).
+    """
+    return _move(batch, device)  # type: ignore[no-any-return]
+
+
+def _move(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value if value.device == device else value.to(device, non_blocking=True)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(_move(v, device) for v in value))
+    if isinstance(value, list | tuple):
+        return type(value)(_move(v, device) for v in value)
+    if isinstance(value, Mapping):
+        return {key: _move(v, device) for key, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _move(getattr(value, f.name), device) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    return value
+
+
+def batch_size_of(batch: object) -> int:
+    """The length of the first tensor found in a batch (its leading dimension), else 1."""
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0] if batch.ndim else 1
+    if isinstance(batch, Mapping):
+        values: list[Any] = list(batch.values())
+    elif isinstance(batch, list | tuple):
+        values = list(batch)
+    elif dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        values = [getattr(batch, f.name) for f in dataclasses.fields(batch)]
+    else:
+        return 1
+    for value in values:
+        if isinstance(value, torch.Tensor | Mapping | list | tuple) or dataclasses.is_dataclass(
+            value
+        ):
+            return batch_size_of(value)
+    return 1
+
+
+class BatchTransfer(Generic[BatchT]):
+    """The hook that moves a batch to the model's device before each step.
+
+    Override ``transfer_batch`` for batches that :func:`move_to_device` does not know.
+    """
+
+    def transfer_batch(self, batch: BatchT, device: torch.device) -> BatchT:
+        return move_to_device(batch, device)
+
+
+class TrainStep(BatchTransfer[BatchT], Generic[BatchT, OutputT]):
+    """Mix into a ``torch.nn.Module`` to train it: ``class Net(nn.Module, TrainStep[B, O])``."""
+
+    def train_step(self, batch: BatchT) -> TrainOutput[OutputT]:
+        raise NotImplementedError(f"{type(self).__qualname__} must implement train_step(batch)")
+
+
+class ValidStep(BatchTransfer[BatchT], Generic[BatchT, OutputT]):
+    """Mix into a ``torch.nn.Module`` to validate it; runs under ``torch.no_grad`` in eval mode."""
+
+    def valid_step(self, batch: BatchT) -> OutputT:
+        raise NotImplementedError(f"{type(self).__qualname__} must implement valid_step(batch)")

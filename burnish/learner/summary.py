@@ -1,0 +1,77 @@
+"""The summary printed at the end of training, as Burn prints it: per split and metric, the
+minimum and maximum epoch values and the epochs they were reached at."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from burnish.learner.events import Split
+from burnish.learner.history import Direction, MetricHistory
+
+__all__ = ["LearnerSummary", "SummaryRow"]
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    split: Split
+    metric: str
+    min_value: float
+    min_epoch: int
+    max_value: float
+    max_epoch: int
+
+
+def _format(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e6):
+        return f"{value:.3e}"
+    return f"{value:.3f}"
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerSummary:
+    epochs: int
+    rows: tuple[SummaryRow, ...]
+    model: str = ""
+
+    @staticmethod
+    def from_history(history: MetricHistory, epochs: int, model: str = "") -> LearnerSummary:
+        rows = []
+        for split in history.splits():
+            for name in history.names(split):
+                values = history.values(split, name)
+                low = history.best_epoch(split, name, Direction.LOWEST)
+                high = history.best_epoch(split, name, Direction.HIGHEST)
+                if low is None or high is None:
+                    rows.append(SummaryRow(split, name, math.nan, 0, math.nan, 0))
+                else:
+                    rows.append(SummaryRow(split, name, values[low], low, values[high], high))
+        return LearnerSummary(epochs, tuple(rows), model)
+
+    def __str__(self) -> str:
+        header = ("Split", "Metric", "Min.", "Epoch", "Max.", "Epoch")
+        body = [
+            (
+                row.split.value.capitalize(),
+                row.metric,
+                _format(row.min_value),
+                str(row.min_epoch or "-"),
+                _format(row.max_value),
+                str(row.max_epoch or "-"),
+            )
+            for row in self.rows
+        ]
+        widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(header))]
+
+        def line(cells: tuple[str, ...]) -> str:
+            return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+        rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+        title = " Learner Summary ".center(len(rule), "=")
+        lines = [title]
+        if self.model:
+            lines.append(f"Model: {self.model}")
+        lines += [f"Total Epochs: {self.epochs}", "", line(header), rule, *map(line, body)]
+        return "\n".join(lines)

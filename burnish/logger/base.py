@@ -1,0 +1,47 @@
+"""The metric logger protocol and what loggers share: reading an event's metric values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+from burnish.learner.events import LearnerEvent, MetricUpdate
+from burnish.metric.base import MetricEntry, NumericEntry, resolve_entries
+
+__all__ = ["MetricLogger", "numeric_values", "resolve_events", "text_values"]
+
+
+@runtime_checkable
+class MetricLogger(Protocol):
+    """A logger is an event consumer: it runs on its own thread and is called at most once per
+    ``tick_seconds`` with the events since its last call (a periodic flush)."""
+
+    @property
+    def tick_seconds(self) -> float: ...
+
+    def consume(self, events: Sequence[LearnerEvent]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def resolve_events(events: Iterable[LearnerEvent]) -> None:
+    """Read the values of every metric entry in the events, in one transfer."""
+    resolve_entries(_entries(events))
+
+
+def _entries(events: Iterable[LearnerEvent]) -> Iterable[MetricEntry]:
+    for event in events:
+        for update in getattr(event, "metrics", ()):
+            yield update.entry
+
+
+def numeric_values(metrics: Iterable[MetricUpdate]) -> dict[str, NumericEntry]:
+    return {
+        update.entry.name: NumericEntry.deserialize(update.entry.serialized)
+        for update in metrics
+        if update.numeric
+    }
+
+
+def text_values(metrics: Iterable[MetricUpdate]) -> dict[str, str]:
+    return {update.entry.name: update.entry.formatted for update in metrics if not update.numeric}

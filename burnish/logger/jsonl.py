@@ -1,0 +1,159 @@
+"""A JSON Lines metric log that survives a crash, and its reader.
+
+Each record is one line: ``start``, ``step`` (per-step numeric values, written in periodic
+flushes), ``epoch`` (each split's epoch values and text metrics) and ``end``. Lines are
+flushed at every tick, so after a crash the log is complete up to the last flush; a line cut
+short by the crash is skipped by the reader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from burnish.learner.events import (
+    EndEvent,
+    EndSplitEvent,
+    LearnerEvent,
+    ProcessedItemEvent,
+    Split,
+    StartEvent,
+)
+from burnish.learner.history import MetricHistory
+from burnish.logger.base import numeric_values, resolve_events, text_values
+from burnish.metric.base import NumericEntry
+
+__all__ = ["JsonlMetricLogger", "RunLog", "read_run"]
+
+FILE_NAME = "metrics.jsonl"
+
+
+def _entry_json(entry: NumericEntry) -> list[Any]:
+    # NaN is written as null: JSON has no NaN, and n/a is what it means.
+    return [None if math.isnan(entry.value) else entry.value, entry.count, entry.kind]
+
+
+def _entry_from_json(value: list[Any]) -> NumericEntry:
+    number, count, kind = value
+    return NumericEntry(math.nan if number is None else float(number), int(count), kind)
+
+
+class JsonlMetricLogger:
+    """Writes ``metrics.jsonl`` in a run directory (appending across resumed runs)."""
+
+    def __init__(self, directory: str | os.PathLike[str], flush_seconds: float = 1.0) -> None:
+        self.path = Path(directory) / FILE_NAME
+        self.flush_seconds = flush_seconds
+        self._file: TextIO | None = None
+
+    @property
+    def tick_seconds(self) -> float:
+        return self.flush_seconds
+
+    def consume(self, events: Sequence[LearnerEvent]) -> None:
+        if not events:
+            return
+        resolve_events(events)
+        lines = [json.dumps(record) for record in map(self._record, events) if record]
+        if not lines:
+            return
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        self._file.write("\n".join(lines) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+    @staticmethod
+    def _record(event: LearnerEvent) -> dict[str, Any] | None:
+        if isinstance(event, StartEvent):
+            return {
+                "event": "start",
+                "epoch_total": event.epoch_total,
+                "splits": [split.value for split in event.splits],
+            }
+        if isinstance(event, ProcessedItemEvent):
+            progress = event.progress
+            return {
+                "event": "step",
+                "split": event.split.value,
+                "epoch": progress.epoch,
+                "iteration": progress.iteration,
+                "items": progress.progress.items_processed,
+                "items_total": progress.progress.items_total,
+                "lrs": list(event.lrs),
+                "values": {k: _entry_json(v) for k, v in numeric_values(event.metrics).items()},
+            }
+        if isinstance(event, EndSplitEvent):
+            return {
+                "event": "epoch",
+                "split": event.split.value,
+                "epoch": event.epoch,
+                "values": {k: _entry_json(v) for k, v in numeric_values(event.metrics).items()},
+                "texts": text_values(event.metrics),
+            }
+        if isinstance(event, EndEvent):
+            return {"event": "end", "reason": event.reason}
+        return None
+
+
+@dataclass
+class RunLog:
+    """What a run's log holds: epoch values, per-step series and how the run ended."""
+
+    epoch_total: int = 0
+    history: MetricHistory = field(default_factory=MetricHistory)
+    epoch_entries: dict[tuple[Split, str, int], NumericEntry] = field(default_factory=dict)
+    steps: dict[tuple[Split, str], list[tuple[int, NumericEntry]]] = field(default_factory=dict)
+    texts: dict[tuple[Split, str], str] = field(default_factory=dict)
+    end_reason: str | None = None
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as file:
+        for line in file:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the line a crash cut short
+            if isinstance(record, dict):
+                yield record
+
+
+def read_run(directory: str | os.PathLike[str]) -> RunLog:
+    """Read a run directory's ``metrics.jsonl`` (a run still going is read as far as written)."""
+    path = Path(directory) / FILE_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"no {FILE_NAME} in {directory}: is it a burnish run directory?")
+    run = RunLog()
+    for record in _records(path):
+        kind = record.get("event")
+        if kind == "start":
+            run.epoch_total = int(record["epoch_total"])
+            run.end_reason = None
+        elif kind == "step":
+            split = Split(record["split"])
+            for name, value in record["values"].items():
+                series = run.steps.setdefault((split, name), [])
+                series.append((int(record["iteration"]), _entry_from_json(value)))
+        elif kind == "epoch":
+            split, epoch = Split(record["split"]), int(record["epoch"])
+            for name, value in record["values"].items():
+                entry = _entry_from_json(value)
+                run.history.record(split, name, epoch, entry.value)
+                run.epoch_entries[(split, name, epoch)] = entry
+            for name, text in record.get("texts", {}).items():
+                run.texts[(split, name)] = text
+        elif kind == "end":
+            run.end_reason = str(record["reason"])
+    return run

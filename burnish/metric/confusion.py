@@ -1,0 +1,421 @@
+"""Precision, recall and F-beta (Burn's ``PrecisionMetric``, ``RecallMetric``, ``FBetaScore``).
+
+Each metric composes a :class:`~burnish.metric.state.ConfusionStatsState`: per-class counts of
+predicted items, target items (support) and true positives, summed over the epoch. The epoch
+value is computed from those sums, never averaged over batches (Burn bug #2758).
+
+Decision rules. ``binary(threshold)``: an item is positive when its score ``(N,)`` is above
+``threshold``. ``multilabel(threshold)``: the same per label ``(N, L)``. ``multiclass(top_k)``:
+the ``top_k`` highest scores ``(N, C)`` are the predicted classes (argmax for ``top_k=1``; ties as
+:func:`torch.argmax` / :func:`torch.topk` break them).
+
+Logits or probabilities. Argmax and top-k are unchanged by any monotonic activation, so
+multiclass metrics take logits or probabilities alike. Threshold rules compare probabilities:
+pass ``sigmoid=True`` to give logits; scores outside ``[0, 1]`` without it are reported as an
+error (suggesting ``sigmoid=True``) at the next read of the metric.
+
+Values are fractions in ``[0, 1]`` shown with 4 decimals. Zero division gives 0 (scikit-learn's
+``zero_division=0``). Reductions: ``micro`` (from counts summed over classes), ``macro`` (the
+mean over the label set: for multiclass, classes that occur among targets or predictions, as
+scikit-learn's ``unique_labels``; for multilabel, every label), ``weighted`` (by support) and
+``none`` (per class: the entry lists every class, ``n/a`` outside the label set, and the numeric
+value is their mean, i.e. the macro value). Binary metrics score the positive class.
+
+Work shared once per step: metrics with the same rule find the decision and the counts in the
+input's memo, so Precision, Recall and F1 registered together count once per step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import get_args
+
+import torch
+from typing_extensions import Self
+
+from burnish.adaptor import ConfusionStatsInput, MetricInput
+from burnish.functional.confusion import (
+    Reduction,
+    ScoreKind,
+    Task,
+    confusion_score,
+    multiclass_counts,
+    threshold_counts,
+)
+from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.state import ConfusionStatsState
+from burnish.metric.validation import (
+    RangeGuard,
+    check_batch_sizes,
+    check_integer,
+    check_ndim,
+    describe,
+    expect_input,
+)
+
+__all__ = [
+    "DecisionRule",
+    "FBetaScoreMetric",
+    "PrecisionMetric",
+    "RecallMetric",
+    "TaskChecks",
+    "check_top_k",
+    "confusion_counts",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRule:
+    """How scores become predictions; equal rules share their work within a step."""
+
+    task: Task = "multiclass"
+    threshold: float = 0.5
+    top_k: int = 1
+    sigmoid: bool = False
+
+    def check(self, metric: str) -> None:
+        """Raise ``ValueError`` naming ``metric`` for an impossible rule."""
+        if self.task not in get_args(Task):
+            raise ValueError(
+                f"{metric}: expected a task among {get_args(Task)}, received {self.task!r}"
+            )
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(
+                f"{metric}: expected a threshold within [0, 1] (a probability; pass sigmoid=True "
+                f"to give logits), received {self.threshold!r}"
+            )
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise ValueError(f"{metric}: expected top_k as an int >= 1, received {self.top_k!r}")
+
+    def decide(self, item: MetricInput, scores: torch.Tensor) -> torch.Tensor:
+        """The step's decisions for ``scores``, memoised on ``item`` for every metric asking."""
+        if self.task == "multiclass":
+            if self.top_k == 1:
+                # "argmax" is the key AccuracyMetric uses: the two share it.
+                return item.memo("argmax", lambda: scores.argmax(dim=1)).unsqueeze(1)
+            return item.memo(
+                ("topk", self.top_k, id(scores)), lambda: scores.topk(self.top_k, dim=1).indices
+            )
+        return item.memo(
+            ("threshold", self.threshold, self.sigmoid, id(scores)),
+            lambda: (scores.sigmoid() if self.sigmoid else scores) > self.threshold,
+        )
+
+
+class TaskChecks:
+    """A metric's input checks for one task: shapes and dtypes now, values deferred.
+
+    Scores must be finite; with ``probabilities`` they must lie in ``[0, 1]`` (``hint`` says how
+    to give logits instead). Targets: class indices in ``[0, C)`` (multiclass) or 0/1 (binary,
+    multilabel). The per-step minimum and maximum of each tensor are memoised on the input, so
+    metrics checking the same tensors compute them once.
+    """
+
+    def __init__(
+        self, metric: str, task: Task, *, probabilities: bool, hint: str = "pass sigmoid=True"
+    ) -> None:
+        self.metric = metric
+        self.task = task
+        if probabilities:
+            expected = f"within [0, 1] (probabilities; {hint} to give logits)"
+            self.scores = RangeGuard(metric, "scores", 0.0, 1.0, expected)
+        else:
+            self.scores = RangeGuard(metric, "scores", -math.inf, math.inf, "that are finite")
+        if task == "multiclass":
+            self.targets = RangeGuard(metric, "targets", 0, math.inf, "within [0, num_classes)")
+        else:
+            # Targets are watched as "the target where it is not 1", which is 0 iff it is 0 or 1.
+            self.targets = RangeGuard(metric, "targets", 0, 0, "that are 0 or 1")
+        self.num_classes: int | None = None
+
+    @property
+    def guards(self) -> tuple[RangeGuard, RangeGuard]:
+        return (self.scores, self.targets)
+
+    def check(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
+        """Raise now for wrong shapes or dtypes, naming the metric, what was expected and got."""
+        name = self.metric
+        if not scores.is_floating_point():
+            raise TypeError(
+                f"{name}: expected scores as floating point, received {describe(scores)}"
+            )
+        if self.task == "multiclass":
+            check_ndim(name, "scores", scores, (2,), "(N, num_classes)")
+            check_ndim(name, "targets", targets, (1,), "(N,)")
+            check_integer(name, "targets", targets)
+            check_batch_sizes(name, ("scores", scores), ("targets", targets))
+            self._expect_classes(scores.shape[1])
+        elif self.task == "binary":
+            for what, tensor in (("scores", scores), ("targets", targets)):
+                if not (tensor.ndim == 1 or (tensor.ndim == 2 and tensor.shape[1] == 1)):
+                    raise ValueError(
+                        f"{name}: expected binary {what} of shape (N,) or (N, 1), received "
+                        f"{describe(tensor)}"
+                    )
+            check_batch_sizes(name, ("scores", scores), ("targets", targets))
+        else:
+            check_ndim(name, "scores", scores, (2,), "(N, num_labels)")
+            if targets.shape != scores.shape:
+                raise ValueError(
+                    f"{name}: expected multilabel targets of the scores' shape "
+                    f"{tuple(scores.shape)}, received {describe(targets)}"
+                )
+            self._expect_classes(scores.shape[1])
+
+    def _expect_classes(self, num_classes: int) -> None:
+        if self.num_classes is None:
+            self.num_classes = num_classes
+            if self.task == "multiclass":
+                self.targets.high = num_classes - 1
+                self.targets.expected = f"within [0, {num_classes - 1}] ({num_classes} classes)"
+        elif num_classes != self.num_classes:
+            what = "classes" if self.task == "multiclass" else "labels"
+            raise ValueError(
+                f"{self.metric}: expected scores with {self.num_classes} {what} as in earlier "
+                f"batches, received {num_classes}"
+            )
+
+    def observe(
+        self,
+        item: MetricInput,
+        scores: torch.Tensor,
+        targets: torch.Tensor,
+        pad_token: int | None = None,
+    ) -> None:
+        """Feed the guards this step's value ranges (memoised per tensor on ``item``).
+
+        Multiclass targets equal to ``pad_token`` are watched as class 0.
+        """
+        self.scores.observe(
+            item.memo(("bounds", id(scores)), lambda: torch.stack(torch.aminmax(scores.detach())))
+        )
+        if targets.dtype == torch.bool:
+            return
+        if self.task == "multiclass":
+            # Padding is mapped to class 0 rather than masked out: masking has a data-dependent
+            # shape, which would synchronise with the device.
+            def class_bounds() -> torch.Tensor:
+                watched = (
+                    targets if pad_token is None else targets.masked_fill(targets == pad_token, 0)
+                )
+                return torch.stack(torch.aminmax(watched))
+
+            bounds = item.memo(("bounds", id(targets), pad_token), class_bounds)
+        else:
+            bounds = item.memo(
+                ("non-binary", id(targets)),
+                lambda: torch.stack(torch.aminmax(targets.masked_fill(targets == 1, 0))),
+            )
+        self.targets.observe(bounds)
+
+    def clear(self) -> None:
+        self.num_classes = None
+        for guard in self.guards:
+            guard.clear()
+
+
+def check_top_k(metric: str, top_k: int, scores: torch.Tensor) -> None:
+    """Raise ``ValueError`` when ``top_k`` exceeds the classes of multiclass ``scores``."""
+    if scores.ndim == 2 and top_k > scores.shape[1]:
+        raise ValueError(
+            f"{metric}: expected top_k <= num_classes, received top_k={top_k} for scores of "
+            f"{describe(scores)}"
+        )
+
+
+def confusion_counts(
+    item: MetricInput, rule: DecisionRule, scores: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """The step's counts ``(3, C)`` under ``rule`` (see :mod:`burnish.functional.confusion`),
+    memoised on ``item``: one computation per step and rule however many metrics ask.
+    Out-of-range multiclass targets are clamped here and reported by the targets guard.
+    """
+
+    def count() -> torch.Tensor:
+        decided = rule.decide(item, scores)
+        if rule.task == "multiclass":
+            classes = scores.shape[1]
+            return multiclass_counts(decided, targets.clamp(0, classes - 1), classes)
+        if rule.task == "binary":
+            return threshold_counts(decided.reshape(-1, 1), targets.reshape(-1, 1))
+        return threshold_counts(decided, targets)
+
+    return item.memo(("confusion-counts", rule, id(scores), id(targets)), count)
+
+
+_TITLES: dict[ScoreKind, str] = {"precision": "Precision", "recall": "Recall", "fbeta": "F"}
+
+
+class _ConfusionScoreMetric:
+    """What precision, recall and F-beta share: a rule, a reduction and a confusion state."""
+
+    kind: ScoreKind
+    input_type = ConfusionStatsInput
+    higher_is_better = True
+
+    def __init__(
+        self,
+        rule: DecisionRule | None = None,
+        reduction: Reduction = "macro",
+        *,
+        beta: float = 1.0,
+        name: str | None = None,
+    ) -> None:
+        rule = DecisionRule() if rule is None else rule
+        title = _TITLES[self.kind] + (f"{beta:g} Score" if self.kind == "fbeta" else "")
+        self.name = name if name is not None else self._default_name(title, rule, reduction)
+        rule.check(self.name)
+        if reduction not in get_args(Reduction):
+            raise ValueError(
+                f"{self.name}: expected a reduction among {get_args(Reduction)}, received "
+                f"{reduction!r}"
+            )
+        if not beta > 0.0 or math.isinf(beta):
+            raise ValueError(f"{self.name}: expected beta > 0, received {beta!r}")
+        self.rule = rule
+        self.reduction: Reduction = "micro" if rule.task == "binary" else reduction
+        self.beta = beta
+        self._checks = TaskChecks(
+            self.name, rule.task, probabilities=rule.task != "multiclass" and not rule.sigmoid
+        )
+        present_only = rule.task == "multiclass"
+        kind, reduce_as = self.kind, self.reduction
+
+        def reduce(counts: torch.Tensor) -> torch.Tensor:
+            return confusion_score(counts, kind, reduce_as, beta, present_only=present_only)
+
+        self._state = ConfusionStatsState(
+            FormatOptions(self.name).precision(4), reduce, self._checks.guards
+        )
+
+    @staticmethod
+    def _default_name(title: str, rule: DecisionRule, reduction: Reduction) -> str:
+        if rule.task == "binary":
+            return title
+        top_k = f"@{rule.top_k}" if rule.top_k > 1 else ""
+        label = "Per-class" if reduction == "none" else reduction.title()
+        return f"{label} {title}{top_k}"
+
+    @classmethod
+    def binary(
+        cls, threshold: float = 0.5, *, sigmoid: bool = False, name: str | None = None
+    ) -> Self:
+        """Scores ``(N,)`` and 0/1 targets ``(N,)``: the positive class's value."""
+        return cls(DecisionRule("binary", threshold=threshold, sigmoid=sigmoid), name=name)
+
+    @classmethod
+    def multiclass(
+        cls, top_k: int = 1, reduction: Reduction = "macro", *, name: str | None = None
+    ) -> Self:
+        """Scores ``(N, C)`` and class indices ``(N,)``: the ``top_k`` best classes predicted."""
+        return cls(DecisionRule("multiclass", top_k=top_k), reduction, name=name)
+
+    @classmethod
+    def multilabel(
+        cls,
+        threshold: float = 0.5,
+        reduction: Reduction = "macro",
+        *,
+        sigmoid: bool = False,
+        name: str | None = None,
+    ) -> Self:
+        """Scores ``(N, L)`` and 0/1 targets ``(N, L)``, each label decided by ``threshold``."""
+        rule = DecisionRule("multilabel", threshold=threshold, sigmoid=sigmoid)
+        return cls(rule, reduction, name=name)
+
+    def update(self, item: ConfusionStatsInput, metadata: MetricMetadata) -> MetricEntry:
+        item = expect_input(self.name, item, ConfusionStatsInput)
+        scores, targets = item.predictions, item.targets
+        self._checks.check(scores, targets)
+        check_top_k(self.name, self.rule.top_k, scores)
+        self._checks.observe(item, scores, targets)
+        counts = confusion_counts(item, self.rule, scores, targets)
+        return self._state.update(counts, scores.shape[0])
+
+    def compute(self) -> MetricEntry:
+        return self._state.compute()
+
+    def value(self) -> float:
+        return self._state.value()
+
+    def running_value(self) -> NumericEntry:
+        return self._state.running_value()
+
+    def per_class(self) -> list[float]:
+        """The epoch's value per class (``reduction="none"``; NaN outside the label set), or
+        the single reduced value for other reductions."""
+        return self._state.epoch_values()
+
+    def clear(self) -> None:
+        self._state.clear()
+        self._checks.clear()
+
+
+class PrecisionMetric(_ConfusionScoreMetric):
+    """Precision, ``tp / (tp + fp)``, from the epoch's counts (see the module text for the
+    decision rules, logits vs probabilities, reductions and zero division)."""
+
+    kind: ScoreKind = "precision"
+
+
+class RecallMetric(_ConfusionScoreMetric):
+    """Recall, ``tp / (tp + fn)``, from the epoch's counts (see the module text for the decision
+    rules, logits vs probabilities, reductions and zero division)."""
+
+    kind: ScoreKind = "recall"
+
+
+class FBetaScoreMetric(_ConfusionScoreMetric):
+    """F-beta, ``(1 + b^2) tp / ((1 + b^2) tp + b^2 fn + fp)``, from the epoch's counts; F1 for
+    ``beta=1``. Per class it is 0 when ``tp + fp + fn == 0`` (see the module text)."""
+
+    kind: ScoreKind = "fbeta"
+
+    def __init__(
+        self,
+        beta: float = 1.0,
+        rule: DecisionRule | None = None,
+        reduction: Reduction = "macro",
+        *,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(rule, reduction, beta=beta, name=name)
+
+    @classmethod
+    def binary(
+        cls,
+        threshold: float = 0.5,
+        *,
+        sigmoid: bool = False,
+        name: str | None = None,
+        beta: float = 1.0,
+    ) -> Self:
+        """Scores ``(N,)`` and 0/1 targets ``(N,)``: the positive class's value."""
+        return cls(beta, DecisionRule("binary", threshold=threshold, sigmoid=sigmoid), name=name)
+
+    @classmethod
+    def multiclass(
+        cls,
+        top_k: int = 1,
+        reduction: Reduction = "macro",
+        *,
+        name: str | None = None,
+        beta: float = 1.0,
+    ) -> Self:
+        """Scores ``(N, C)`` and class indices ``(N,)``: the ``top_k`` best classes predicted."""
+        return cls(beta, DecisionRule("multiclass", top_k=top_k), reduction, name=name)
+
+    @classmethod
+    def multilabel(
+        cls,
+        threshold: float = 0.5,
+        reduction: Reduction = "macro",
+        *,
+        sigmoid: bool = False,
+        name: str | None = None,
+        beta: float = 1.0,
+    ) -> Self:
+        """Scores ``(N, L)`` and 0/1 targets ``(N, L)``, each label decided by ``threshold``."""
+        rule = DecisionRule("multilabel", threshold=threshold, sigmoid=sigmoid)
+        return cls(beta, rule, reduction, name=name)

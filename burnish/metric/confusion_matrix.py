@@ -1,0 +1,121 @@
+"""The confusion matrix, a text metric (shown, not plotted): Burn's ``ConfusionMatrix``."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+
+import torch
+from typing_extensions import Self
+
+from burnish.adaptor import ConfusionStatsInput
+from burnish.functional.confusion import confusion_matrix
+from burnish.metric.base import MetricEntry, MetricMetadata
+from burnish.metric.confusion import DecisionRule, TaskChecks
+from burnish.metric.state import guard_values, read_values, verify_guards
+from burnish.metric.validation import expect_input
+
+__all__ = ["ConfusionMatrixMetric", "format_matrix"]
+
+
+def format_matrix(rows: Sequence[Sequence[int]], labels: Sequence[str] | None = None) -> str:
+    """A small text table: one row per target class, one column per predicted class."""
+    size = len(rows)
+    names = [str(index) for index in range(size)] if labels is None else list(labels)
+    corner = "true\\pred"
+    cells = [[str(value) for value in row] for row in rows]
+    width = max([len(name) for name in names] + [len(cell) for row in cells for cell in row] + [1])
+    head = max(len(corner), *(len(name) for name in names)) if names else len(corner)
+    lines = [f"{corner:>{head}} " + " ".join(f"{name:>{width}}" for name in names)]
+    lines += [
+        f"{names[index]:>{head}} " + " ".join(f"{cell:>{width}}" for cell in row)
+        for index, row in enumerate(cells)
+    ]
+    return "\n".join(lines)
+
+
+class ConfusionMatrixMetric:
+    """Counts of (target class, predicted class) pairs over the epoch, as a text table.
+
+    ``multiclass()``: scores ``(N, C)`` (logits or probabilities; the argmax is the prediction)
+    and class indices ``(N,)``. ``binary(threshold)``: scores ``(N,)`` above ``threshold`` are
+    class 1 (probabilities, or logits with ``sigmoid=True``) and 0/1 targets. Rows are targets,
+    columns predictions. The entry's display text is the table, its log text the matrix as JSON;
+    :meth:`matrix` returns the epoch's matrix as a tensor.
+    """
+
+    input_type = ConfusionStatsInput
+
+    def __init__(self, rule: DecisionRule | None = None, name: str = "Confusion Matrix") -> None:
+        rule = DecisionRule() if rule is None else rule
+        self.name = name
+        rule.check(name)
+        if rule.task == "multilabel" or rule.top_k != 1:
+            raise ValueError(
+                f"{name}: expected a binary or a top-1 multiclass rule, received {rule!r}"
+            )
+        self.rule = rule
+        self._checks = TaskChecks(
+            name, rule.task, probabilities=rule.task == "binary" and not rule.sigmoid
+        )
+        self._matrix: torch.Tensor | None = None
+
+    @classmethod
+    def binary(
+        cls, threshold: float = 0.5, *, sigmoid: bool = False, name: str = "Confusion Matrix"
+    ) -> Self:
+        return cls(DecisionRule("binary", threshold=threshold, sigmoid=sigmoid), name)
+
+    @classmethod
+    def multiclass(cls, *, name: str = "Confusion Matrix") -> Self:
+        return cls(DecisionRule("multiclass"), name)
+
+    def update(self, item: ConfusionStatsInput, metadata: MetricMetadata) -> MetricEntry:
+        item = expect_input(self.name, item, ConfusionStatsInput)
+        scores, targets = item.predictions, item.targets
+        self._checks.check(scores, targets)
+        self._checks.observe(item, scores, targets)
+        decided = self.rule.decide(item, scores).reshape(-1)
+        if self.rule.task == "multiclass":
+            classes = scores.shape[1]
+            safe_targets = targets.clamp(0, classes - 1)
+        else:
+            classes = 2
+            safe_targets = (targets.reshape(-1) != 0).long()
+        batch = confusion_matrix(decided, safe_targets, classes)
+        # Out of place: entries handed out keep the matrix they were given.
+        self._matrix = batch if self._matrix is None else self._matrix + batch
+        return MetricEntry.deferred(
+            self.name,
+            [self._matrix, *guard_values(self._checks.guards)],
+            functools.partial(self._render, classes),
+        )
+
+    def _render(self, classes: int, host: Sequence[list[float]]) -> tuple[str, str]:
+        values, *guards = host
+        verify_guards(self._checks.guards, guards)
+        rows = [[int(v) for v in values[i * classes : (i + 1) * classes]] for i in range(classes)]
+        return format_matrix(rows), json.dumps(rows)
+
+    def matrix(self) -> torch.Tensor | None:
+        """The epoch's ``(C, C)`` counts (rows: targets); ``None`` before the first update.
+
+        Raises ``ValueError`` for a deferred input error, as every read does.
+        """
+        verify_guards(self._checks.guards, read_values(guard_values(self._checks.guards)))
+        return self._matrix
+
+    def compute(self) -> MetricEntry:
+        """The epoch's table; ``n/a`` in an empty epoch."""
+        if self._matrix is None:
+            verify_guards(self._checks.guards, read_values(guard_values(self._checks.guards)))
+            return MetricEntry(self.name, "n/a", "null")
+        classes = int(self._matrix.shape[0])
+        host = read_values([self._matrix, *guard_values(self._checks.guards)])
+        formatted, serialized = self._render(classes, host)
+        return MetricEntry(self.name, formatted, serialized)
+
+    def clear(self) -> None:
+        self._matrix = None
+        self._checks.clear()

@@ -1,0 +1,51 @@
+"""The Hamming score (Burn's ``HammingScore``): multilabel, label-based accuracy."""
+
+from __future__ import annotations
+
+from burnish.adaptor import HammingScoreInput
+from burnish.functional.hamming import hamming_counts
+from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.confusion import DecisionRule, TaskChecks
+from burnish.metric.state import NumericMetricState, NumericStateMetric
+from burnish.metric.validation import expect_input
+
+__all__ = ["HammingScoreMetric"]
+
+
+class HammingScoreMetric(NumericStateMetric):
+    """The percentage of labels predicted correctly, ``100 * (1 - hamming_loss)``.
+
+    Scores ``(N, L)`` are probabilities, a label predicted when its score is above
+    ``threshold``; pass ``sigmoid=True`` to give logits (scores outside ``[0, 1]`` without it are
+    reported as an error at the next read). Targets ``(N, L)`` are 0/1 (any dtype). The epoch
+    value counts every label of the epoch alike.
+    """
+
+    input_type = HammingScoreInput
+    higher_is_better = True
+
+    def __init__(
+        self, threshold: float = 0.5, sigmoid: bool = False, name: str | None = None
+    ) -> None:
+        self.name = f"Hamming Score @ Threshold({threshold:g})" if name is None else name
+        self._rule = DecisionRule("multilabel", threshold=threshold, sigmoid=sigmoid)
+        self._rule.check(self.name)
+        self.threshold = threshold
+        self.sigmoid = sigmoid
+        self._checks = TaskChecks(self.name, "multilabel", probabilities=not sigmoid)
+        self._state = NumericMetricState(
+            FormatOptions(self.name).unit("%").precision(2), self._checks.guards
+        )
+
+    def update(self, item: HammingScoreInput, metadata: MetricMetadata) -> MetricEntry:
+        item = expect_input(self.name, item, HammingScoreInput)
+        outputs, targets = item.outputs, item.targets
+        self._checks.check(outputs, targets)
+        self._checks.observe(item, outputs, targets)
+        # Shared with multilabel precision/recall/F-beta using the same threshold.
+        correct, count = hamming_counts(self._rule.decide(item, outputs), targets)
+        return self._state.update(100.0 * correct, count)
+
+    def clear(self) -> None:
+        super().clear()
+        self._checks.clear()

@@ -1,0 +1,115 @@
+"""Training speed in items and iterations per second (Burn's ``IterationSpeedMetric``)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+
+__all__ = ["IterationSpeedMetric"]
+
+
+class IterationSpeedMetric:
+    """Items/s (the numeric value) and iterations/s, from the progress and the wall clock.
+
+    Each update is one iteration (step), and the items are ``metadata.progress``'s processed
+    items. The epoch value is measured from the epoch's first update, so it leaves out that
+    first step, whose start this metric cannot see; the batch value is the rate over about the
+    last ``window`` seconds (at most ``max_steps`` steps), steadier than one step's. The first
+    update of an epoch has no rate yet: n/a.
+    """
+
+    higher_is_better = True
+
+    def __init__(
+        self,
+        name: str = "Iteration Speed",
+        window: float = 1.0,
+        max_steps: int = 256,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if window <= 0 or max_steps < 2:
+            raise ValueError(
+                f"{name}: window must be positive and max_steps at least 2, got {window} and "
+                f"{max_steps}"
+            )
+        self.name = name
+        self.window = window
+        self._clock = clock
+        self._items = FormatOptions(name).unit("item/s").precision(2)
+        self._iterations = FormatOptions(name).unit("iter/s").precision(2)
+        self._recent: deque[tuple[float, int, int]] = deque(maxlen=max_steps)
+        self._start: tuple[float, int, int] | None = None
+        self._steps = 0
+        self._current = (math.nan, math.nan)
+
+    def update(self, item: None, metadata: MetricMetadata) -> MetricEntry:
+        now = self._clock()
+        items = metadata.progress.items_processed
+        recent = self._recent
+        if recent and items < recent[-1][1]:
+            # The progress restarted (a new epoch without clear()): so does the measurement.
+            self.clear()
+        self._steps += 1
+        record = (now, items, self._steps)
+        if self._start is None:
+            self._start = record
+        recent.append(record)
+        while len(recent) > 2 and now - recent[1][0] >= self.window:
+            recent.popleft()
+        self._current = _rates(recent[0], recent[-1])
+        running = self._running()
+        return MetricEntry.deferred(self.name, [*self._current, *running], self._render)
+
+    def _render(self, host: Sequence[list[float]]) -> tuple[str, str]:
+        (items,), (iterations,), (running_items,), (running_iterations,) = host
+        formatted = (
+            f"epoch {self._items.format(running_items)} "
+            f"({self._iterations.format(running_iterations)}) - "
+            f"batch {self._items.format(items)} ({self._iterations.format(iterations)})"
+        )
+        # n/a counts for nothing when a logger averages the step entries.
+        entry = NumericEntry(items, 0, "aggregated") if math.isnan(items) else NumericEntry(items)
+        return formatted, entry.serialize()
+
+    def _running(self) -> tuple[float, float]:
+        if self._start is None or not self._recent:
+            return (math.nan, math.nan)
+        return _rates(self._start, self._recent[-1])
+
+    def compute(self) -> MetricEntry:
+        running = self.running_value()
+        return MetricEntry(self.name, self._items.format(running.value), running.serialize())
+
+    def value(self) -> float:
+        """Items/s over the last ``window`` seconds; NaN before two updates."""
+        return self._current[0]
+
+    def iterations_per_second(self) -> float:
+        """Iterations/s over the last ``window`` seconds; NaN before two updates."""
+        return self._current[1]
+
+    def running_value(self) -> NumericEntry:
+        """Items/s over the epoch so far: a rate of the whole epoch, not a mean to re-average."""
+        items, _ = self._running()
+        return NumericEntry(items, max(0, self._steps - 1), "final")
+
+    def running_iterations_per_second(self) -> float:
+        return self._running()[1]
+
+    def clear(self) -> None:
+        self._recent.clear()
+        self._start = None
+        self._steps = 0
+        self._current = (math.nan, math.nan)
+
+
+def _rates(first: tuple[float, int, int], last: tuple[float, int, int]) -> tuple[float, float]:
+    """(items/s, iterations/s) between two ``(time, items, steps)`` records."""
+    elapsed = last[0] - first[0]
+    if elapsed <= 0:
+        return (math.nan, math.nan)
+    return ((last[1] - first[1]) / elapsed, (last[2] - first[2]) / elapsed)

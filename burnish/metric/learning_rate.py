@@ -1,0 +1,55 @@
+"""The learning rate metric (Burn's ``LearningRateMetric``), for every parameter group."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.system.base import HostMeanState
+
+__all__ = ["LearningRateMetric"]
+
+
+class LearningRateMetric:
+    """The learning rate of each step, from :attr:`MetricMetadata.lrs`.
+
+    The numeric value (plotted, averaged over the epoch) is the first parameter group's rate,
+    as in Burn; the text lists every group when the optimizer has more than one. A step
+    without learning rates (validation) is n/a and does not count in the epoch mean.
+    """
+
+    higher_is_better = False
+
+    def __init__(self, name: str = "Learning Rate") -> None:
+        self.name = name
+        self._state = HostMeanState(FormatOptions(name).precision(2))
+
+    def update(self, item: None, metadata: MetricMetadata) -> MetricEntry:
+        lrs = metadata.lrs
+        value = lrs[0] if lrs else math.nan
+        counted = self._state.add(value)
+        running = self._state.running_value().value
+        # Texts are built only if someone reads this step's entry.
+        return MetricEntry.deferred(self.name, [value, running, float(counted), *lrs], self._render)
+
+    def _render(self, host: Sequence[list[float]]) -> tuple[str, str]:
+        (value,), (running,), (counted,), *groups = host
+        options = self._state.options
+        formatted = f"epoch {options.format(running)} - batch {options.format(value)}"
+        if len(groups) > 1:
+            rates = ", ".join(options.format(group) for (group,) in groups)
+            formatted = f"{formatted} (groups: {rates})"
+        return formatted, NumericEntry(value, int(counted), "aggregated").serialize()
+
+    def compute(self) -> MetricEntry:
+        return self._state.compute()
+
+    def value(self) -> float:
+        return self._state.value()
+
+    def running_value(self) -> NumericEntry:
+        return self._state.running_value()
+
+    def clear(self) -> None:
+        self._state.clear()

@@ -1,0 +1,50 @@
+"""The perplexity metric (Burn's ``PerplexityMetric``), token-weighted over the epoch."""
+
+from __future__ import annotations
+
+import torch
+
+from burnish.adaptor import PerplexityInput
+from burnish.functional.perplexity import token_nll
+from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.confusion import TaskChecks
+from burnish.metric.state import ExpMeanState, NumericStateMetric
+from burnish.metric.validation import expect_input
+
+__all__ = ["PerplexityMetric"]
+
+
+class PerplexityMetric(NumericStateMetric):
+    """``exp`` of the mean token cross-entropy over the epoch.
+
+    Logits ``(N, C)`` (flatten sequences first) and integer targets ``(N,)``; targets equal to
+    ``pad_token`` are not counted. Unlike Burn, which averages per-batch perplexities, the epoch
+    value is ``exp(total NLL / total tokens)``, so every token weighs the same. Takes logits (or
+    log-probabilities: the log-softmax is unchanged by them).
+    """
+
+    input_type = PerplexityInput
+    higher_is_better = False
+
+    def __init__(self, pad_token: int | None = None, name: str = "Perplexity") -> None:
+        self.name = name
+        self.pad_token = pad_token
+        self._checks = TaskChecks(name, "multiclass", probabilities=False)
+        self._state = ExpMeanState(FormatOptions(name).precision(2), self._checks.guards)
+
+    def update(self, item: PerplexityInput, metadata: MetricMetadata) -> MetricEntry:
+        item = expect_input(self.name, item, PerplexityInput)
+        logits, targets = item.outputs, item.targets
+        self._checks.check(logits, targets)
+        self._checks.observe(item, logits, targets, self.pad_token)
+        # Out-of-range targets are clamped (the targets guard reports them) so gather never
+        # fails on the device; padding keeps its value so that it is still recognised.
+        safe = targets.clamp(0, logits.shape[1] - 1)
+        if self.pad_token is not None:
+            safe = torch.where(targets == self.pad_token, targets, safe)
+        total, count = token_nll(logits, safe, self.pad_token)
+        return self._state.update(total, count)
+
+    def clear(self) -> None:
+        super().clear()
+        self._checks.clear()

@@ -1,0 +1,287 @@
+"""Ranking metrics: AUROC and average precision (Burn's ``AurocMetric`` and ``AucPrMetric``).
+
+Exact by default: every batch's scores are kept (a
+:class:`~burnish.metric.state.PredictionAccumulator`) and the epoch value is computed from all of
+them, ties handled exactly as scikit-learn's ``roc_auc_score`` / ``average_precision_score``.
+With ``bins=B`` the metric instead keeps per-class histograms of ``B`` score bins
+(:class:`~burnish.metric.state.ScoreHistogram`, built with ``scatter_add_``): its memory does not
+grow with the number of samples, and its value is the exact value of the scores rounded down to
+the thresholds ``j / (B - 1)``.
+
+Tasks: ``binary`` (scores ``(N,)``, 0/1 targets), ``multiclass`` (scores ``(N, C)``, class
+indices ``(N,)``, one-vs-rest) and ``multilabel`` (scores and 0/1 targets ``(N, L)``). Averages:
+``macro``, ``weighted`` (by each class's positives), ``micro`` (all columns as one binary
+problem) and ``none`` (per class; the numeric value is then their mean). A class without
+positives or without negatives in the epoch has no AUROC (one without positives no average
+precision): it is left out of the averages and shown as n/a; the value is n/a when no class is
+defined (scikit-learn raises, or warns and returns 0, there).
+
+Logits or probabilities: a ranking is unchanged by a monotonic activation, so exact binary and
+multilabel metrics take either. One-vs-rest scores of a multiclass model are not: the softmax
+reorders items within a class column, so ``softmax=True`` applies it to logits before ranking
+(scikit-learn expects probabilities). Binned metrics need probabilities, as their bins span
+``[0, 1]``: pass ``sigmoid=True`` (binary, multilabel) or ``softmax=True`` (multiclass) to give
+logits; scores outside ``[0, 1]`` otherwise are reported as an error at the next read.
+
+Values are fractions in ``[0, 1]`` shown with 4 decimals. Update entries show the batch's value
+(computed only when read); :meth:`running_value` is the epoch's value, a ``final`` entry (cached
+until the next update, since the exact value sorts every sample seen).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import get_args
+
+import torch
+from typing_extensions import Self
+
+from burnish.adaptor import AurocInput
+from burnish.functional.confusion import Task
+from burnish.functional.ranking import (
+    RankingAverage,
+    average_ranking_scores,
+    binned_counts,
+    binned_ranking_scores,
+    one_vs_rest,
+    ranking_scores,
+)
+from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.confusion import TaskChecks
+from burnish.metric.state import (
+    PredictionAccumulator,
+    ScoreHistogram,
+    format_values,
+    guard_values,
+    nan_mean,
+    read_values,
+    verify_guards,
+)
+from burnish.metric.validation import expect_input
+
+__all__ = ["AucPrMetric", "AurocMetric"]
+
+
+class _RankingMetric:
+    """What AUROC and average precision share; ``_which`` picks the curve (0 ROC, 1 PR)."""
+
+    _which: int
+    _title: str
+    input_type = AurocInput
+    higher_is_better = True
+
+    def __init__(
+        self,
+        task: Task = "binary",
+        average: RankingAverage = "macro",
+        *,
+        bins: int | None = None,
+        sigmoid: bool = False,
+        softmax: bool = False,
+        name: str | None = None,
+    ) -> None:
+        if name is None:
+            label = "Per-class" if average == "none" else average.title()
+            name = self._title if task == "binary" else f"{label} {self._title}"
+        self.name = name
+        if task not in get_args(Task):
+            raise ValueError(f"{name}: expected a task among {get_args(Task)}, received {task!r}")
+        if average not in get_args(RankingAverage):
+            raise ValueError(
+                f"{name}: expected an average among {get_args(RankingAverage)}, received "
+                f"{average!r}"
+            )
+        if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int) or bins < 2):
+            raise ValueError(f"{name}: expected bins as an int >= 2 (or None), received {bins!r}")
+        if softmax and task != "multiclass":
+            raise ValueError(f"{name}: softmax=True applies to multiclass scores, task is {task!r}")
+        if sigmoid and task == "multiclass":
+            raise ValueError(
+                f"{name}: sigmoid=True applies to binary or multilabel scores; use softmax=True "
+                "for multiclass logits"
+            )
+        self.task: Task = task
+        self.average: RankingAverage = "micro" if task == "binary" else average
+        self.bins = bins
+        self.sigmoid = sigmoid
+        self.softmax = softmax
+        hint = "pass softmax=True" if task == "multiclass" else "pass sigmoid=True"
+        needs_probabilities = bins is not None and not (sigmoid or softmax)
+        self._checks = TaskChecks(name, task, probabilities=needs_probabilities, hint=hint)
+        self._options = FormatOptions(name).precision(4)
+        self._accumulator = PredictionAccumulator()
+        self._histogram = ScoreHistogram()
+        self._last: tuple[torch.Tensor, ...] = ()
+        self._cached: tuple[int, list[float]] | None = None
+        self._updates = 0
+
+    @classmethod
+    def binary(
+        cls, *, bins: int | None = None, sigmoid: bool = False, name: str | None = None
+    ) -> Self:
+        """Scores ``(N,)`` and 0/1 targets ``(N,)``."""
+        return cls("binary", bins=bins, sigmoid=sigmoid, name=name)
+
+    @classmethod
+    def multiclass(
+        cls,
+        average: RankingAverage = "macro",
+        *,
+        bins: int | None = None,
+        softmax: bool = False,
+        name: str | None = None,
+    ) -> Self:
+        """Scores ``(N, C)`` and class indices ``(N,)``, one class against the rest."""
+        return cls("multiclass", average, bins=bins, softmax=softmax, name=name)
+
+    @classmethod
+    def multilabel(
+        cls,
+        average: RankingAverage = "macro",
+        *,
+        bins: int | None = None,
+        sigmoid: bool = False,
+        name: str | None = None,
+    ) -> Self:
+        """Scores and 0/1 targets ``(N, L)``, one column per label."""
+        return cls("multilabel", average, bins=bins, sigmoid=sigmoid, name=name)
+
+    @property
+    def state_nbytes(self) -> int:
+        """Bytes of epoch state: grows with samples when exact, fixed when binned."""
+        return self._histogram.nbytes if self.bins is not None else self._accumulator.nbytes
+
+    def _activate(self, scores: torch.Tensor) -> torch.Tensor:
+        if self.softmax:
+            return scores.softmax(dim=1)
+        return scores.sigmoid() if self.sigmoid else scores
+
+    def update(self, item: AurocInput, metadata: MetricMetadata) -> MetricEntry:
+        item = expect_input(self.name, item, AurocInput)
+        scores, targets = item.predictions, item.targets
+        self._checks.check(scores, targets)
+        self._checks.observe(item, scores, targets)
+        self._updates += 1
+        if self.bins is None:
+            self._accumulator.append(scores, targets)
+            self._last = (scores.detach(), targets.detach())
+        else:
+            bins = self.bins
+
+            def histogram() -> torch.Tensor:
+                probabilities = self._activate(scores.detach())
+                positives = one_vs_rest(probabilities, targets, self.task)
+                return binned_counts(probabilities.reshape(positives.shape), positives, bins)
+
+            key = ("ranking-histogram", self.task, bins, self.sigmoid, self.softmax, id(scores))
+            counts = item.memo((*key, id(targets)), histogram)
+            self._histogram.add(counts, scores.shape[0])
+            self._last = (counts,)
+        shapes = [tuple(tensor.shape) for tensor in self._last]
+        return MetricEntry.deferred(
+            self.name,
+            [*self._last, *guard_values(self._checks.guards)],
+            functools.partial(self._render_update, shapes),
+        )
+
+    def _values(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Per-column values (or one micro value) from the state's tensors, on their device."""
+        if self.bins is not None:
+            (counts,) = tensors
+            if self.average == "micro":
+                counts = counts.sum(dim=1, keepdim=True)
+            result = binned_ranking_scores(counts)
+        else:
+            scores, targets = tensors
+            probabilities = self._activate(scores)
+            positives = one_vs_rest(probabilities, targets, self.task)
+            probabilities = probabilities.reshape(positives.shape)
+            if self.average == "micro":
+                probabilities, positives = probabilities.reshape(-1, 1), positives.reshape(-1, 1)
+            result = ranking_scores(probabilities, positives)
+        values = result[self._which]
+        if self.average in ("micro", "none"):
+            return values
+        return average_ranking_scores(values, result[2], self.average).reshape(1)
+
+    def _render_update(
+        self, shapes: list[tuple[int, ...]], host: Sequence[list[float]]
+    ) -> tuple[str, str]:
+        count = len(shapes)
+        verify_guards(self._checks.guards, host[count:])
+        tensors = [
+            torch.tensor(values, dtype=torch.float64).view(shape)
+            for values, shape in zip(host[:count], shapes, strict=True)
+        ]
+        if self.bins is None:
+            tensors[1] = tensors[1].long()
+        batch = [float(value) for value in self._values(tensors)]
+        return f"batch {format_values(self._options, batch)}", NumericEntry(
+            nan_mean(batch)
+        ).serialize()
+
+    def _read(self, tensors: Sequence[torch.Tensor]) -> list[float]:
+        guards = guard_values(self._checks.guards)
+        if not tensors:
+            verify_guards(self._checks.guards, read_values(guards))
+            return [math.nan]
+        values, *host_guards = read_values([self._values(tensors), *guards])
+        verify_guards(self._checks.guards, host_guards)
+        return values
+
+    def epoch_values(self) -> list[float]:
+        """The epoch's value: one number, or one per class for ``average="none"``."""
+        if self._cached is not None and self._cached[0] == self._updates:
+            # Deferred checks still run on every read.
+            verify_guards(self._checks.guards, read_values(guard_values(self._checks.guards)))
+            return self._cached[1]
+        if self.bins is not None:
+            counts = self._histogram.counts
+            values = self._read(() if counts is None else (counts,))
+        else:
+            gathered = self._accumulator.gather()
+            values = self._read(() if gathered is None else gathered)
+        self._cached = (self._updates, values)
+        return values
+
+    def value(self) -> float:
+        """The latest batch's value; NaN before the first update."""
+        return nan_mean(self._read(self._last))
+
+    def running_value(self) -> NumericEntry:
+        """The epoch's value so far, a ``final`` entry; NaN in an empty epoch."""
+        return NumericEntry(nan_mean(self.epoch_values()), self._items(), "final")
+
+    def compute(self) -> MetricEntry:
+        values = self.epoch_values()
+        entry = NumericEntry(nan_mean(values), self._items(), "final")
+        return MetricEntry(self.name, format_values(self._options, values), entry.serialize())
+
+    def _items(self) -> int:
+        return self._histogram.items if self.bins is not None else self._accumulator.items
+
+    def clear(self) -> None:
+        self._accumulator.clear()
+        self._histogram.clear()
+        self._checks.clear()
+        self._last = ()
+        self._cached = None
+        self._updates = 0
+
+
+class AurocMetric(_RankingMetric):
+    """Area under the ROC curve (see the module text for tasks, averages, ties, binning and
+    logits vs probabilities)."""
+
+    _which = 0
+    _title = "AUROC"
+
+
+class AucPrMetric(_RankingMetric):
+    """Average precision, the area under the precision-recall curve as scikit-learn's
+    ``average_precision_score`` computes it (see the module text)."""
+
+    _which = 1
+    _title = "AUC-PR"

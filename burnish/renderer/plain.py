@@ -1,0 +1,113 @@
+"""The plain renderer: lines of text for logs and CI, when stdout is not a terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from burnish.learner.events import (
+    EndEvent,
+    EndSplitEvent,
+    LearnerEvent,
+    MetricUpdate,
+    ProcessedItemEvent,
+    StartEvent,
+    StartSplitEvent,
+)
+from burnish.metric.base import resolve_entries
+from burnish.renderer.tui.eta import format_duration
+
+__all__ = ["PlainRenderer"]
+
+
+class PlainRenderer:
+    """A line per split epoch with every metric's epoch value, and a progress line with the
+    running values every ``interval_seconds`` while a split runs.
+
+    Writes to ``stream`` (stdout by default, looked up when written to) and flushes each time,
+    so a log shows progress as it happens.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        interval_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream
+        self.interval_seconds = interval_seconds
+        self.clock = clock
+        self._latest: ProcessedItemEvent | None = None
+        self._last_line = clock()
+        self._started_at: float | None = None
+        self._epoch_total = 0
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stdout
+
+    @property
+    def tick_seconds(self) -> float:
+        return max(0.1, min(1.0, self.interval_seconds / 2))
+
+    def consume(self, events: Sequence[LearnerEvent]) -> None:
+        lines: list[str] = []
+        for event in events:
+            if isinstance(event, ProcessedItemEvent):
+                self._latest = event
+            elif isinstance(event, EndSplitEvent):
+                self._latest = None
+                self._last_line = self.clock()
+                lines.append(self._epoch_line(event))
+            elif isinstance(event, StartSplitEvent):
+                self._latest = None
+                self._last_line = self.clock()
+            elif isinstance(event, StartEvent):
+                self._started_at = event.started_at
+                self._epoch_total = event.epoch_total
+                splits = ", ".join(split.value for split in event.splits)
+                lines.append(f"Training for {event.epoch_total} epochs ({splits})")
+            elif isinstance(event, EndEvent):
+                lines.append(self._end_line(event))
+        now = self.clock()
+        if self._latest is not None and now - self._last_line >= self.interval_seconds:
+            lines.append(self._progress_line(self._latest))
+            self._latest = None
+            self._last_line = now
+        if lines:
+            stream = self.stream
+            stream.write("".join(f"{line}\n" for line in lines))
+            stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()
+
+    def _epoch_line(self, event: EndSplitEvent) -> str:
+        resolve_entries(update.entry for update in event.metrics)
+        head = f"[{event.split.value}] epoch {event.epoch}/{self._epoch_total} done"
+        return " | ".join([head, *_metric_texts(event.metrics)])
+
+    def _progress_line(self, event: ProcessedItemEvent) -> str:
+        resolve_entries(update.entry for update in event.metrics)
+        progress = event.progress
+        items = progress.progress.items_processed
+        total = progress.progress.items_total
+        where = f"{items}/{total} ({items / total:.0%})" if total else f"{items}"
+        head = (
+            f"[{event.split.value}] epoch {progress.epoch}/{progress.epoch_total}"
+            f" items {where} iteration {progress.iteration}"
+        )
+        return " | ".join([head, *_metric_texts(event.metrics)])
+
+    def _end_line(self, event: EndEvent) -> str:
+        reason = event.reason.replace("_", " ")
+        if self._started_at is None:
+            return f"Training {reason}"
+        return f"Training {reason} after {format_duration(event.at - self._started_at)}"
+
+
+def _metric_texts(metrics: Sequence[MetricUpdate]) -> list[str]:
+    return [f"{update.entry.name} {' '.join(update.entry.formatted.split())}" for update in metrics]

@@ -1,0 +1,180 @@
+"""What the dashboard knows: the learner's events folded into plain data the panels read."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from burnish.learner.events import (
+    EndEvent,
+    EndSplitEvent,
+    EpochEndEvent,
+    LearnerEvent,
+    MetricUpdate,
+    ProcessedItemEvent,
+    Split,
+    StartEvent,
+    StartSplitEvent,
+)
+from burnish.metric.base import MetricEntry, NumericEntry, resolve_entries
+from burnish.renderer.tui.eta import EtaEstimator
+from burnish.renderer.tui.history import MetricHistory
+
+__all__ = ["DashboardState", "MetricState", "SplitProgress"]
+
+
+@dataclass
+class MetricState:
+    """One metric across splits, in the order splits first reported it."""
+
+    name: str
+    numeric: bool
+    splits: dict[Split, MetricHistory] = field(default_factory=dict)
+
+    def split(self, split: Split) -> MetricHistory:
+        history = self.splits.get(split)
+        if history is None:
+            history = self.splits[split] = MetricHistory()
+        return history
+
+
+@dataclass
+class SplitProgress:
+    """Where the current split is."""
+
+    split: Split | None = None
+    epoch: int = 0
+    epoch_total: int = 0
+    items: int = 0
+    items_total: int | None = None
+    iteration: int = 0
+
+
+class DashboardState:
+    """Folds events into metric histories, texts and progress.
+
+    :meth:`apply` reads every metric entry of a batch of events in one
+    :func:`~burnish.metric.base.resolve_entries` call; an error a deferred entry raises (an
+    input check) propagates, for the learner to report.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.metrics: dict[str, MetricState] = {}
+        self.progress = SplitProgress()
+        self.eta = EtaEstimator()
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.end_reason: str | None = None
+        self.splits: tuple[Split, ...] = ()
+        # Items in each (split, epoch): the known total, else the most seen so far.
+        self._epoch_items: dict[tuple[Split, int], int] = {}
+        self._epoch_items_known: set[tuple[Split, int]] = set()
+
+    # -- folding events -------------------------------------------------------------------------
+
+    def apply(self, events: Sequence[LearnerEvent]) -> bool:
+        """Fold ``events`` in; ``True`` when anything shown may have changed."""
+        if not events:
+            return False
+        entries: list[MetricEntry] = []
+        for event in events:
+            if isinstance(event, ProcessedItemEvent | EndSplitEvent):
+                entries.extend(update.entry for update in event.metrics)
+        resolve_entries(entries)
+        for event in events:
+            self._apply(event)
+        return True
+
+    def _apply(self, event: LearnerEvent) -> None:
+        if isinstance(event, ProcessedItemEvent):
+            self._processed(event)
+        elif isinstance(event, EndSplitEvent):
+            self._end_split(event)
+        elif isinstance(event, StartSplitEvent):
+            progress = self.progress
+            progress.split = event.split
+            progress.epoch = event.epoch
+            progress.items = 0
+            progress.items_total = event.items_total
+            if event.items_total is not None:
+                key = (event.split, event.epoch)
+                self._epoch_items[key] = event.items_total
+                self._epoch_items_known.add(key)
+            self.eta.start_split(event.split)
+        elif isinstance(event, StartEvent):
+            self.started_at = event.started_at
+            self.progress.epoch_total = event.epoch_total
+            self.splits = event.splits
+        elif isinstance(event, EndEvent):
+            self.ended_at = event.at
+            self.end_reason = event.reason
+        elif isinstance(event, EpochEndEvent):
+            pass
+
+    def _processed(self, event: ProcessedItemEvent) -> None:
+        training = event.progress
+        progress = self.progress
+        progress.split = event.split
+        progress.epoch = training.epoch
+        progress.epoch_total = training.epoch_total
+        progress.items = training.progress.items_processed
+        progress.items_total = training.progress.items_total
+        progress.iteration = training.iteration
+        key = (event.split, training.epoch)
+        if key not in self._epoch_items_known:
+            if training.progress.items_total is not None:
+                self._epoch_items[key] = training.progress.items_total
+                self._epoch_items_known.add(key)
+            else:
+                self._epoch_items[key] = max(self._epoch_items.get(key, 0), progress.items)
+        self.eta.observe(event)
+        for update in event.metrics:
+            history = self._metric(update).split(event.split)
+            history.formatted = update.entry.formatted
+            if update.numeric:
+                value = _plotted(update.entry)
+                if math.isfinite(value):
+                    history.push((training.epoch, progress.items, value))
+
+    def _end_split(self, event: EndSplitEvent) -> None:
+        for update in event.metrics:
+            history = self._metric(update).split(event.split)
+            history.epoch_formatted = update.entry.formatted
+            if update.numeric:
+                history.epochs[event.epoch] = _plotted(update.entry)
+
+    def _metric(self, update: MetricUpdate) -> MetricState:
+        name = update.entry.name
+        metric = self.metrics.get(name)
+        if metric is None:
+            metric = self.metrics[name] = MetricState(name, update.numeric)
+        return metric
+
+    # -- reading --------------------------------------------------------------------------------
+
+    @property
+    def numeric_metrics(self) -> list[MetricState]:
+        return [metric for metric in self.metrics.values() if metric.numeric]
+
+    def epoch_position(self, split: Split, epoch: int, items: int) -> float:
+        """Where a step lies on the plots' x axis, in epochs: 0.5 is half of the first epoch."""
+        total = self._epoch_items.get((split, epoch), 0)
+        return epoch - 1 + (items / total if total else 0.0)
+
+    def elapsed(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.ended_at if self.ended_at is not None else self.clock()
+        return max(0.0, end - self.started_at)
+
+
+def _plotted(entry: MetricEntry) -> float:
+    serialized = entry.serialized  # resolved already: a deferred check's error was raised then
+    try:
+        return NumericEntry.deserialize(serialized).value
+    except ValueError:
+        # A numeric metric whose log text is not a number is shown, not plotted.
+        return math.nan

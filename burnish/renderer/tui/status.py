@@ -1,0 +1,58 @@
+"""The Status panel: what the learner is doing, where, and for how long."""
+
+from __future__ import annotations
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.panel import Panel
+from rich.text import Text
+
+from burnish.learner.events import Split
+from burnish.renderer.tui.eta import format_duration
+from burnish.renderer.tui.keys import Controls
+from burnish.renderer.tui.state import DashboardState
+from burnish.renderer.tui.theme import BORDER, LABEL, split_style
+
+__all__ = ["StatusPanel"]
+
+_MODES = {Split.TRAIN: "Training", Split.VALID: "Validating", Split.TEST: "Testing"}
+
+
+class StatusPanel:
+    def __init__(self, state: DashboardState, controls: Controls) -> None:
+        self.state = state
+        self.controls = controls
+
+    def mode(self) -> tuple[str, str]:
+        state = self.state
+        if state.end_reason is not None:
+            done = f"Done ({state.end_reason.replace('_', ' ')})"
+            if self.controls.waiting_for_exit:
+                return f"{done}: press a key", "bold"
+            return done, "bold"
+        if self.controls.stop_requested:
+            return "Stopping...", "bold yellow"
+        split = state.progress.split
+        if split is None:
+            return "Starting", "bold"
+        return _MODES.get(split, split.value), f"bold {split_style(split)}"
+
+    def rows(self) -> list[tuple[str, str]]:
+        progress = self.state.progress
+        epoch = f"{progress.epoch}/{progress.epoch_total}" if progress.epoch else "-"
+        total = "?" if progress.items_total is None else str(progress.items_total)
+        elapsed = self.state.elapsed()
+        return [
+            ("Epoch", epoch),
+            ("Items", f"{progress.items}/{total}"),
+            ("Iteration", str(progress.iteration)),
+            ("Elapsed", "-" if elapsed is None else format_duration(elapsed)),
+        ]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        mode, style = self.mode()
+        body = Text(mode, style, no_wrap=True, overflow="ellipsis")
+        for label, value in self.rows():
+            body.append("\n")
+            body.append(f"{label:<10}", LABEL)
+            body.append(value)
+        yield Panel(body, title="Status", title_align="left", border_style=BORDER)
