@@ -19,6 +19,7 @@ from burnish import (
     ClassificationOutput,
     LearnerBuilder,
     LossMetric,
+    Split,
     TrainOutput,
     TrainStep,
     ValidStep,
@@ -110,6 +111,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from burnish import Split
-
     main()

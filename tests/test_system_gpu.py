@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
+import pickle
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,9 +23,13 @@ from burnish.metric.system import (
     GpuQueryError,
     GpuTemperature,
     GpuUnavailableError,
+    GpuUtilization,
+    Need,
     NvmlProvider,
+    SystemSample,
     SystemSampler,
     TorchCudaMemory,
+    shared_sampler,
     stop_shared_sampler,
 )
 from burnish.metric.system.cpu import GB
@@ -180,7 +186,7 @@ def test_one_device() -> None:
     assert device["memory_used_gb"] == pytest.approx(61.2)
     assert device["power_w"] == pytest.approx(312.4)
     assert device["torch_reserved_gb"] == pytest.approx(58.0)
-    assert temperature.name == "GPU 0 Temperature"
+    assert temperature.name == "GPU Temperature 0"
     assert temperature_entry.formatted == "epoch 64.00 °C - batch 64.00 °C"
     assert temperature.value() == 64.0
 
@@ -200,6 +206,18 @@ def test_two_devices() -> None:
     assert [device["index"] for device in json.loads(entry.serialized)] == [0, 1]
     assert hottest.name == "GPU Temperature"
     assert (hottest.value(), first.value(), second.value()) == (64.0, 64.0, 38.0)
+
+
+def test_gpu_utilization() -> None:
+    sampler = manual(FakeNvml(*TWO))
+    mean, first, second = (GpuUtilization(d, sampler) for d in (None, 0, 1))
+    entry, *_ = run(sampler, mean, first, second)
+    assert mean.name == "GPU Utilization"
+    assert second.name == "GPU Utilization 1"
+    assert entry.formatted == "epoch 45.00 % - batch 45.00 %"
+    assert (first.value(), second.value()) == (87.0, 3.0)
+    assert isinstance(mean, Numeric)
+    assert input_type_of(mean) is None
 
 
 def test_no_device_is_na_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
@@ -340,7 +358,7 @@ def test_a_device_index_beyond_the_machines(caplog: pytest.LogCaptureFixture) ->
     (entry,) = run(sampler, metric, ticks=3)
     assert entry.formatted == "epoch n/a - batch n/a"
     assert warnings_of(caplog) == [
-        "GPU 5 Temperature is not available: NVML lists 2 GPU(s), no GPU 5"
+        "GPU Temperature 5 is not available: NVML lists 2 GPU(s), no GPU 5"
     ]
     with pytest.raises(ValueError, match="device must be >= 0"):
         GpuTemperature(-1)
@@ -484,3 +502,46 @@ def test_torch_memory_is_empty_without_cuda() -> None:
 
     if not torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         assert TorchCudaMemory().memory() == {}
+
+
+def test_copies_share_the_sampler_and_pickles_use_their_processes() -> None:
+    nvml = FakeNvml(*TWO)
+    sampler = manual(nvml)
+    metric = GpuTemperature(1, sampler)
+    run(sampler, metric)
+    clone = copy.deepcopy(metric)
+    assert clone.sampler is sampler
+    assert clone.device == 1
+    assert clone.value() == 38.0
+    clone.close()
+    assert sampler.needs() == {Need.GPU}  # the original still holds its subscription
+    restored = pickle.loads(pickle.dumps(metric))
+    assert restored.value() == 38.0
+    assert restored.sampler is shared_sampler()
+
+
+def test_a_failing_poll_does_not_end_the_sampler_thread(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, LOGGER)
+
+    class Flaky(SystemSampler):
+        polls = 0
+
+        def poll(self) -> SystemSample:
+            self.polls += 1
+            if self.polls == 1:
+                raise RuntimeError("bug")
+            return super().poll()
+
+    sampler = Flaky(gpu=FakeNvml(*TWO), torch_memory=FakeTorchMemory(), interval=0.01)
+    metric = GpuTemperature(sampler=sampler)
+    metric.update(None, META)
+    waited = threading.Event()
+    for _ in range(500):
+        if sampler.latest.seq >= 2:
+            break
+        waited.wait(0.01)
+    sampler.stop()
+    assert sampler.latest.seq >= 2
+    assert warnings_of(caplog) == ["System sampling failed: RuntimeError('bug')"]

@@ -51,9 +51,16 @@ def multiclass_counts(
     is a true positive of its target class when the target is among them. Every index must lie in
     ``[0, num_classes)``. One ``scatter_add_`` into a fixed-size tensor: no host synchronisation.
     """
-    if predicted.ndim == 1:
-        predicted = predicted.unsqueeze(1)
     targets = targets.long()
+    if predicted.ndim == 2 and predicted.shape[1] == 1:
+        predicted = predicted.squeeze(1)
+    if predicted.ndim == 1:
+        # Misses are counted in a spill region [C, 2C) that is cut off: no mask, few kernels.
+        missed = predicted != targets
+        index = torch.stack((predicted, targets, torch.add(targets, missed, alpha=num_classes)))
+        counts = torch.zeros(3, 2 * num_classes, dtype=torch.long, device=targets.device)
+        counts.scatter_add_(1, index, _ONE.to(targets.device).expand(index.shape))
+        return counts[:, :num_classes]
     hits = (predicted == targets.unsqueeze(1)).any(dim=1)
     index = torch.cat(
         (
@@ -62,10 +69,14 @@ def multiclass_counts(
             targets + TRUE_POSITIVE * num_classes,
         )
     )
-    ones = torch.ones(predicted.numel() + targets.shape[0], dtype=torch.long, device=index.device)
-    source = torch.cat((ones, hits.long()))
+    source = torch.cat(
+        (_ONE.to(index.device).expand(predicted.numel() + targets.shape[0]), hits.long())
+    )
     counts = torch.zeros(3 * num_classes, dtype=torch.long, device=index.device)
     return counts.scatter_add_(0, index, source).view(3, num_classes)
+
+
+_ONE = torch.ones((), dtype=torch.long)
 
 
 def threshold_counts(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ batches, about once a second, and metric values are read by whoever shows or log
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import logging
@@ -379,9 +380,11 @@ class Learner(Generic[ModelT]):
         batches: Iterator[Any] = iter(loader)
         done = items = 0
         if resume is not None:
-            # Replay the interrupted epoch's order and skip what was already trained on.
+            # Replay the interrupted epoch's order and skip what was already trained on. The
+            # skip is eager: samplers draw their shuffle seed on the first batch, which must
+            # happen under the epoch's starting random state, not the interrupted one.
             done, items = resume.batches_done, resume.items
-            batches = itertools.islice(batches, done, None)
+            collections.deque(itertools.islice(batches, done), maxlen=0)
             _set_rng_state(resume.rng)
         accumulation = config.grads_accumulation
         self.optimizer.zero_grad(set_to_none=True)
@@ -392,13 +395,14 @@ class Learner(Generic[ModelT]):
             if not isinstance(output, TrainOutput):
                 raise TypeError(
                     f"{type(model).__qualname__}.train_step must return TrainOutput(loss, item), "
-                    f"returned {type(output).__qualname__}"
+                    f"got {type(output).__qualname__}"
                 )
             if done == (0 if resume is None else resume.batches_done):
                 metrics.check_adaptable(type(output.item))
             done += 1
             items += batch_size_of(batch)
             self.iteration += 1
+            lrs = self._lrs()  # the rates this step trains with, before the scheduler moves them
             if watch.admit(output.loss, epoch, self.iteration):
                 loss = output.loss / accumulation if accumulation > 1 else output.loss
                 loss.backward()  # type: ignore[no-untyped-call]
@@ -411,6 +415,7 @@ class Learner(Generic[ModelT]):
                 Split.TRAIN,
                 TrainingProgress(progress, epoch, config.num_epochs, self.iteration),
                 output.item,
+                lrs,
                 bus,
             )
             watch.check()
@@ -453,6 +458,7 @@ class Learner(Generic[ModelT]):
                     split,
                     TrainingProgress(progress, epoch, config.num_epochs, iteration),
                     output,
+                    self._lrs(),
                     bus,
                 )
                 if config.interrupter.should_stop():
@@ -462,12 +468,16 @@ class Learner(Generic[ModelT]):
         return self._end_split(split, epoch, metrics, bus)
 
     def _publish_step(
-        self, split: Split, progress: TrainingProgress, item: object, bus: _EventBus
+        self,
+        split: Split,
+        progress: TrainingProgress,
+        item: object,
+        lrs: tuple[float, ...],
+        bus: _EventBus,
     ) -> None:
         """Update the split's metrics with a step's item and tell the consumers."""
         config = self.config
         metrics = config.train_metrics if split is Split.TRAIN else config.valid_metrics
-        lrs = self._lrs()
         metadata = MetricMetadata(
             progress.progress, progress.epoch, progress.epoch_total, progress.iteration, lrs
         )

@@ -28,6 +28,7 @@ input's memo, so Precision, Recall and F1 registered together count once per ste
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import get_args
 
@@ -43,8 +44,14 @@ from burnish.functional.confusion import (
     multiclass_counts,
     threshold_counts,
 )
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
-from burnish.metric.state import ConfusionStatsState
+from burnish.metric.base import (
+    DeferredValue,
+    FormatOptions,
+    MetricEntry,
+    MetricMetadata,
+    NumericEntry,
+)
+from burnish.metric.state import ConfusionStatsState, GuardBounds
 from burnish.metric.validation import (
     RangeGuard,
     check_batch_sizes,
@@ -108,8 +115,9 @@ class TaskChecks:
 
     Scores must be finite; with ``probabilities`` they must lie in ``[0, 1]`` (``hint`` says how
     to give logits instead). Targets: class indices in ``[0, C)`` (multiclass) or 0/1 (binary,
-    multilabel). The per-step minimum and maximum of each tensor are memoised on the input, so
-    metrics checking the same tensors compute them once.
+    multilabel). The step's value ranges of both are computed once per step and tensor pair (in
+    the input's memo) and folded into one running tensor per metric (:class:`GuardBounds`).
+    Implements :class:`~burnish.metric.state.DeferredChecks`.
     """
 
     def __init__(
@@ -119,19 +127,27 @@ class TaskChecks:
         self.task = task
         if probabilities:
             expected = f"within [0, 1] (probabilities; {hint} to give logits)"
-            self.scores = RangeGuard(metric, "scores", 0.0, 1.0, expected)
+            scores = RangeGuard(metric, "scores", 0.0, 1.0, expected)
         else:
-            self.scores = RangeGuard(metric, "scores", -math.inf, math.inf, "that are finite")
+            scores = RangeGuard(metric, "scores", -math.inf, math.inf, "that are finite")
         if task == "multiclass":
-            self.targets = RangeGuard(metric, "targets", 0, math.inf, "within [0, num_classes)")
+            targets = RangeGuard(metric, "targets", 0, math.inf, "within [0, num_classes)")
         else:
-            # Targets are watched as "the target where it is not 1", which is 0 iff it is 0 or 1.
-            self.targets = RangeGuard(metric, "targets", 0, 0, "that are 0 or 1")
+            # Watched as "the target where it is not 1", which is 0 iff the target is 0 or 1.
+            targets = RangeGuard(metric, "targets", 0, 0, "that are 0 or 1")
+        self.scores, self.targets = scores, targets
+        self.bounds = GuardBounds((scores, targets))
         self.num_classes: int | None = None
 
-    @property
-    def guards(self) -> tuple[RangeGuard, RangeGuard]:
-        return (self.scores, self.targets)
+    def range_guards(self) -> tuple[RangeGuard, ...]:
+        """The checks as guards, for :class:`~burnish.metric.state.NumericMetricState`."""
+        return self.bounds.range_guards()
+
+    def pending(self) -> list[DeferredValue]:
+        return self.bounds.pending()
+
+    def verify(self, host: Sequence[list[float]]) -> None:
+        self.bounds.verify(host)
 
     def check(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
         """Raise now for wrong shapes or dtypes, naming the metric, what was expected and got."""
@@ -183,36 +199,36 @@ class TaskChecks:
         targets: torch.Tensor,
         pad_token: int | None = None,
     ) -> None:
-        """Feed the guards this step's value ranges (memoised per tensor on ``item``).
+        """Fold this step's value ranges into the checks (no host synchronisation).
 
         Multiclass targets equal to ``pad_token`` are watched as class 0.
         """
-        self.scores.observe(
-            item.memo(("bounds", id(scores)), lambda: torch.stack(torch.aminmax(scores.detach())))
-        )
-        if targets.dtype == torch.bool:
+        if scores.numel() == 0:
             return
-        if self.task == "multiclass":
-            # Padding is mapped to class 0 rather than masked out: masking has a data-dependent
-            # shape, which would synchronise with the device.
-            def class_bounds() -> torch.Tensor:
-                watched = (
-                    targets if pad_token is None else targets.masked_fill(targets == pad_token, 0)
-                )
-                return torch.stack(torch.aminmax(watched))
+        task = self.task
 
-            bounds = item.memo(("bounds", id(targets), pad_token), class_bounds)
-        else:
-            bounds = item.memo(
-                ("non-binary", id(targets)),
-                lambda: torch.stack(torch.aminmax(targets.masked_fill(targets == 1, 0))),
-            )
-        self.targets.observe(bounds)
+        def step_bounds() -> torch.Tensor:
+            watched = targets
+            if watched.dtype == torch.bool:
+                watched = torch.zeros(1, dtype=torch.uint8, device=targets.device)
+            elif task != "multiclass":
+                watched = watched.masked_fill(watched == 1, 0)
+            elif pad_token is not None:
+                # Padding is mapped to class 0 rather than masked out: masking has a
+                # data-dependent shape, which would synchronise with the device.
+                watched = watched.masked_fill(watched == pad_token, 0)
+            low, high = torch.aminmax(scores.detach())
+            if low.dtype not in (torch.float32, torch.float64):
+                low, high = low.float(), high.float()  # half precision cannot hold class indices
+            # Min and max of scores, then of targets: Folded("bounds") keeps them epoch-wide.
+            return torch.stack((low, high, *torch.aminmax(watched)))
+
+        key = ("bounds", task, pad_token, id(scores), id(targets))
+        self.bounds.observe(item.memo(key, step_bounds))
 
     def clear(self) -> None:
         self.num_classes = None
-        for guard in self.guards:
-            guard.clear()
+        self.bounds.clear()
 
 
 def check_top_k(metric: str, top_k: int, scores: torch.Tensor) -> None:
@@ -286,7 +302,7 @@ class _ConfusionScoreMetric:
             return confusion_score(counts, kind, reduce_as, beta, present_only=present_only)
 
         self._state = ConfusionStatsState(
-            FormatOptions(self.name).precision(4), reduce, self._checks.guards
+            FormatOptions(self.name).precision(4), reduce, self._checks
         )
 
     @staticmethod
@@ -349,7 +365,6 @@ class _ConfusionScoreMetric:
 
     def clear(self) -> None:
         self._state.clear()
-        self._checks.clear()
 
 
 class PrecisionMetric(_ConfusionScoreMetric):

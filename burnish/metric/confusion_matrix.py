@@ -13,7 +13,7 @@ from burnish.adaptor import ConfusionStatsInput
 from burnish.functional.confusion import confusion_matrix
 from burnish.metric.base import MetricEntry, MetricMetadata
 from burnish.metric.confusion import DecisionRule, TaskChecks
-from burnish.metric.state import guard_values, read_values, verify_guards
+from burnish.metric.state import read_checked
 from burnish.metric.validation import expect_input
 
 __all__ = ["ConfusionMatrixMetric", "format_matrix"]
@@ -88,13 +88,13 @@ class ConfusionMatrixMetric:
         self._matrix = batch if self._matrix is None else self._matrix + batch
         return MetricEntry.deferred(
             self.name,
-            [self._matrix, *guard_values(self._checks.guards)],
+            [self._matrix, *self._checks.pending()],
             functools.partial(self._render, classes),
         )
 
     def _render(self, classes: int, host: Sequence[list[float]]) -> tuple[str, str]:
-        values, *guards = host
-        verify_guards(self._checks.guards, guards)
+        values, *checks = host
+        self._checks.verify(checks)
         rows = [[int(v) for v in values[i * classes : (i + 1) * classes]] for i in range(classes)]
         return format_matrix(rows), json.dumps(rows)
 
@@ -103,17 +103,18 @@ class ConfusionMatrixMetric:
 
         Raises ``ValueError`` for a deferred input error, as every read does.
         """
-        verify_guards(self._checks.guards, read_values(guard_values(self._checks.guards)))
+        read_checked([], self._checks)
         return self._matrix
 
     def compute(self) -> MetricEntry:
         """The epoch's table; ``n/a`` in an empty epoch."""
         if self._matrix is None:
-            verify_guards(self._checks.guards, read_values(guard_values(self._checks.guards)))
+            read_checked([], self._checks)
             return MetricEntry(self.name, "n/a", "null")
         classes = int(self._matrix.shape[0])
-        host = read_values([self._matrix, *guard_values(self._checks.guards)])
-        formatted, serialized = self._render(classes, host)
+        (values,) = read_checked([self._matrix], self._checks)
+        rows = [[int(v) for v in values[i * classes : (i + 1) * classes]] for i in range(classes)]
+        formatted, serialized = format_matrix(rows), json.dumps(rows)
         return MetricEntry(self.name, formatted, serialized)
 
     def clear(self) -> None:

@@ -34,7 +34,7 @@ class HammingScoreMetric(NumericStateMetric):
         self.sigmoid = sigmoid
         self._checks = TaskChecks(self.name, "multilabel", probabilities=not sigmoid)
         self._state = NumericMetricState(
-            FormatOptions(self.name).unit("%").precision(2), self._checks.guards
+            FormatOptions(self.name).unit("%").precision(2), self._checks.range_guards()
         )
 
     def update(self, item: HammingScoreInput, metadata: MetricMetadata) -> MetricEntry:

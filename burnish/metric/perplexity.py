@@ -30,7 +30,7 @@ class PerplexityMetric(NumericStateMetric):
         self.name = name
         self.pad_token = pad_token
         self._checks = TaskChecks(name, "multiclass", probabilities=False)
-        self._state = ExpMeanState(FormatOptions(name).precision(2), self._checks.guards)
+        self._state = ExpMeanState(FormatOptions(name).precision(2), self._checks.range_guards())
 
     def update(self, item: PerplexityInput, metadata: MetricMetadata) -> MetricEntry:
         item = expect_input(self.name, item, PerplexityInput)

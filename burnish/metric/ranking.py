@@ -54,10 +54,8 @@ from burnish.metric.state import (
     PredictionAccumulator,
     ScoreHistogram,
     format_values,
-    guard_values,
     nan_mean,
-    read_values,
-    verify_guards,
+    read_checked,
 )
 from burnish.metric.validation import expect_input
 
@@ -182,7 +180,7 @@ class _RankingMetric:
         shapes = [tuple(tensor.shape) for tensor in self._last]
         return MetricEntry.deferred(
             self.name,
-            [*self._last, *guard_values(self._checks.guards)],
+            [*self._last, *self._checks.pending()],
             functools.partial(self._render_update, shapes),
         )
 
@@ -210,7 +208,7 @@ class _RankingMetric:
         self, shapes: list[tuple[int, ...]], host: Sequence[list[float]]
     ) -> tuple[str, str]:
         count = len(shapes)
-        verify_guards(self._checks.guards, host[count:])
+        self._checks.verify(host[count:])
         tensors = [
             torch.tensor(values, dtype=torch.float64).view(shape)
             for values, shape in zip(host[:count], shapes, strict=True)
@@ -223,19 +221,16 @@ class _RankingMetric:
         ).serialize()
 
     def _read(self, tensors: Sequence[torch.Tensor]) -> list[float]:
-        guards = guard_values(self._checks.guards)
         if not tensors:
-            verify_guards(self._checks.guards, read_values(guards))
+            read_checked([], self._checks)
             return [math.nan]
-        values, *host_guards = read_values([self._values(tensors), *guards])
-        verify_guards(self._checks.guards, host_guards)
+        (values,) = read_checked([self._values(tensors)], self._checks)
         return values
 
     def epoch_values(self) -> list[float]:
         """The epoch's value: one number, or one per class for ``average="none"``."""
         if self._cached is not None and self._cached[0] == self._updates:
-            # Deferred checks still run on every read.
-            verify_guards(self._checks.guards, read_values(guard_values(self._checks.guards)))
+            read_checked([], self._checks)  # deferred checks still run on every read
             return self._cached[1]
         if self.bins is not None:
             counts = self._histogram.counts

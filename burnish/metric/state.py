@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import torch
 
@@ -20,16 +21,19 @@ from burnish.metric.validation import RangeGuard
 
 __all__ = [
     "ConfusionStatsState",
+    "DeferredChecks",
     "ExpMeanState",
+    "Folded",
+    "GuardBounds",
     "NumericMetricState",
     "NumericStateMetric",
     "PredictionAccumulator",
+    "RangeGuards",
     "ScoreHistogram",
     "format_values",
-    "guard_values",
     "nan_mean",
+    "read_checked",
     "read_values",
-    "verify_guards",
 ]
 
 
@@ -129,18 +133,6 @@ class NumericStateMetric:
         self._state.clear()
 
 
-def guard_values(guards: Sequence[RangeGuard]) -> list[DeferredValue]:
-    """The (min, max) pairs of ``guards``, to be read together with a metric's values."""
-    return [value for guard in guards for value in guard.seen]
-
-
-def verify_guards(guards: Sequence[RangeGuard], host: Sequence[list[float]]) -> None:
-    """Raise the first deferred input error, given the host values of :func:`guard_values`."""
-    for index, guard in enumerate(guards):
-        (low,), (high,) = host[2 * index : 2 * index + 2]
-        guard.verify(low, high)
-
-
 def nan_mean(values: Sequence[float]) -> float:
     """The mean of the values that are not NaN; NaN when there are none."""
     defined = [value for value in values if not math.isnan(value)]
@@ -155,6 +147,166 @@ def format_values(options: FormatOptions, values: Sequence[float]) -> str:
         f"{index}: {format_value(value, options.precision_)}" for index, value in enumerate(values)
     )
     return f"{options.format(nan_mean(values))} mean [{per_class}]"
+
+
+class DeferredChecks(Protocol):
+    """Deferred input checks read together with a metric's values (see :class:`GuardBounds`)."""
+
+    def pending(self) -> list[DeferredValue]:
+        """The values to read, in one transfer with the metric's own."""
+        ...
+
+    def verify(self, host: Sequence[list[float]]) -> None:
+        """Raise ``ValueError`` if the host values of :meth:`pending` break a check."""
+        ...
+
+    def clear(self) -> None: ...
+
+
+def _combine(op: str, parts: Sequence[list[float]]) -> list[float]:
+    """Element-wise fold of host lists, as :class:`Folded` folds on the device."""
+    result = list(parts[0])
+    for part in parts[1:]:
+        if op == "sum":
+            result = [a + b for a, b in zip(result, part, strict=True)]
+        else:
+            # "bounds": minimum at even positions, maximum at odd ones; NaN wins either.
+            result = [
+                math.nan
+                if math.isnan(a) or math.isnan(b)
+                else (min(a, b) if index % 2 == 0 else max(a, b))
+                for index, (a, b) in enumerate(zip(result, part, strict=True))
+            ]
+    return result
+
+
+class Folded:
+    """A running sum (``op="sum"``) of same-shaped tensors, or running bounds (``"bounds"``:
+    the minimum at even positions and the maximum at odd ones of 1-D tensors), folded lazily.
+
+    Adding only keeps a reference (no device work); every ``every`` additions the parts are
+    folded into one with two operations. Per step and metric this costs nothing on the device,
+    where an eager ``running + batch`` would launch a kernel each time. Parts are never modified,
+    so a snapshot (:meth:`parts`) stays valid after later additions.
+    """
+
+    def __init__(self, op: str = "sum", every: int = 64) -> None:
+        self.op = op
+        self.every = every
+        self._parts: list[torch.Tensor] = []
+
+    def add(self, tensor: torch.Tensor) -> None:
+        self._parts.append(tensor)
+        if len(self._parts) > self.every:
+            self.fold()
+
+    def fold(self) -> torch.Tensor | None:
+        """The running value as one tensor (``None`` before the first addition)."""
+        if len(self._parts) > 1:
+            stacked = torch.stack(self._parts)
+            if self.op == "sum":
+                self._parts = [stacked.sum(0)]
+            else:
+                lows, highs = stacked[:, 0::2].amin(0), stacked[:, 1::2].amax(0)
+                self._parts = [torch.stack((lows, highs), dim=1).reshape(-1)]
+        return self._parts[0] if self._parts else None
+
+    def parts(self) -> list[torch.Tensor]:
+        """The tensors whose sum (or maximum) is the running value, as a snapshot."""
+        return list(self._parts)
+
+    def combine(self, host: Sequence[list[float]]) -> list[float]:
+        """The running value from the host values of :meth:`parts`."""
+        return _combine(self.op, host)
+
+    def clear(self) -> None:
+        self._parts = []
+
+
+class GuardBounds:
+    """Several :class:`RangeGuard` checks watched lazily: each step adds its ``(2 * guards,)``
+    vector ``[min_0, max_0, min_1, max_1, ...]`` (computed once per step and shared by the
+    metrics watching the same tensors) to :class:`Folded` bounds, so an update costs no
+    device work. :meth:`range_guards` gives :class:`RangeGuard` views for helpers that read
+    ``RangeGuard.seen`` (``NumericMetricState``); those fold on each update.
+    """
+
+    def __init__(self, guards: Sequence[RangeGuard]) -> None:
+        self.guards = tuple(guards)
+        self.running = Folded("bounds")
+
+    def observe(self, bounds: torch.Tensor) -> None:
+        self.running.add(bounds)
+
+    def pending(self) -> list[DeferredValue]:
+        return list(self.running.parts())
+
+    def verify(self, host: Sequence[list[float]]) -> None:
+        if not host:
+            return
+        values = self.running.combine(host)
+        for index, guard in enumerate(self.guards):
+            guard.verify(values[2 * index], values[2 * index + 1])
+
+    def clear(self) -> None:
+        self.running.clear()
+
+    def range_guards(self) -> tuple[RangeGuard, ...]:
+        """Views of the guards, for state helpers that read ``RangeGuard.seen``."""
+        return tuple(_BoundsView(self, index) for index in range(len(self.guards)))
+
+
+class _BoundsView(RangeGuard):
+    """A guard of a :class:`GuardBounds`: reads its slice of the running bounds."""
+
+    def __init__(self, bounds: GuardBounds, index: int) -> None:
+        guard = bounds.guards[index]
+        super().__init__(guard.metric, guard.what, guard.low, guard.high, guard.expected)
+        self._bounds = bounds
+        self._index = index
+
+    def observe(self, values: torch.Tensor) -> None:
+        raise TypeError("observe through the GuardBounds that owns this guard")
+
+    @property
+    def seen(self) -> tuple[torch.Tensor | float, torch.Tensor | float]:
+        running = self._bounds.running.fold()
+        if running is None:
+            return (math.inf, -math.inf)
+        return (running[2 * self._index], running[2 * self._index + 1])
+
+    def verify(self, low: float, high: float) -> None:
+        # The owner's settings may change after the view is made (classes learnt on update).
+        self._bounds.guards[self._index].verify(low, high)
+
+    def clear(self) -> None:
+        self._bounds.clear()
+
+
+class RangeGuards:
+    """:class:`DeferredChecks` for plain :class:`RangeGuard` objects."""
+
+    def __init__(self, guards: Sequence[RangeGuard]) -> None:
+        self.guards = tuple(guards)
+
+    def pending(self) -> list[DeferredValue]:
+        return [value for guard in self.guards for value in guard.seen]
+
+    def verify(self, host: Sequence[list[float]]) -> None:
+        for index, guard in enumerate(self.guards):
+            (low,), (high,) = host[2 * index : 2 * index + 2]
+            guard.verify(low, high)
+
+    def clear(self) -> None:
+        for guard in self.guards:
+            guard.clear()
+
+
+def read_checked(values: Sequence[DeferredValue], checks: DeferredChecks) -> list[list[float]]:
+    """Host values of ``values`` and ``checks`` in one transfer; raises a failed check first."""
+    host = read_values([*values, *checks.pending()])
+    checks.verify(host[len(values) :])
+    return host[: len(values)]
 
 
 ReduceCounts = Callable[[torch.Tensor], torch.Tensor]
@@ -173,37 +325,39 @@ class ConfusionStatsState:
     """
 
     def __init__(
-        self, options: FormatOptions, reduce: ReduceCounts, guards: Sequence[RangeGuard] = ()
+        self, options: FormatOptions, reduce: ReduceCounts, checks: DeferredChecks | None = None
     ) -> None:
         self.options = options
         self.reduce = reduce
-        self.guards = tuple(guards)
-        self._counts: torch.Tensor | None = None
+        self.checks: DeferredChecks = RangeGuards(()) if checks is None else checks
+        self._counts = Folded("sum")
         self._batch: torch.Tensor | None = None
         self._items = 0
 
     def update(self, counts: torch.Tensor, items: int) -> MetricEntry:
         """Add a batch's ``counts`` over ``items`` items; the tensor is never modified."""
-        # Out of place: entries handed out (and other metrics sharing the memoised counts) keep
-        # the tensors they were given.
-        self._counts = counts if self._counts is None else self._counts + counts
+        # Folded lazily: no device work per step. Parts are never modified in place, so the
+        # entries handed out (and other metrics sharing the memoised counts) stay snapshots.
+        self._counts.add(counts)
         self._batch = counts
         self._items += items
+        parts = self._counts.parts()
         return MetricEntry.deferred(
             self.options.name,
-            [counts, self._counts, *guard_values(self.guards)],
-            functools.partial(self._render_update, int(counts.shape[-1])),
+            [counts, *parts, *self.checks.pending()],
+            functools.partial(self._render_update, int(counts.shape[-1]), len(parts)),
         )
 
     def _reduced(self, host: list[float], columns: int) -> list[float]:
         counts = torch.tensor(host, dtype=torch.float64).view(-1, columns)
         return [float(x) for x in self.reduce(counts).reshape(-1)]
 
-    def _render_update(self, columns: int, host: Sequence[list[float]]) -> tuple[str, str]:
-        batch, epoch, *guards = host
-        verify_guards(self.guards, guards)
-        batch_values = self._reduced(batch, columns)
-        epoch_values = self._reduced(epoch, columns)
+    def _render_update(
+        self, columns: int, parts: int, host: Sequence[list[float]]
+    ) -> tuple[str, str]:
+        self.checks.verify(host[1 + parts :])
+        batch_values = self._reduced(host[0], columns)
+        epoch_values = self._reduced(self._counts.combine(host[1 : 1 + parts]), columns)
         if len(epoch_values) == 1:
             epoch_text = format_values(self.options, epoch_values)
             formatted = f"epoch {epoch_text} - batch {format_values(self.options, batch_values)}"
@@ -213,19 +367,18 @@ class ConfusionStatsState:
 
     def _read(self, counts: torch.Tensor | None) -> list[float]:
         if counts is None:
-            verify_guards(self.guards, read_values(guard_values(self.guards)))
+            read_checked([], self.checks)
             return [math.nan]
-        host = read_values([counts, *guard_values(self.guards)])
-        verify_guards(self.guards, host[1:])
-        return self._reduced(host[0], int(counts.shape[-1]))
+        (host,) = read_checked([counts], self.checks)
+        return self._reduced(host, int(counts.shape[-1]))
 
     def epoch_values(self) -> list[float]:
         """The epoch's reduced values: one number, or one per class (NaN: not in the label set)."""
-        return self._read(self._counts)
+        return self._read(self._counts.fold())
 
     def epoch_counts(self) -> torch.Tensor | None:
         """The counts summed over the epoch so far (``None`` before the first update)."""
-        return self._counts
+        return self._counts.fold()
 
     def value(self) -> float:
         """The latest batch value; NaN before the first update."""
@@ -244,11 +397,10 @@ class ConfusionStatsState:
         )
 
     def clear(self) -> None:
-        self._counts = None
+        self._counts.clear()
         self._batch = None
         self._items = 0
-        for guard in self.guards:
-            guard.clear()
+        self.checks.clear()
 
 
 class PredictionAccumulator:

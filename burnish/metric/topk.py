@@ -32,7 +32,7 @@ class TopKAccuracyMetric(NumericStateMetric):
         self._checks = TaskChecks(self.name, "multiclass", probabilities=False)
         self._rule = DecisionRule("multiclass", top_k=k)
         self._state = NumericMetricState(
-            FormatOptions(self.name).unit("%").precision(2), self._checks.guards
+            FormatOptions(self.name).unit("%").precision(2), self._checks.range_guards()
         )
 
     def update(self, item: TopKAccuracyInput, metadata: MetricMetadata) -> MetricEntry:

@@ -6,22 +6,28 @@ segment covers there, set with one precomputed mask per cell, so a frame costs a
 operation per cell the line crosses rather than one per dot.
 """
 
+# The plot loop compares inline rather than calling min()/max(): it runs per point per frame.
+# ruff: noqa: PLR1730
+
 from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 
-from burnish.renderer.frame import Line, fit
+from burnish.renderer.frame import Fitted, Line, fit
 
 __all__ = ["BrailleCanvas", "LineChart", "Point", "Series", "decimate", "format_tick"]
 
 Point = tuple[float, float]
+PointT = TypeVar("PointT", bound=tuple[Any, ...])
 
 # Braille dot bits by (dot column, dot row) within a cell: Unicode's layout, rows 0-2 first.
 _DOT_BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
@@ -35,6 +41,8 @@ _SPAN_MASK = tuple(
 )
 # An empty cell is a space rather than U+2800, which some fonts draw wider.
 _GLYPHS = (" ", *(chr(0x2800 + bits) for bits in range(1, 256)))
+# A row of cell bits, decoded as latin-1, translates to its glyphs in one call.
+_TRANSLATE = dict(enumerate(_GLYPHS))
 
 
 class BrailleCanvas:
@@ -84,54 +92,91 @@ class BrailleCanvas:
         """Connect dot coordinates (fractional allowed) with straight lines.
 
         Each dot column collects the lowest and highest row any segment reaches in it, then is
-        drawn once: the cost is per segment and per column, not per dot.
+        drawn once: the cost is per segment and per column, not per dot. (The loop is written
+        for speed: it runs for every point of every plotted line, each frame.)
         """
         columns = self.dot_width
         if not dots or columns == 0:
             return
+        last_column = columns - 1
         low = [math.inf] * columns
         high = [-math.inf] * columns
-        pairs = itertools.pairwise(dots) if len(dots) > 1 else [(dots[0], dots[0])]
-        for (ax, ay), (bx, by) in pairs:
-            if bx < ax:
-                ax, ay, bx, by = bx, by, ax, ay  # noqa: PLW2909
-            first = max(0, math.floor(ax + 0.5))
-            last = min(columns - 1, math.floor(bx + 0.5))
-            if first >= last:
-                if first == last:
-                    bottom, top = (ay, by) if ay <= by else (by, ay)
-                    low[first] = min(low[first], bottom)
-                    high[first] = max(high[first], top)
+        ax, ay = dots[0]
+        for bx, by in dots[1:] if len(dots) > 1 else dots:
+            if bx >= ax:
+                x0, y0, x1, y1 = ax, ay, bx, by
+            else:
+                x0, y0, x1, y1 = bx, by, ax, ay
+            ax, ay = bx, by
+            if x1 < -0.5 or x0 >= columns - 0.5:
+                continue  # off the canvas
+            # Clamped to the canvas, x is not negative: int() rounds like floor().
+            first = int(x0 + 0.5) if x0 >= 0 else 0
+            last = int(x1 + 0.5)
+            if last > last_column:
+                last = last_column
+            if first == last:
+                if y0 > y1:
+                    y0, y1 = y1, y0
+                if y0 < low[first]:
+                    low[first] = y0
+                if y1 > high[first]:
+                    high[first] = y1
                 continue
-            slope = (by - ay) / (bx - ax)
+            slope = (y1 - y0) / (x1 - x0)
             for column in range(first, last + 1):
-                left = ax if ax > column - 0.5 else column - 0.5
-                right = bx if bx < column + 0.5 else column + 0.5
-                y_left = ay + slope * (left - ax)
-                y_right = ay + slope * (right - ax)
+                left = x0 if x0 > column - 0.5 else column - 0.5
+                right = x1 if x1 < column + 0.5 else column + 0.5
+                y_left = y0 + slope * (left - x0)
+                y_right = y0 + slope * (right - x0)
                 if y_left > y_right:
                     y_left, y_right = y_right, y_left
                 if y_left < low[column]:
                     low[column] = y_left
                 if y_right > high[column]:
                     high[column] = y_right
-        for column in range(columns):
-            if low[column] <= high[column]:
-                self.span(
-                    column, math.floor(low[column] + 0.5), math.floor(high[column] + 0.5), series
-                )
+        self._fill_columns(low, high, series)
+
+    def _fill_columns(self, low: list[float], high: list[float], series: int) -> None:
+        """Set each dot column from row ``low[x]`` to ``high[x]`` (rounded), cell by cell."""
+        bits, owner = self._bits, self._owner
+        bottom = self.dot_height - 1
+        for column, (first_y, last_y) in enumerate(zip(low, high, strict=True)):
+            if first_y > last_y:
+                continue
+            first = int(first_y + 0.5) if first_y >= 0 else 0
+            last = int(last_y + 0.5)
+            if last > bottom:
+                last = bottom
+            if first > last:
+                continue
+            cell = column >> 1
+            masks = _SPAN_MASK[column & 1]
+            top_row, bottom_row = first >> 2, last >> 2
+            if top_row == bottom_row:
+                bits[top_row][cell] |= masks[first & 3][last & 3]
+                owner[top_row][cell] = series
+                continue
+            bits[top_row][cell] |= masks[first & 3][3]
+            owner[top_row][cell] = series
+            full = masks[0][3]
+            for row in range(top_row + 1, bottom_row):
+                bits[row][cell] |= full
+                owner[row][cell] = series
+            bits[bottom_row][cell] |= masks[0][last & 3]
+            owner[bottom_row][cell] = series
 
     def rows(self) -> list[list[tuple[str, int]]]:
         """Each row as runs of ``(text, series)``; ``series`` is -1 for empty runs."""
         result: list[list[tuple[str, int]]] = []
         for bits, owners in zip(self._bits, self._owner, strict=True):
+            text = bits.decode("latin-1").translate(_TRANSLATE)
             runs: list[tuple[str, int]] = []
             start = 0
-            for index in range(1, self.width + 1):
-                if index == self.width or owners[index] != owners[start]:
-                    text = "".join([_GLYPHS[bit] for bit in bits[start:index]])
-                    runs.append((text, owners[start]))
-                    start = index
+            for owner, group in itertools.groupby(owners):
+                stop = start + len(list(group))
+                runs.append((text[start:stop], owner))
+                start = stop
             result.append(runs)
         return result
 
@@ -140,30 +185,40 @@ class BrailleCanvas:
         return ["".join(text for text, _ in row) for row in self.rows()]
 
 
-def decimate(points: Sequence[Point], max_points: int) -> list[Point]:
-    """At most ``max_points`` points that keep the series' shape: each of ``max_points // 2``
-    consecutive buckets keeps its lowest and its highest point, in order, so every peak and
-    trough (and the global minimum and maximum) survives."""
+def decimate(
+    points: Sequence[PointT], max_points: int, value: Callable[[PointT], float] | None = None
+) -> list[PointT]:
+    """At most ``max_points`` points (from 4) that keep the shape of a series.
+
+    The points are cut into ``(max_points - 2) // 2`` consecutive buckets; each keeps its
+    lowest and highest point (by ``value``, the second item by default), in their order, so
+    every peak and trough and the global minimum and maximum survive. The first and last
+    points are kept too, so the x range does not shrink.
+    """
     count = len(points)
     if count <= max_points:
         return list(points)
-    buckets = max(1, max_points // 2)
-    result: list[Point] = []
+    key: Callable[[PointT], float] = value or _y
+    buckets = max(1, (max_points - 2) // 2)
+    result: list[PointT] = [points[0]]
     for bucket in range(buckets):
-        start = bucket * count // buckets
-        stop = (bucket + 1) * count // buckets
-        low = high = start
-        for index in range(start + 1, stop):
-            y = points[index][1]
-            if y < points[low][1]:
-                low = index
-            elif y > points[high][1]:
-                high = index
-        if low == high:
-            result.append(points[low])
+        chunk = points[bucket * count // buckets : (bucket + 1) * count // buckets]
+        low = min(chunk, key=key)
+        high = max(chunk, key=key)
+        if low is high:
+            result.append(low)
+        elif chunk.index(low) <= chunk.index(high):
+            result.extend((low, high))
         else:
-            result.extend((points[min(low, high)], points[max(low, high)]))
+            result.extend((high, low))
+    if result[1] is points[0]:
+        del result[0]
+    if result[-1] is not points[-1]:
+        result.append(points[-1])
     return result
+
+
+_y = operator.itemgetter(1)
 
 
 def format_tick(value: float) -> str:
@@ -223,39 +278,42 @@ class LineChart:
 
     def lines(self, console: Console, width: int, height: int) -> list[Line]:
         """Exactly ``height`` lines of exactly ``width`` cells."""
-        data = [_finite(series.points) for series in self.series]
         styles = [console.get_style(series.style) for series in self.series]
         lines = [self._legend(width, styles)]
+        label_guess = 8  # y labels are at most about 8 cells: decimate to the plot's width
+        dot_columns = max(2, 2 * (width - label_guess - 1))
+        # A cell's lowest and highest point show about all there is to see at this size;
+        # decimation keeps each series' extremes, so the bounds below are exact.
+        data = [decimate(_finite(series.points), dot_columns + 2) for series in self.series]
         points = [point for series in data for point in series]
         if not points or height < 3 or width < 8:
             lines.append([Segment(self.empty_text, Style(dim=True))])
             return [fit(line, width) for line in _pad_lines(lines, height)]
-        x_low = min(x for x, _ in points)
-        x_high = max(x for x, _ in points)
-        y_low = min(y for _, y in points)
-        y_high = max(y for _, y in points)
+        x_low = min(points)[0]
+        x_high = max(points)[0]
+        y_low = min(points, key=_y)[1]
+        y_high = max(points, key=_y)[1]
         plot_height = height - 2
         top_label = self.format_y(y_high)
         bottom_label = self.format_y(y_low)
-        label_width = max(len(top_label), len(bottom_label))
-        plot_width = max(1, width - label_width - 1)
+        # A label wider than the chart is cropped.
+        label_width = min(max(len(top_label), len(bottom_label)), width - 2)
+        plot_width = width - label_width - 1
         canvas = BrailleCanvas(plot_width, plot_height)
         x_span = canvas.dot_width - 1
         y_span = canvas.dot_height - 1
         x_scale = x_span / (x_high - x_low) if x_high > x_low else 0.0
         y_scale = y_span / (y_high - y_low) if y_high > y_low else 0.0
         for index, series in enumerate(data):
-            # Two points per dot column (its lowest and highest) show all there is to see.
-            reduced = decimate(series, 2 * canvas.dot_width)
             if x_scale and y_scale:
-                dots = [((x - x_low) * x_scale, (y_high - y) * y_scale) for x, y in reduced]
+                dots = [((x - x_low) * x_scale, (y_high - y) * y_scale) for x, y in series]
             else:
                 dots = [
                     (
                         (x - x_low) * x_scale if x_scale else x_span / 2,
                         (y_high - y) * y_scale if y_scale else y_span / 2,
                     )
-                    for x, y in reduced
+                    for x, y in series
                 ]
             canvas.polyline(dots, index)
         axis_style = Style(dim=True)
@@ -264,7 +322,9 @@ class LineChart:
             labels = {math.floor(y_span / 2 + 0.5) // 4: top_label}
         axis = Segment("│", axis_style)
         for row, runs in enumerate(canvas.rows()):
-            line = [Segment(labels.get(row, "").rjust(label_width), axis_style), axis]
+            label = labels.get(row, "").rjust(label_width)[:label_width]
+            # Built to size: labels + axis + plot_width single-cell glyphs is exactly width.
+            line = Fitted([Segment(label, axis_style), axis])
             for text, owner in runs:
                 line.append(Segment(text, styles[owner]) if owner >= 0 else Segment(text))
             lines.append(line)

@@ -16,9 +16,28 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 
-__all__ = ["Line", "Sized", "box", "fit", "join_columns", "render_sized", "segments", "split"]
+__all__ = [
+    "Fitted",
+    "Line",
+    "Sized",
+    "box",
+    "fit",
+    "join_columns",
+    "render_sized",
+    "segments",
+    "split",
+]
 
 Line = list[Segment]
+
+
+class Fitted(list[Segment]):
+    """A line known to be exactly as wide as it must be: :func:`fit` leaves it as it is.
+
+    Measuring a line costs a width lookup per character for text not seen before (a chart's
+    braille changes every frame), so lines built to size say so.
+    """
+
 
 _ELLIPSIS = "…"
 
@@ -35,6 +54,8 @@ def segments(*parts: tuple[str, Style | None]) -> Line:
 
 def fit(line: Line, width: int) -> Line:
     """``line`` padded with spaces, or cropped with an ellipsis, to exactly ``width`` cells."""
+    if isinstance(line, Fitted):
+        return line
     length = 0
     for segment in line:
         length += cell_len(segment.text)
@@ -63,6 +84,7 @@ def box(
     height: int,
     title: str,
     border: Style,
+    *,
     subtitle: str = "",
 ) -> list[Line]:
     """``body`` in a rounded border with a title (and subtitle), ``height`` lines in all.

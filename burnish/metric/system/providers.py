@@ -285,7 +285,7 @@ class TorchCudaMemory:
 
             self._torch = torch
         cuda = self._torch.cuda
-        if not cuda.is_available() or not cuda.is_initialized():
+        if not cuda.is_initialized():
             return {}
         if self._uuids is None:
             self._uuids = tuple(

@@ -194,8 +194,7 @@ class SystemSampler:
         """Sample every quantity needed now, on the calling thread, and publish the sample."""
         needs = self.needs()
         with self._poll_lock:
-            previous = self._latest
-            sample = SystemSample(seq=previous.seq + 1, at=self._clock())
+            at = self._clock()
             cpu_use = memory_used = memory_total = cpu_temperature = NAN
             if Need.CPU_USE in needs:
                 cpu_use = self._sample_cpu_use()
@@ -205,7 +204,7 @@ class SystemSampler:
                 cpu_temperature = self._sample_cpu_temperature()
             gpus = self._sample_gpus() if Need.GPU in needs else None
             sample = SystemSample(
-                sample.seq, sample.at, cpu_use, memory_used, memory_total, cpu_temperature, gpus
+                self._latest.seq + 1, at, cpu_use, memory_used, memory_total, cpu_temperature, gpus
             )
             self._latest = sample
             return sample
@@ -213,6 +212,8 @@ class SystemSampler:
     # The thread.
 
     def _start(self) -> None:
+        # psutil keeps the previous CPU times per thread: a new thread primes it again.
+        self._cpu_primed = False
         stop = threading.Event()
         thread = threading.Thread(
             target=self._run, args=(stop,), name="burnish-system-sampler", daemon=True

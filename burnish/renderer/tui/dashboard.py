@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console, ConsoleOptions, RenderResult
-from rich.layout import Layout
+from rich.segment import Segment
 
+from burnish.renderer.frame import Line, Sized, join_columns, split
 from burnish.renderer.tui.keys import Controls
 from burnish.renderer.tui.metrics import MetricsPanel
 from burnish.renderer.tui.plots import PlotsPanel
@@ -15,10 +16,14 @@ from burnish.renderer.tui.system import SystemPanel
 
 __all__ = ["Dashboard"]
 
-_MIDDLE_HEIGHT = 7
-_PROGRESS_HEIGHT = 4
-_WIDE = 70
-_TALL = 20
+MIDDLE_HEIGHT = 7
+PROGRESS_HEIGHT = 4
+WIDE = 100
+"""From this width, the plots get 3/5 of the top row; below, half."""
+NARROW = 70
+"""Below this width, the metrics go under the plots."""
+TALL = 20
+"""Below this height, the status and system row is left out."""
 
 
 class Dashboard:
@@ -32,29 +37,39 @@ class Dashboard:
     def __init__(self, state: DashboardState, controls: Controls) -> None:
         self.state = state
         self.controls = controls
+        self.plots = PlotsPanel(state, controls)
+        self.metrics = MetricsPanel(state)
+        self.status = StatusPanel(state, controls)
+        self.system = SystemPanel(state)
+        self.progress = ProgressPanel(state)
 
-    def layout(self, width: int, height: int) -> Layout:
-        state, controls = self.state, self.controls
-        top = Layout(name="top", ratio=1, minimum_size=5)
-        plots = Layout(PlotsPanel(state, controls), name="plots", ratio=3 if width >= 100 else 1)
-        metrics = Layout(MetricsPanel(state), name="metrics", ratio=2 if width >= 100 else 1)
-        if width >= _WIDE:
-            top.split_row(plots, metrics)
-        else:
-            top.split_column(plots, metrics)
-        rows = [top]
-        if height >= _TALL:
-            middle = Layout(name="middle", size=_MIDDLE_HEIGHT)
-            middle.split_row(
-                Layout(StatusPanel(state, controls), name="status"),
-                Layout(SystemPanel(state), name="system"),
+    def lines(self, console: Console, width: int, height: int) -> list[Line]:
+        rows: list[tuple[list[Sized], list[int], int]] = []
+        middle = MIDDLE_HEIGHT if height >= TALL else 0
+        top = max(0, height - middle - PROGRESS_HEIGHT)
+        if width >= NARROW:
+            rows.append(
+                ([self.plots, self.metrics], split(width, [3, 2] if width >= WIDE else [1, 1]), top)
             )
-            rows.append(middle)
-        rows.append(Layout(ProgressPanel(state), name="progress", size=_PROGRESS_HEIGHT))
-        root = Layout(name="root")
-        root.split_column(*rows)
-        return root
+        else:
+            plots_height, metrics_height = split(top, [3, 2])
+            rows.append(([self.plots], [width], plots_height))
+            rows.append(([self.metrics], [width], metrics_height))
+        if middle:
+            rows.append(([self.status, self.system], split(width, [1, 1]), middle))
+        rows.append(([self.progress], [width], min(PROGRESS_HEIGHT, height)))
+        lines: list[Line] = []
+        for panels, widths, row_height in rows:
+            columns = [
+                panel.lines(console, panel_width, row_height)
+                for panel, panel_width in zip(panels, widths, strict=True)
+            ]
+            lines.extend(join_columns(columns))
+        blank: Line = [Segment(" " * width)]
+        return [*lines[:height], *([blank] * (height - len(lines)))]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        height = options.height or console.height
-        yield self.layout(options.max_width, height)
+        newline = Segment.line()
+        for line in self.lines(console, options.max_width, options.height or console.height):
+            yield from line
+            yield newline

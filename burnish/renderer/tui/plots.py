@@ -2,38 +2,46 @@
 
 from __future__ import annotations
 
-from rich.align import Align
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.panel import Panel
-from rich.text import Text
+import operator
 
-from burnish.renderer.chart import LineChart, Point, Series
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
+
+from burnish.renderer.chart import LineChart, Point, Series, decimate
+from burnish.renderer.frame import Line, box, fit, render_sized
 from burnish.renderer.tui.keys import Controls, View
 from burnish.renderer.tui.state import DashboardState, MetricState
-from burnish.renderer.tui.theme import BORDER, split_style
+from burnish.renderer.tui.theme import BORDER, split_style, style
 
-__all__ = ["PlotsPanel", "QuitPrompt", "metric_series"]
+__all__ = ["PlotsPanel", "metric_series", "quit_prompt", "tabs"]
 
-_HELP = "←/→ metric  ↑/↓ view  q quit"
-_EXIT_HELP = "←/→ metric  ↑/↓ view  other keys exit"
+_STEP_VALUE = operator.itemgetter(2)
+
+HELP = "←/→ metric  ↑/↓ view  q quit"
+EXIT_HELP = "←/→ metric  ↑/↓ view  other keys exit"
 
 
-def metric_series(state: DashboardState, metric: MetricState, view: View) -> list[Series]:
-    """The lines to draw for one metric, x in epochs: a split per line."""
+def metric_series(
+    state: DashboardState, metric: MetricState, view: View, max_points: int | None = None
+) -> list[Series]:
+    """The lines to draw for one metric, x in epochs: a split per line, each decimated to
+    ``max_points`` (keeping its extremes) when given."""
     series: list[Series] = []
     for split, history in metric.splits.items():
         points: list[Point]
         if view is View.SUMMARY:
             points = [(float(epoch), value) for epoch, value in sorted(history.epochs.items())]
         else:
-            source = history.full if view is View.FULL else history.recent
-            position = state.epoch_position
-            points = [(position(split, epoch, items), y) for epoch, items, y in source]
+            source = list(history.full if view is View.FULL else history.recent)
+            if max_points is not None:
+                source = decimate(source, max_points, _STEP_VALUE)
+            scales = state.epoch_scales(split)
+            points = [(epoch - 1 + items * scales[epoch], y) for epoch, items, y in source]
         series.append(Series(split.value, points, split_style(split)))
     return series
 
 
-def tabs(names: list[str], selected: int, width: int) -> Text:
+def tabs(names: list[str], selected: int, width: int) -> Line:
     """The metric names with the selected one highlighted; when they do not all fit, the
     selected one and as many neighbours as fit, with ``<`` or ``>`` where more are hidden."""
     sizes = [len(name) + 3 for name in names]
@@ -53,30 +61,35 @@ def tabs(names: list[str], selected: int, width: int) -> Text:
                 first -= 1
                 used += sizes[first]
                 grew = True
-    text = Text(no_wrap=True, overflow="ellipsis")
-    if first > 0:
-        text.append("< ", "dim")
+    dim, chosen = style("dim"), style("reverse bold")
+    line: Line = [Segment("< ", dim)] if first > 0 else []
     for index in range(first, last + 1):
-        text.append(f" {names[index]} ", "reverse bold" if index == selected else "dim")
-        text.append(" ")
+        line.append(Segment(f" {names[index]} ", chosen if index == selected else dim))
+        line.append(Segment(" "))
     if last < len(names) - 1:
-        text.append(">", "dim")
-    return text
+        line.append(Segment(">", dim))
+    return line
 
 
-class QuitPrompt:
-    """Burn's stop popup: ``s`` stops gracefully, ``c`` cancels."""
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        body = Text()
-        body.append("[s] ", "bold")
-        body.append("Stop", "bold yellow")
-        body.append("\n    finish the batch, checkpoint, end\n", "italic")
-        body.append("[c] ", "bold")
-        body.append("Cancel", "bold yellow")
-        body.append("\n    keep training", "italic")
-        panel = Panel(body, title="Stop training?", border_style="yellow", expand=False)
-        yield Align.center(panel, vertical="middle", height=options.height)
+def quit_prompt(width: int, height: int) -> list[Line]:
+    """Burn's stop popup, centred in ``width x height``: ``s`` stops gracefully, ``c`` cancels."""
+    bold, title, italic = style("bold"), style("bold yellow"), style("italic")
+    body: list[Line] = [
+        [Segment("[s] ", bold), Segment("Stop", title)],
+        [Segment("    finish the batch, checkpoint, end", italic)],
+        [Segment("[c] ", bold), Segment("Cancel", title)],
+        [Segment("    keep training", italic)],
+    ]
+    box_width = min(width, 42)
+    box_height = min(height, len(body) + 2)
+    prompt = box(body, box_width, box_height, "Stop training?", style("yellow"))
+    left = (width - box_width) // 2
+    above = (height - box_height) // 2
+    blank: Line = [Segment(" " * width)]
+    lines = [blank] * above
+    lines.extend(fit([Segment(" " * left), *line], width) for line in prompt)
+    lines.extend([blank] * (height - len(lines)))
+    return lines
 
 
 class PlotsPanel:
@@ -84,32 +97,28 @@ class PlotsPanel:
         self.state = state
         self.controls = controls
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+    def body(self, console: Console, width: int, height: int) -> list[Line]:
         metrics = self.state.numeric_metrics
         view = self.controls.view
-        height = options.height
-        inner_height = None if height is None else max(1, height - 2)
-        body: RenderableType
         if self.controls.prompt_open:
-            body = QuitPrompt()
-        elif not metrics:
-            body = Text("waiting for the first numeric metric", "dim")
-        else:
-            selected = self.controls.selected(len(metrics))
-            chart = LineChart(
-                metric_series(self.state, metrics[selected], view),
-                height=max(3, (inner_height or 12) - 1),
-                x_title="epoch",
-                empty_text="no epoch values yet" if view is View.SUMMARY else "no data yet",
-            )
-            names = [metric.name for metric in metrics]
-            body = Group(tabs(names, selected, options.max_width - 4), chart)
-        yield Panel(
-            body,
-            title=f"Plots: {view.value}",
-            title_align="left",
-            subtitle=_EXIT_HELP if self.controls.waiting_for_exit else _HELP,
-            subtitle_align="right",
-            border_style=BORDER,
-            height=height,
+            return quit_prompt(width, height)
+        if not metrics:
+            return [[Segment("waiting for the first numeric metric", style("dim"))]]
+        selected = self.controls.selected(len(metrics))
+        chart = LineChart(
+            # The chart keeps about a point per dot column; twice as many is plenty here.
+            metric_series(self.state, metrics[selected], view, max_points=4 * width),
+            x_title="epoch",
+            empty_text="no epoch values yet" if view is View.SUMMARY else "no data yet",
         )
+        names = [metric.name for metric in metrics]
+        return [tabs(names, selected, width), *chart.lines(console, width, max(0, height - 1))]
+
+    def lines(self, console: Console, width: int, height: int) -> list[Line]:
+        help_text = EXIT_HELP if self.controls.waiting_for_exit else HELP
+        body = self.body(console, width - 4, height - 2)
+        title = f"Plots: {self.controls.view.value}"
+        return box(body, width, height, title, style(BORDER), subtitle=help_text)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        return render_sized(self, console, options, 16)

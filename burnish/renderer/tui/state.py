@@ -164,6 +164,14 @@ class DashboardState:
         total = self._epoch_items.get((split, epoch), 0)
         return epoch - 1 + (items / total if total else 0.0)
 
+    def epoch_scales(self, split: Split) -> dict[int, float]:
+        """For each epoch of ``split``, what turns an item count into a fraction of the epoch."""
+        scales: dict[int, float] = {}
+        for (of, epoch), total in self._epoch_items.items():
+            if of is split:
+                scales[epoch] = 1.0 / total if total else 0.0
+        return scales
+
     def elapsed(self) -> float | None:
         if self.started_at is None:
             return None

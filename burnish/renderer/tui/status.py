@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from rich.console import Console, ConsoleOptions, RenderResult
-from rich.panel import Panel
-from rich.text import Text
+from rich.segment import Segment
 
 from burnish.learner.events import Split
+from burnish.renderer.frame import Line, box, render_sized
 from burnish.renderer.tui.eta import format_duration
 from burnish.renderer.tui.keys import Controls
 from burnish.renderer.tui.state import DashboardState
-from burnish.renderer.tui.theme import BORDER, LABEL, split_style
+from burnish.renderer.tui.theme import BORDER, LABEL, split_style, style
 
 __all__ = ["StatusPanel"]
 
@@ -23,6 +23,7 @@ class StatusPanel:
         self.controls = controls
 
     def mode(self) -> tuple[str, str]:
+        """What the learner is doing, and the style to say it in."""
         state = self.state
         if state.end_reason is not None:
             done = f"Done ({state.end_reason.replace('_', ' ')})"
@@ -48,11 +49,14 @@ class StatusPanel:
             ("Elapsed", "-" if elapsed is None else format_duration(elapsed)),
         ]
 
+    def lines(self, console: Console, width: int, height: int) -> list[Line]:
+        mode, mode_style = self.mode()
+        label_style = style(LABEL)
+        body = [[Segment(mode, style(mode_style))]]
+        body.extend(
+            [Segment(f"{label:<10}", label_style), Segment(value)] for label, value in self.rows()
+        )
+        return box(body, width, height, "Status", style(BORDER))
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        mode, style = self.mode()
-        body = Text(mode, style, no_wrap=True, overflow="ellipsis")
-        for label, value in self.rows():
-            body.append("\n")
-            body.append(f"{label:<10}", LABEL)
-            body.append(value)
-        yield Panel(body, title="Status", title_align="left", border_style=BORDER)
+        return render_sized(self, console, options, 7)

@@ -7,13 +7,13 @@ so the Metrics panel leaves them out. Adjust :data:`SYSTEM_ROWS` when their name
 from __future__ import annotations
 
 from rich.console import Console, ConsoleOptions, RenderResult
-from rich.panel import Panel
-from rich.text import Text
+from rich.segment import Segment
 
+from burnish.renderer.frame import Line, box, render_sized
 from burnish.renderer.tui.state import DashboardState, MetricState
-from burnish.renderer.tui.theme import BORDER, LABEL
+from burnish.renderer.tui.theme import BORDER, LABEL, style
 
-__all__ = ["SYSTEM_ROWS", "SystemPanel", "is_system_metric"]
+__all__ = ["SYSTEM_PREFIXES", "SYSTEM_ROWS", "SystemPanel", "is_system_metric"]
 
 SYSTEM_ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("CPU", ("CPU Usage",)),
@@ -26,12 +26,13 @@ SYSTEM_ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
 per device such as ``GPU Temperature 0``) whose value it shows; ``n/a`` when none is reported."""
 
 SYSTEM_PREFIXES = ("CPU ", "GPU ")
-"""Other metrics starting with these are system metrics too, listed after the rows."""
+"""Other metrics whose names start with these are system metrics too, listed after the rows."""
 
 
 def is_system_metric(name: str) -> bool:
+    """Whether a metric belongs in the System panel rather than the Metrics panel."""
     return name.startswith(SYSTEM_PREFIXES) or any(
-        name.startswith(prefix) for _, names in SYSTEM_ROWS for prefix in names
+        name.startswith(names) for _, names in SYSTEM_ROWS
     )
 
 
@@ -56,18 +57,22 @@ class SystemPanel:
             shown.update(m.name for m in matches)
             texts = [text for m in matches if (text := latest_text(m)) is not None]
             rows.append((label, " | ".join(texts) if texts else "n/a"))
-        for metric in metrics:
-            if metric.name not in shown:
-                rows.append((metric.name, latest_text(metric) or "n/a"))
+        rows.extend(
+            (metric.name, latest_text(metric) or "n/a")
+            for metric in metrics
+            if metric.name not in shown
+        )
         return rows
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+    def lines(self, console: Console, width: int, height: int) -> list[Line]:
         rows = self.rows()
-        width = max(len(label) for label, _ in rows)
-        body = Text(no_wrap=True, overflow="ellipsis")
-        for index, (label, value) in enumerate(rows):
-            if index:
-                body.append("\n")
-            body.append(label.ljust(width + 1), LABEL)
-            body.append(value)
-        yield Panel(body, title="System", title_align="left", border_style=BORDER)
+        label_width = max(len(label) for label, _ in rows) + 1
+        label_style = style(LABEL)
+        body = [
+            [Segment(label.ljust(label_width), label_style), Segment(" ".join(value.split()))]
+            for label, value in rows
+        ]
+        return box(body, width, height, "System", style(BORDER))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        return render_sized(self, console, options, len(SYSTEM_ROWS) + 2)

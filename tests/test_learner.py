@@ -1,0 +1,458 @@
+from __future__ import annotations
+
+import math
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from sklearn.metrics import accuracy_score
+from torch import nn
+from torch.utils.data import DataLoader
+
+from burnish import (
+    AccuracyInput,
+    AccuracyMetric,
+    CheckpointError,
+    ClassificationOutput,
+    Direction,
+    Interrupter,
+    LearnerBuilder,
+    LossMetric,
+    MetricEarlyStoppingStrategy,
+    NoImprovementSince,
+    NonFiniteLossError,
+    RegressionOutput,
+    Split,
+    TrainOutput,
+    TrainStep,
+    read_run,
+)
+from burnish.learner.events import EndEvent, ProcessedItemEvent, StartEvent
+from burnish.metric.base import MetricEntry, MetricMetadata
+from tests.learner_fixtures import Batch, Classifier, NullRenderer, builder, dataset, loaders, sgd
+
+
+def test_fit_trains_and_reports_exact_epoch_metrics(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = Classifier()
+    train, valid = loaders()
+    learn, memory = builder(tmp_path, epochs=3)
+    result = learn.build(model, sgd(model)).fit(train, valid)
+    assert result.reason == "completed"
+    assert result.model is model
+    # Validation of the last epoch saw the final weights: recompute it independently.
+    model.eval()
+    x, y = valid.dataset.tensors  # type: ignore[attr-defined]
+    with torch.no_grad():
+        logits = model(x)
+    expected_accuracy = 100 * accuracy_score(y.numpy(), logits.argmax(1).numpy())
+    expected_loss = nn.functional.cross_entropy(logits, y).item()
+    assert result.value(Split.VALID, "Accuracy") == pytest.approx(expected_accuracy)
+    assert result.value(Split.VALID, "Loss") == pytest.approx(expected_loss, rel=1e-5)
+    losses = [entry.value for entry in memory.epochs[Split.TRAIN]["Loss"]]
+    assert len(losses) == 3
+    assert losses[-1] < losses[0]
+    assert len(memory.steps[Split.TRAIN]["Loss"]) == 3 * 6
+    assert [row.metric for row in result.summary.rows] == ["Loss", "Accuracy", "Loss", "Accuracy"]
+
+
+def test_events_flow_in_order_with_progress(tmp_path: Path) -> None:
+    model = Classifier()
+    renderer = NullRenderer()
+    learn, _ = builder(tmp_path, epochs=1)
+    learn.renderer(renderer).build(model, sgd(model)).fit(*loaders())
+    assert isinstance(renderer.events[0], StartEvent)
+    assert isinstance(renderer.events[-1], EndEvent)
+    assert renderer.events[-1].reason == "completed"
+    steps = [e for e in renderer.events if isinstance(e, ProcessedItemEvent)]
+    train_steps = [e for e in steps if e.split is Split.TRAIN]
+    assert [e.progress.progress.items_processed for e in train_steps] == [16, 32, 48, 64, 80, 96]
+    assert all(e.progress.progress.items_total == 96 for e in train_steps)
+    assert [e.progress.iteration for e in train_steps] == [1, 2, 3, 4, 5, 6]
+    assert all(e.lrs == (0.1,) for e in steps)
+
+
+def _weights(model: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    straight = Classifier()
+    scheduler_opt = sgd(straight)
+    learn, memory = builder(tmp_path / "straight", epochs=4)
+    learn.with_file_checkpointer().build(
+        straight, scheduler_opt, torch.optim.lr_scheduler.StepLR(scheduler_opt, 5, 0.5)
+    ).fit(*loaders())
+
+    torch.manual_seed(123)
+    first = Classifier()
+    optimizer = sgd(first)
+    learn, memory_a = builder(tmp_path / "split", epochs=2)
+    learn.with_file_checkpointer().build(
+        first, optimizer, torch.optim.lr_scheduler.StepLR(optimizer, 5, 0.5)
+    ).fit(*loaders())
+
+    torch.manual_seed(999)  # resuming must not depend on the caller's seed
+    second = Classifier()
+    optimizer = sgd(second)
+    learn, memory_b = builder(tmp_path / "split", epochs=4)
+    learn.with_file_checkpointer().checkpoint(2).build(
+        second, optimizer, torch.optim.lr_scheduler.StepLR(optimizer, 5, 0.5)
+    ).fit(*loaders())
+
+    for a, b in zip(_weights(straight), _weights(second), strict=True):
+        assert torch.equal(a, b)
+    for split in (Split.TRAIN, Split.VALID):
+        for name in ("Loss", "Accuracy"):
+            joined = memory_a.epochs[split][name] + memory_b.epochs[split][name]
+            assert joined == memory.epochs[split][name]
+
+
+def test_interrupt_saves_mid_epoch_and_resume_is_exact(tmp_path: Path) -> None:
+    torch.manual_seed(5)
+    reference = Classifier()
+    learn, _ = builder(tmp_path / "reference", epochs=2)
+    learn.build(reference, sgd(reference)).fit(*loaders())
+
+    torch.manual_seed(5)
+    interrupted = Classifier()
+    interrupter = Interrupter()
+    interrupted.on_train_step = lambda step: interrupter.stop() if step == 9 else None
+    learn, _ = builder(tmp_path / "run", epochs=2)
+    result = (
+        learn.with_file_checkpointer()
+        .with_interrupter(interrupter)
+        .build(interrupted, sgd(interrupted))
+        .fit(*loaders())
+    )
+    assert result.reason == "stopped"
+    assert interrupted.train_steps == 9
+    assert (tmp_path / "run" / "checkpoint" / "epoch-2.pt").exists()
+    assert read_run(tmp_path / "run").end_reason == "stopped"
+
+    resumed = Classifier()
+    learn, _ = builder(tmp_path / "run", epochs=2)
+    learn.with_file_checkpointer().resume().build(resumed, sgd(resumed)).fit(*loaders())
+    assert resumed.train_steps == 3
+    for a, b in zip(_weights(reference), _weights(resumed), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_ctrl_c_stops_after_the_batch_and_a_second_aborts(tmp_path: Path) -> None:
+    model = Classifier()
+    model.on_train_step = lambda step: os.kill(os.getpid(), signal.SIGINT) if step == 2 else None
+    learn, _ = builder(tmp_path, epochs=3)
+    result = learn.with_file_checkpointer().build(model, sgd(model)).fit(*loaders())
+    assert result.reason == "stopped"
+    assert model.train_steps == 2
+    assert (tmp_path / "checkpoint" / "epoch-1.pt").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    twice = Classifier()
+
+    def press_twice(step: int) -> None:
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    twice.on_train_step = press_twice
+    learn, _ = builder(tmp_path / "twice", epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        learn.build(twice, sgd(twice)).fit(*loaders())
+    assert twice.train_steps == 2
+    assert read_run(tmp_path / "twice").end_reason == "error"
+
+
+def test_checkpoint_strategy_keeps_last_two_and_the_best(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = Classifier()
+    learn, _ = builder(tmp_path, epochs=5)
+    # A learning rate this high makes validation loss rise after the first epochs.
+    learner = learn.with_file_checkpointer().build(model, sgd(model, lr=3.0))
+    learner.fit(*loaders())
+    kept = sorted(int(p.stem.split("-")[1]) for p in (tmp_path / "checkpoint").glob("*.pt"))
+    best = learner.history.best_epoch(Split.VALID, "Loss", Direction.LOWEST)
+    assert best is not None
+    assert kept == sorted({4, 5, best})
+
+
+def test_early_stopping_after_no_improvement_and_warmup(tmp_path: Path) -> None:
+    model = Classifier()
+    strategy = MetricEarlyStoppingStrategy(
+        AccuracyMetric(), direction=Direction.HIGHEST, condition=NoImprovementSince(1)
+    )
+    learn, _ = builder(tmp_path, epochs=20)
+    # lr 0 never improves anything: the best epoch stays the first.
+    result = (
+        learn.early_stopping(strategy, warmup_epochs=3)
+        .build(model, sgd(model, 0.0))
+        .fit(*loaders())
+    )
+    assert result.reason == "early_stopped"
+    assert model.train_steps == 4 * 6
+
+
+def test_gradient_accumulation_equals_a_larger_batch(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    big = Classifier(dropout=0.0)
+    small = Classifier(dropout=0.0)
+    small.load_state_dict(big.state_dict())
+    learn, _ = builder(tmp_path / "big", epochs=1)
+    learn.build(big, torch.optim.SGD(big.parameters(), lr=0.1)).fit(loaders(32, False)[0])
+    learn, _ = builder(tmp_path / "small", epochs=1)
+    learn.grads_accumulation(2).build(small, torch.optim.SGD(small.parameters(), lr=0.1)).fit(
+        loaders(16, False)[0]
+    )
+    for a, b in zip(_weights(big), _weights(small), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_gradient_clipping_bounds_the_update(tmp_path: Path) -> None:
+    model = Classifier()
+    before = _weights(model)
+    learn, _ = builder(tmp_path, epochs=1)
+    loader = DataLoader(dataset(16), batch_size=16)
+    learn.clip_grad_value(1e-3).build(model, torch.optim.SGD(model.parameters(), lr=1.0)).fit(
+        loader
+    )
+    for a, b in zip(before, _weights(model), strict=True):
+        assert (a - b).abs().max() <= 1e-3 + 1e-7
+
+
+def test_metadata_carries_every_parameter_group_rate(tmp_path: Path) -> None:
+    seen: list[MetricMetadata] = []
+
+    class Recorder:
+        name = "Recorder"
+
+        def update(self, item: None, metadata: MetricMetadata) -> MetricEntry:
+            seen.append(metadata)
+            return MetricEntry(self.name, "", "")
+
+        def compute(self) -> MetricEntry:
+            return MetricEntry(self.name, "", "")
+
+        def clear(self) -> None:
+            pass
+
+    model = Classifier()
+    optimizer = torch.optim.SGD(
+        [{"params": model.net[0].parameters(), "lr": 0.1}, {"params": model.net[3].parameters()}],
+        lr=0.01,
+    )
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    learn, _ = builder(tmp_path, epochs=1)
+    learn.metric_train(Recorder()).build(model, optimizer, scheduler).fit(loaders()[0])
+    assert seen[0].lrs == (0.1, 0.01)
+    assert seen[0].lr == 0.1
+    assert seen[1].lrs == (0.05, 0.005)
+    assert seen[-1].progress.items_processed == 96
+    assert seen[-1].iteration == 6
+
+
+# Bad input
+
+
+class LossOnly(nn.Module, TrainStep[Batch, RegressionOutput]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(8, 1)
+        self.calls = 0
+
+    def train_step(self, batch: Batch) -> TrainOutput[RegressionOutput]:
+        self.calls += 1
+        x, y = batch
+        out = self.linear(x).squeeze(1)
+        loss = ((out - y.float()) ** 2).mean()
+        return TrainOutput(loss, RegressionOutput(loss, out, y.float()))
+
+
+def test_unadaptable_metric_fails_at_build_naming_both_types(tmp_path: Path) -> None:
+    model = LossOnly()
+    with pytest.raises(TypeError, match=r"'Accuracy' takes AccuracyInput.*RegressionOutput"):
+        LearnerBuilder(tmp_path).metric_train_numeric(AccuracyMetric()).renderer(
+            NullRenderer()
+        ).build(model, sgd(model))
+    assert model.calls == 0
+
+
+def test_unannotated_step_fails_on_its_first_output(tmp_path: Path) -> None:
+    class Unannotated(LossOnly):
+        def train_step(self, batch):  # type: ignore[no-untyped-def]
+            return super().train_step(batch)
+
+    model = Unannotated()
+    learner = (
+        LearnerBuilder(tmp_path)
+        .metric_train_numeric(AccuracyMetric())
+        .renderer(NullRenderer())
+        .build(model, sgd(model))
+    )
+    with pytest.raises(TypeError, match=r"'Accuracy' takes AccuracyInput.*RegressionOutput"):
+        learner.fit(loaders()[0])
+    assert model.calls == 1
+
+
+def test_step_returning_the_wrong_type(tmp_path: Path) -> None:
+    class Wrong(LossOnly):
+        def train_step(self, batch: Batch) -> TrainOutput[RegressionOutput]:
+            return super().train_step(batch).loss  # type: ignore[return-value]
+
+    model = Wrong()
+    learner = LearnerBuilder(tmp_path).renderer(NullRenderer()).build(model, sgd(model))
+    with pytest.raises(TypeError, match=r"Wrong.train_step must return TrainOutput.*got Tensor"):
+        learner.fit(loaders()[0])
+
+
+def test_model_without_steps(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="Linear has no train_step"):
+        LearnerBuilder(tmp_path).renderer(NullRenderer()).build(
+            nn.Linear(2, 2), torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+        )
+    model = LossOnly()
+    learner = LearnerBuilder(tmp_path).renderer(NullRenderer()).build(model, sgd(model))
+    with pytest.raises(TypeError, match=r"LossOnly has no valid_step.*ValidStep"):
+        learner.fit(loaders()[0], loaders()[1])
+
+
+def test_empty_loader(tmp_path: Path) -> None:
+    model = Classifier()
+    learn, _ = builder(tmp_path)
+    with pytest.raises(ValueError, match="the train loader yielded no batches in epoch 1"):
+        learn.build(model, sgd(model)).fit(DataLoader(dataset(0), batch_size=4))
+    assert read_run(tmp_path).end_reason == "error"
+
+
+def test_loader_without_length(tmp_path: Path) -> None:
+    def batches() -> Iterator[Batch]:
+        x, y = dataset(40).tensors
+        for start in range(0, 40, 16):
+            yield x[start : start + 16], y[start : start + 16]
+
+    model = Classifier()
+    renderer = NullRenderer()
+    learn, memory = builder(tmp_path, epochs=1)
+
+    class Reiterable:
+        def __iter__(self) -> Iterator[Batch]:
+            return batches()
+
+    learn.renderer(renderer).build(model, sgd(model)).fit(Reiterable())
+    steps = [e for e in renderer.events if isinstance(e, ProcessedItemEvent)]
+    assert [e.progress.progress.items_processed for e in steps] == [16, 32, 40]
+    assert all(e.progress.progress.items_total is None for e in steps)
+    assert memory.epochs[Split.TRAIN]["Loss"][0].count == 40
+
+
+def test_checkpoint_directory_not_writable(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    model = Classifier()
+    learn, _ = builder(blocker / "run")
+    with pytest.raises(CheckpointError, match=r"checkpoint directory .* is not writable"):
+        learn.with_file_checkpointer().build(model, sgd(model)).fit(loaders()[0])
+    assert model.train_steps == 0
+
+
+def test_checkpoint_from_another_model(tmp_path: Path) -> None:
+    model = Classifier()
+    learn, _ = builder(tmp_path, epochs=1)
+    learn.with_file_checkpointer().build(model, sgd(model)).fit(*loaders())
+    other = Classifier(classes=5)
+    learn, _ = builder(tmp_path, epochs=2)
+    with pytest.raises(
+        CheckpointError, match=r"(?s)epoch-1.pt does not fit Classifier.*size mismatch"
+    ):
+        learn.with_file_checkpointer().resume().build(other, sgd(other)).fit(*loaders())
+    assert (tmp_path / "checkpoint" / "epoch-1.pt").exists()
+    missing = Classifier()
+    with pytest.raises(CheckpointError, match=r"no checkpoint for epoch 7 .*epochs on disk: 1"):
+        builder(tmp_path, 9)[0].checkpoint(7).build(missing, sgd(missing)).fit(*loaders())
+
+
+class ExplodingLoss(Classifier):
+    def train_step(self, batch: Batch) -> TrainOutput[ClassificationOutput]:
+        output = super().train_step(batch)
+        if self.train_steps == 3:
+            return TrainOutput(output.loss * math.nan, output.item)
+        return output
+
+
+def test_nonfinite_loss_errors_naming_epoch_and_iteration(tmp_path: Path) -> None:
+    model = ExplodingLoss()
+    learn = LearnerBuilder(tmp_path).num_epochs(2).renderer(NullRenderer())
+    with pytest.raises(NonFiniteLossError, match="the loss is nan at epoch 1, iteration 3"):
+        learn.build(model, sgd(model)).fit(loaders()[0])
+
+
+def test_nonfinite_loss_skip_and_stop(tmp_path: Path) -> None:
+    model = ExplodingLoss()
+    before = _weights(model)
+    learn = LearnerBuilder(tmp_path / "skip").num_epochs(1).renderer(NullRenderer())
+    learn.on_nonfinite_loss("skip").build(model, sgd(model)).fit(loaders()[0])
+    assert all(torch.isfinite(w).all() for w in _weights(model))
+    assert any(not torch.equal(a, b) for a, b in zip(before, _weights(model), strict=True))
+
+    stopping = ExplodingLoss()
+    learn = LearnerBuilder(tmp_path / "stop").num_epochs(3).renderer(NullRenderer())
+    result = learn.on_nonfinite_loss("stop").build(stopping, sgd(stopping)).fit(loaders()[0])
+    assert result.reason == "nonfinite_loss"
+    assert stopping.train_steps < 3 * 6
+
+
+class TargetBlind(Classifier):
+    """Its loss ignores the targets, so only the metrics can notice that they are wrong."""
+
+    def classify(self, batch: Batch) -> ClassificationOutput:
+        x, y = batch
+        logits = self(x)
+        return ClassificationOutput(logits.pow(2).mean(), logits, y)
+
+
+def test_a_deferred_metric_error_reaches_fit(tmp_path: Path) -> None:
+    model = TargetBlind()
+    x, _ = dataset(32).tensors
+    bad = DataLoader(list(zip(x, torch.full((32,), 7), strict=True)), batch_size=16)
+    learn, _ = builder(tmp_path)
+    with pytest.raises(ValueError, match=r"Accuracy: expected targets within \[0, 2\]"):
+        learn.build(model, sgd(model)).fit(bad)
+
+
+def test_one_metric_instance_cannot_serve_two_splits(tmp_path: Path) -> None:
+    metric = LossMetric()
+    with pytest.raises(ValueError, match="'Loss' is already registered: each split needs its own"):
+        LearnerBuilder(tmp_path).metric_train_numeric(metric).metric_valid_numeric(metric)
+    with pytest.raises(ValueError, match="train metrics must have distinct names; Loss"):
+        LearnerBuilder(tmp_path).metric_train_numeric(LossMetric()).metric_train_numeric(
+            LossMetric()
+        ).renderer(NullRenderer()).build(Classifier(), sgd(Classifier()))
+
+
+def test_text_metrics_cannot_be_plotted(tmp_path: Path) -> None:
+    class Text:
+        name = "Text"
+
+        def update(self, item: AccuracyInput, metadata: MetricMetadata) -> MetricEntry:
+            return MetricEntry(self.name, "", "")
+
+        def compute(self) -> MetricEntry:
+            return MetricEntry(self.name, "", "")
+
+        def clear(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match=r"'Text' .* is not numeric"):
+        LearnerBuilder(tmp_path).metric_train_numeric(Text())
+    LearnerBuilder(tmp_path).metric_train(Text())
+
+
+def test_evaluate_runs_a_test_split(tmp_path: Path) -> None:
+    model = Classifier()
+    learn, memory = builder(tmp_path)
+    finals = learn.build(model, sgd(model)).evaluate(loaders()[1])
+    assert set(finals) == {"Loss", "Accuracy"}
+    assert memory.epochs[Split.TEST]["Loss"][0].count == 40
