@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/digits.py
+	$(BIN)/python examples/digits.py $(ARGS)
 
 test: lint typecheck unit
 
@@ -31,6 +31,8 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benches/metrics.py
+	$(BIN)/python benches/learner.py
+	$(BIN)/python benches/render.py
 
 clean:
 	rm -rf $(VENV)

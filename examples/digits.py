@@ -17,8 +17,17 @@ from torch.utils.data import DataLoader, TensorDataset
 from burnish import (
     AccuracyMetric,
     ClassificationOutput,
+    CpuMemory,
+    CpuTemperature,
+    CpuUse,
+    FBetaScoreMetric,
+    GpuTemperature,
+    IterationSpeedMetric,
     LearnerBuilder,
+    LearningRateMetric,
     LossMetric,
+    PrecisionMetric,
+    RecallMetric,
     Split,
     TrainOutput,
     TrainStep,
@@ -93,16 +102,23 @@ def main() -> None:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, total_steps=args.epochs * len(train_loader)
     )
-    builder = (
-        LearnerBuilder(args.directory)
-        .metric_train_numeric(LossMetric())
-        .metric_valid_numeric(LossMetric())
-        .metric_train_numeric(AccuracyMetric())
-        .metric_valid_numeric(AccuracyMetric())
-        .num_epochs(args.epochs)
-        .with_file_checkpointer()
-        .summary()
-    )
+    builder = LearnerBuilder(args.directory)
+    for register in (builder.metric_train_numeric, builder.metric_valid_numeric):
+        register(LossMetric())
+        register(AccuracyMetric())
+        register(PrecisionMetric.multiclass(reduction="macro"))
+        register(RecallMetric.multiclass(reduction="macro"))
+        register(FBetaScoreMetric.multiclass(reduction="macro", beta=1.0))
+    for system_metric in (
+        LearningRateMetric(),
+        IterationSpeedMetric(),
+        CpuUse(),
+        CpuMemory(),
+        CpuTemperature(),
+        GpuTemperature(),
+    ):
+        builder.metric_train_numeric(system_metric)
+    builder = builder.num_epochs(args.epochs).with_file_checkpointer().summary()
     if args.resume:
         builder = builder.resume()
     learner = builder.build(model, optimizer, scheduler)

@@ -18,11 +18,17 @@ values computed on scores rounded down to the bin thresholds ``j / (bins - 1)``.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 
 from burnish.functional.confusion import Task
+
+try:  # numpy's vectorised sort is the fastest on the CPU; torch.sort is the fallback.
+    import numpy as _np
+except ImportError:  # pragma: no cover - numpy ships with most torch installs
+    _np = None  # type: ignore[assignment]
 
 __all__ = [
     "RankingAverage",
@@ -48,51 +54,83 @@ def one_vs_rest(scores: torch.Tensor, targets: torch.Tensor, task: Task) -> torc
     return targets != 0
 
 
-def ranking_scores(
-    scores: torch.Tensor, positives: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Exact per-column ``(auroc, average_precision, positives_count)``, each ``(C,)``.
+def _column_scores(
+    column: torch.Tensor, positive: torch.Tensor, with_auroc: bool, with_ap: bool
+) -> tuple[float, float, float]:
+    """AUROC, average precision and positives of one column, by ranks instead of a curve.
 
-    Sorts each column once; tie groups are found without data-dependent shapes (a running
-    maximum over group ends), so nothing here needs the host.
+    AUROC is the Mann-Whitney statistic with mid-ranks (a tie counts half, as the trapezoids of
+    scikit-learn's curve); average precision is the mean over positives of the precision at
+    their score (items and positives scoring at least as high). Both need the column and its
+    positives sorted (values only, the fast sort) and binary searches: no argsort. numpy's
+    vectorised sort serves CPU tensors; torch.sort the others.
+    """
+    if column.device.type == "cpu" and _np is not None:
+        values = column.numpy()
+        # Sorted queries make the binary searches walk forward (cache friendly, much faster).
+        chosen = _np.sort(values[positive.numpy()])
+        ordered = _np.sort(values)
+        search = _np.searchsorted
+    else:  # pragma: no cover - exercised on accelerators
+        chosen_t = torch.sort(column[positive]).values
+        ordered_t = torch.sort(column).values
+        return _column_scores_torch(ordered_t, chosen_t, column.shape[0], with_auroc, with_ap)
+    items, hits = values.shape[0], chosen.shape[0]
+    misses = items - hits
+    auroc = ap = math.nan
+    if with_auroc and hits and misses:
+        below = search(ordered, chosen, "left")
+        not_above = search(ordered, chosen, "right")
+        # Sum of 1-based mid-ranks: (below + 1 + not_above) / 2 per positive.
+        ranks = (below.sum(dtype=_np.float64) + not_above.sum(dtype=_np.float64) + hits) / 2.0
+        auroc = (ranks - hits * (hits + 1) / 2.0) / (hits * misses)
+    if with_ap and hits:
+        at_least_all = items - search(ordered, chosen, "left")
+        at_least_hits = hits - search(chosen, chosen, "left")
+        ap = float((at_least_hits / at_least_all).mean(dtype=_np.float64))
+    return float(auroc), ap, float(hits)
+
+
+def _column_scores_torch(
+    ordered: torch.Tensor, chosen: torch.Tensor, items: int, with_auroc: bool, with_ap: bool
+) -> tuple[float, float, float]:  # pragma: no cover - exercised on accelerators
+    hits = chosen.shape[0]
+    misses = items - hits
+    auroc = ap = math.nan
+    if with_auroc and hits and misses:
+        below = torch.searchsorted(ordered, chosen).to(torch.float64)
+        not_above = torch.searchsorted(ordered, chosen, right=True).to(torch.float64)
+        ranks = float((below.sum() + not_above.sum() + hits) / 2.0)
+        auroc = (ranks - hits * (hits + 1) / 2.0) / (hits * misses)
+    if with_ap and hits:
+        at_least_all = items - torch.searchsorted(ordered, chosen).to(torch.float64)
+        at_least_hits = hits - torch.searchsorted(chosen, chosen).to(torch.float64)
+        ap = float((at_least_hits / at_least_all).mean())
+    return auroc, ap, float(hits)
+
+
+def ranking_scores(
+    scores: torch.Tensor,
+    positives: torch.Tensor,
+    *,
+    with_auroc: bool = True,
+    with_ap: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Exact per-column ``(auroc, average_precision, positives_count)``, each ``(C,)`` float64.
+
+    Epoch-end work: it reads the data (boolean selection of each column's positives), unlike
+    the per-step functions. A value not asked for (``with_auroc``, ``with_ap``) is NaN.
     """
     if scores.ndim == 1:
         scores, positives = scores.unsqueeze(1), positives.reshape(-1, 1)
-    items = scores.shape[0]
-    # Work column-major: one contiguous row per column makes the sort and scans run fast.
-    ordered, order = torch.sort(scores.t().contiguous(), dim=1, descending=True)
-    count_dtype = torch.int32 if items < 2**31 - 1 else torch.int64
-    hits = positives.t().to(count_dtype).gather(1, order)
-    cum_tp = hits.cumsum(1, dtype=count_dtype)
-    # The last item of each run of equal scores closes a point of the curves.
-    is_end = torch.ones_like(ordered, dtype=torch.bool)
-    is_end[:, :-1] = ordered[:, 1:] != ordered[:, :-1]
-    rank = torch.arange(1, items + 1, dtype=count_dtype, device=scores.device)
-    end_tp = torch.where(is_end, cum_tp, 0)
-    end_rank = torch.where(is_end, rank, 0)
-    # The previous point's counts: the running maximum of point counts, shifted by one.
-    prev_tp = torch.zeros_like(cum_tp)
-    prev_rank = torch.zeros_like(cum_tp)
-    if items > 1:
-        prev_tp[:, 1:] = end_tp.cummax(1).values[:, :-1]
-        prev_rank[:, 1:] = end_rank.cummax(1).values[:, :-1]
-    # Positives and negatives tied at each point (0 away from points).
-    tp_step = torch.where(is_end, cum_tp - prev_tp, 0).to(torch.float64)
-    fp_step = torch.where(is_end, (rank - cum_tp) - (prev_rank - prev_tp), 0).to(torch.float64)
-    positives_count = (
-        cum_tp[:, -1].to(torch.float64)
-        if items
-        else torch.zeros(scores.shape[1], dtype=torch.float64, device=scores.device)
-    )
-    negatives_count = items - positives_count
-    # Trapezoids: each negative sees the positives above it, and half of those tied with it.
-    area = (fp_step * (end_tp + prev_tp).to(torch.float64)).sum(1)
-    auroc_value = area / (2.0 * positives_count * negatives_count)
-    auroc_value = torch.where((positives_count > 0) & (negatives_count > 0), auroc_value, torch.nan)
-    precision_at = end_tp.to(torch.float64) / rank.to(torch.float64)
-    ap = (tp_step * precision_at).sum(1) / positives_count
-    ap = torch.where(positives_count > 0, ap, torch.nan)
-    return auroc_value, ap, positives_count
+    columns = scores.t().contiguous()
+    chosen = positives.t().bool().contiguous()
+    results = [
+        _column_scores(columns[index], chosen[index], with_auroc, with_ap)
+        for index in range(columns.shape[0])
+    ]
+    table = torch.tensor(results, dtype=torch.float64).reshape(-1, 3).to(scores.device)
+    return table[:, 0], table[:, 1], table[:, 2]
 
 
 def binned_counts(scores: torch.Tensor, positives: torch.Tensor, bins: int) -> torch.Tensor:

@@ -70,7 +70,6 @@ class JsonlMetricLogger:
 
     def close(self) -> None:
         if self._file is not None:
-            os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
 

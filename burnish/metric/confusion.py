@@ -207,7 +207,7 @@ class TaskChecks:
             return
         task = self.task
 
-        def step_bounds() -> torch.Tensor:
+        def step_bounds() -> tuple[torch.Tensor, ...]:
             watched = targets
             if watched.dtype == torch.bool:
                 watched = torch.zeros(1, dtype=torch.uint8, device=targets.device)
@@ -217,11 +217,7 @@ class TaskChecks:
                 # Padding is mapped to class 0 rather than masked out: masking has a
                 # data-dependent shape, which would synchronise with the device.
                 watched = watched.masked_fill(watched == pad_token, 0)
-            low, high = torch.aminmax(scores.detach())
-            if low.dtype not in (torch.float32, torch.float64):
-                low, high = low.float(), high.float()  # half precision cannot hold class indices
-            # Min and max of scores, then of targets: Folded("bounds") keeps them epoch-wide.
-            return torch.stack((low, high, *torch.aminmax(watched)))
+            return (*torch.aminmax(scores.detach()), *torch.aminmax(watched))
 
         key = ("bounds", task, pad_token, id(scores), id(targets))
         self.bounds.observe(item.memo(key, step_bounds))

@@ -198,7 +198,9 @@ class _RankingMetric:
             probabilities = probabilities.reshape(positives.shape)
             if self.average == "micro":
                 probabilities, positives = probabilities.reshape(-1, 1), positives.reshape(-1, 1)
-            result = ranking_scores(probabilities, positives)
+            result = ranking_scores(
+                probabilities, positives, with_auroc=self._which == 0, with_ap=self._which == 1
+            )
         values = result[self._which]
         if self.average in ("micro", "none"):
             return values

@@ -181,8 +181,7 @@ def _combine(op: str, parts: Sequence[list[float]]) -> list[float]:
 
 
 class Folded:
-    """A running sum (``op="sum"``) of same-shaped tensors, or running bounds (``"bounds"``:
-    the minimum at even positions and the maximum at odd ones of 1-D tensors), folded lazily.
+    """A running sum of same-shaped tensors, folded lazily.
 
     Adding only keeps a reference (no device work); every ``every`` additions the parts are
     folded into one with two operations. Per step and metric this costs nothing on the device,
@@ -190,8 +189,7 @@ class Folded:
     so a snapshot (:meth:`parts`) stays valid after later additions.
     """
 
-    def __init__(self, op: str = "sum", every: int = 64) -> None:
-        self.op = op
+    def __init__(self, every: int = 64) -> None:
         self.every = every
         self._parts: list[torch.Tensor] = []
 
@@ -203,12 +201,7 @@ class Folded:
     def fold(self) -> torch.Tensor | None:
         """The running value as one tensor (``None`` before the first addition)."""
         if len(self._parts) > 1:
-            stacked = torch.stack(self._parts)
-            if self.op == "sum":
-                self._parts = [stacked.sum(0)]
-            else:
-                lows, highs = stacked[:, 0::2].amin(0), stacked[:, 1::2].amax(0)
-                self._parts = [torch.stack((lows, highs), dim=1).reshape(-1)]
+            self._parts = [torch.stack(self._parts).sum(0)]
         return self._parts[0] if self._parts else None
 
     def parts(self) -> list[torch.Tensor]:
@@ -217,39 +210,70 @@ class Folded:
 
     def combine(self, host: Sequence[list[float]]) -> list[float]:
         """The running value from the host values of :meth:`parts`."""
-        return _combine(self.op, host)
+        return _combine("sum", host)
 
     def clear(self) -> None:
         self._parts = []
 
 
 class GuardBounds:
-    """Several :class:`RangeGuard` checks watched lazily: each step adds its ``(2 * guards,)``
-    vector ``[min_0, max_0, min_1, max_1, ...]`` (computed once per step and shared by the
-    metrics watching the same tensors) to :class:`Folded` bounds, so an update costs no
-    device work. :meth:`range_guards` gives :class:`RangeGuard` views for helpers that read
-    ``RangeGuard.seen`` (``NumericMetricState``); those fold on each update.
+    """Several :class:`RangeGuard` checks watched lazily.
+
+    Each step adds its bounds ``(min_0, max_0, min_1, max_1, ...)`` as 0-d tensors (computed
+    once per step and shared by the metrics watching the same tensors); they are kept as
+    references and folded every 64 steps, so an update costs no device work. :meth:`pending`
+    and :meth:`verify` read and check them with a metric's values. :meth:`range_guards` gives
+    :class:`RangeGuard` views for helpers that read ``RangeGuard.seen`` on every update
+    (``NumericMetricState``); those fold on each update (one operation per bound).
     """
 
-    def __init__(self, guards: Sequence[RangeGuard]) -> None:
+    def __init__(self, guards: Sequence[RangeGuard], every: int = 64) -> None:
         self.guards = tuple(guards)
-        self.running = Folded("bounds")
+        self.every = every
+        self._width = 2 * len(self.guards)
+        # Flat (min_0, max_0, min_1, ...) of every step not folded yet: a snapshot is one copy.
+        self._flat: list[torch.Tensor] = []
 
-    def observe(self, bounds: torch.Tensor) -> None:
-        self.running.add(bounds)
+    def observe(self, bounds: Sequence[torch.Tensor]) -> None:
+        self._flat.extend(bounds)
+        if len(self._flat) > self.every * self._width:
+            self.fold()
+
+    def fold(self) -> list[torch.Tensor] | None:
+        """The bounds so far, as one flat list (``None`` before the first step)."""
+        width, flat = self._width, self._flat
+        steps = len(flat) // width if width else 0
+        if steps == 2:
+            self._flat = [
+                torch.minimum(flat[i], flat[i + width])
+                if i % 2 == 0
+                else torch.maximum(flat[i], flat[i + width])
+                for i in range(width)
+            ]
+        elif steps > 2:
+            self._flat = [
+                torch.stack(flat[i::width]).amin()
+                if i % 2 == 0
+                else torch.stack(flat[i::width]).amax()
+                for i in range(width)
+            ]
+        return self._flat if self._flat else None
 
     def pending(self) -> list[DeferredValue]:
-        return list(self.running.parts())
+        return list(self._flat)
 
     def verify(self, host: Sequence[list[float]]) -> None:
         if not host:
             return
-        values = self.running.combine(host)
+        width = self._width
+        flat = [values[0] for values in host]
+        rows = [flat[start : start + width] for start in range(0, len(flat), width)]
+        values = _combine("bounds", rows)
         for index, guard in enumerate(self.guards):
             guard.verify(values[2 * index], values[2 * index + 1])
 
     def clear(self) -> None:
-        self.running.clear()
+        self._flat = []
 
     def range_guards(self) -> tuple[RangeGuard, ...]:
         """Views of the guards, for state helpers that read ``RangeGuard.seen``."""
@@ -257,7 +281,7 @@ class GuardBounds:
 
 
 class _BoundsView(RangeGuard):
-    """A guard of a :class:`GuardBounds`: reads its slice of the running bounds."""
+    """A guard of a :class:`GuardBounds`: reads its pair of the folded bounds."""
 
     def __init__(self, bounds: GuardBounds, index: int) -> None:
         guard = bounds.guards[index]
@@ -270,10 +294,10 @@ class _BoundsView(RangeGuard):
 
     @property
     def seen(self) -> tuple[torch.Tensor | float, torch.Tensor | float]:
-        running = self._bounds.running.fold()
-        if running is None:
+        folded = self._bounds.fold()
+        if folded is None:
             return (math.inf, -math.inf)
-        return (running[2 * self._index], running[2 * self._index + 1])
+        return (folded[2 * self._index], folded[2 * self._index + 1])
 
     def verify(self, low: float, high: float) -> None:
         # The owner's settings may change after the view is made (classes learnt on update).
@@ -330,7 +354,7 @@ class ConfusionStatsState:
         self.options = options
         self.reduce = reduce
         self.checks: DeferredChecks = RangeGuards(()) if checks is None else checks
-        self._counts = Folded("sum")
+        self._counts = Folded()
         self._batch: torch.Tensor | None = None
         self._items = 0
 

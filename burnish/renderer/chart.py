@@ -144,12 +144,17 @@ class BrailleCanvas:
         for column, (first_y, last_y) in enumerate(zip(low, high, strict=True)):
             if first_y > last_y:
                 continue
+            # Halves round inwards, so a 45-degree line is one dot per column, not two.
             first = int(first_y + 0.5) if first_y >= 0 else 0
-            last = int(last_y + 0.5)
+            last = int(last_y + 0.5) if last_y >= 0 else -1
+            if last - last_y == 0.5 and last > first:
+                last -= 1
             if last > bottom:
                 last = bottom
             if first > last:
-                continue
+                if first > bottom or last < 0:
+                    continue
+                last = first
             cell = column >> 1
             masks = _SPAN_MASK[column & 1]
             top_row, bottom_row = first >> 2, last >> 2

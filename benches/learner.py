@@ -1,0 +1,285 @@
+"""The learner's reference workload, side by side with its peers, in one run.
+
+MLP 64 -> 128 -> 10 on 20,000 synthetic samples (64 features, 10 classes), batch 64, SGD lr
+0.05, 3 epochs, CPU, one thread; metrics loss, accuracy, macro precision, recall, F1 and exact
+AUROC (train split). Each framework trains the same initial weights on the same batches. Runs
+are interleaved and repeated; the table shows the median time and its ratio to a plain PyTorch
+loop that computes no metrics.
+
+Run: .venv/bin/python benches/learner.py [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import burnish
+from burnish import (
+    AccuracyMetric,
+    AurocMetric,
+    ClassificationOutput,
+    FBetaScoreMetric,
+    LearnerBuilder,
+    LossMetric,
+    PrecisionMetric,
+    RecallMetric,
+    TrainOutput,
+    TrainStep,
+)
+from burnish.renderer import PlainRenderer
+
+SAMPLES, FEATURES, HIDDEN, CLASSES = 20_000, 64, 128, 10
+BATCH, LR, EPOCHS = 64, 0.05, 3
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def data() -> TensorDataset:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(SAMPLES, FEATURES, generator=generator)
+    teacher = torch.randn(FEATURES, CLASSES, generator=generator)
+    y = (x @ teacher + 0.5 * torch.randn(SAMPLES, CLASSES, generator=generator)).argmax(1)
+    return TensorDataset(x, y)
+
+
+def loader(dataset: TensorDataset) -> DataLoader[Batch]:
+    return DataLoader(
+        dataset, batch_size=BATCH, shuffle=True, generator=torch.Generator().manual_seed(1)
+    )
+
+
+def mlp() -> nn.Sequential:
+    torch.manual_seed(2)
+    return nn.Sequential(nn.Linear(FEATURES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, CLASSES))
+
+
+def plain(dataset: TensorDataset) -> None:
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    for _ in range(EPOCHS):
+        for x, y in loader(dataset):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+
+
+def torchmetrics_loop(dataset: TensorDataset) -> None:
+    import torchmetrics  # noqa: PLC0415
+    from torchmetrics import classification as tmc  # noqa: PLC0415
+
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    metrics = torchmetrics.MetricCollection(
+        {
+            "accuracy": tmc.MulticlassAccuracy(CLASSES, average="micro"),
+            "precision": tmc.MulticlassPrecision(CLASSES, average="macro"),
+            "recall": tmc.MulticlassRecall(CLASSES, average="macro"),
+            "f1": tmc.MulticlassF1Score(CLASSES, average="macro"),
+            "auroc": tmc.MulticlassAUROC(CLASSES, average="macro", thresholds=None),
+        }
+    )
+    mean_loss = torchmetrics.MeanMetric()
+    for _ in range(EPOCHS):
+        for x, y in loader(dataset):
+            optimizer.zero_grad()
+            logits = model(x)
+            loss = nn.functional.cross_entropy(logits, y)
+            loss.backward()
+            optimizer.step()
+            metrics.update(logits.detach(), y)
+            mean_loss.update(loss.detach(), x.shape[0])
+        metrics.compute()
+        mean_loss.compute()
+        metrics.reset()
+        mean_loss.reset()
+
+
+def lightning(dataset: TensorDataset) -> None:
+    import pytorch_lightning as pl  # noqa: PLC0415
+    import torchmetrics  # noqa: PLC0415
+    from torchmetrics import classification as tmc  # noqa: PLC0415
+
+    class Module(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = mlp()
+            self.metrics = torchmetrics.MetricCollection(
+                {
+                    "accuracy": tmc.MulticlassAccuracy(CLASSES, average="micro"),
+                    "precision": tmc.MulticlassPrecision(CLASSES, average="macro"),
+                    "recall": tmc.MulticlassRecall(CLASSES, average="macro"),
+                    "f1": tmc.MulticlassF1Score(CLASSES, average="macro"),
+                    "auroc": tmc.MulticlassAUROC(CLASSES, average="macro", thresholds=None),
+                }
+            )
+
+        def training_step(self, batch: Batch, index: int) -> torch.Tensor:
+            x, y = batch
+            logits = self.model(x)
+            loss = nn.functional.cross_entropy(logits, y)
+            self.metrics.update(logits.detach(), y)
+            self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+            return loss
+
+        def on_train_epoch_end(self) -> None:
+            self.log_dict(self.metrics.compute())
+            self.metrics.reset()
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=LR)
+
+    trainer = pl.Trainer(
+        max_epochs=EPOCHS,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=True,
+    )
+    trainer.fit(Module(), loader(dataset))
+
+
+def ignite(dataset: TensorDataset) -> None:
+    from ignite.engine import Engine, Events  # noqa: PLC0415
+    from ignite.metrics import (  # noqa: PLC0415
+        Accuracy,
+        EpochMetric,
+        Fbeta,
+        Loss,
+        Precision,
+        Recall,
+    )
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415
+
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+
+    def step(engine: Engine, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        optimizer.zero_grad()
+        x, y = batch
+        logits = model(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        loss.backward()
+        optimizer.step()
+        return logits.detach(), y
+
+    def auroc(scores: torch.Tensor, targets: torch.Tensor) -> float:
+        probabilities = scores.softmax(1).numpy()
+        return float(roc_auc_score(targets.numpy(), probabilities, multi_class="ovr"))
+
+    engine = Engine(step)
+    precision = Precision(average=False)
+    recall = Recall(average=False)
+    Accuracy().attach(engine, "accuracy")
+    Loss(nn.functional.cross_entropy).attach(engine, "loss")
+    precision.mean().attach(engine, "precision")  # type: ignore[no-untyped-call]
+    recall.mean().attach(engine, "recall")  # type: ignore[no-untyped-call]
+    Fbeta(1.0, precision=precision, recall=recall).attach(engine, "f1")
+    EpochMetric(auroc, check_compute_fn=False).attach(engine, "auroc")
+    engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: dict(e.state.metrics))
+    engine.run(loader(dataset), max_epochs=EPOCHS)
+
+
+class Mlp(nn.Module, TrainStep[Batch, ClassificationOutput]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = mlp()
+
+    def train_step(self, batch: Batch) -> TrainOutput[ClassificationOutput]:
+        x, y = batch
+        logits = self.model(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        return TrainOutput(loss, ClassificationOutput(loss, logits, y))
+
+
+def burnish_learner(dataset: TensorDataset) -> None:
+    model = Mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    with tempfile.TemporaryDirectory() as directory:
+        learner = (
+            LearnerBuilder(directory)
+            .metric_train_numeric(LossMetric())
+            .metric_train_numeric(AccuracyMetric())
+            .metric_train_numeric(PrecisionMetric.multiclass())
+            .metric_train_numeric(RecallMetric.multiclass())
+            .metric_train_numeric(FBetaScoreMetric.multiclass())
+            .metric_train_numeric(AurocMetric.multiclass())
+            .num_epochs(EPOCHS)
+            .renderer(PlainRenderer(stream=io.StringIO()))
+            .build(model, optimizer)
+        )
+        learner.fit(loader(dataset))
+
+
+RUNNERS: dict[str, Callable[[TensorDataset], None]] = {
+    "plain PyTorch loop, no metrics": plain,
+    "burnish Learner": burnish_learner,
+    "plain loop + TorchMetrics": torchmetrics_loop,
+    "Ignite Engine": ignite,
+    "Lightning Trainer": lightning,
+}
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Peers print progress bars and warnings; keep the table readable."""
+    logging.disable(logging.WARNING)
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
+        yield
+    logging.disable(logging.NOTSET)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only", nargs="*", help="runner names to keep (substring match)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    dataset = data()
+    runners = {
+        name: run
+        for name, run in RUNNERS.items()
+        if not args.only or any(part in name for part in args.only) or run is plain
+    }
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    with quiet():
+        for name, run in runners.items():
+            run(dataset)  # warm-up: imports, allocator, first-call paths
+        for _ in range(args.repeats):
+            for name, run in runners.items():
+                start = time.perf_counter()
+                run(dataset)
+                times[name].append(time.perf_counter() - start)
+    baseline = statistics.median(times["plain PyTorch loop, no metrics"])
+    print(
+        f"burnish {burnish.__version__}, torch {torch.__version__}, 1 thread, "
+        f"{args.repeats} interleaved repeats, median seconds"
+    )
+    print()
+    print("| runner | median s | x plain loop |")
+    print("|---|---:|---:|")
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        print(f"| {name} | {median:.3f} | {median / baseline:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

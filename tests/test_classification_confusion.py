@@ -1,0 +1,293 @@
+"""Precision, recall and F-beta against scikit-learn, for any batching; edge cases; bad inputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import fbeta_score, precision_recall_fscore_support
+
+from burnish import ClassificationOutput, ConfusionStatsInput, MetricMetadata
+from burnish.functional import fbeta_score as fbeta_fn
+from burnish.functional import precision as precision_fn
+from burnish.functional import recall as recall_fn
+from burnish.metric import FBetaScoreMetric, PrecisionMetric, RecallMetric
+
+META = MetricMetadata.fake()
+REDUCTIONS = ("micro", "macro", "weighted", "none")
+
+
+def split(n: int, draw: st.DrawFn) -> list[int]:
+    cuts = sorted(draw(st.lists(st.integers(1, max(n - 1, 1)), max_size=6)))
+    sizes = np.diff([0, *[c for c in cuts if c < n], n]).tolist()
+    return [s for s in sizes if s > 0]
+
+
+@st.composite
+def multiclass_epochs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    num_classes = draw(st.integers(2, 100))
+    n = draw(st.integers(1, 300))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    scores = rng.standard_normal((n, num_classes)).astype(np.float32)
+    if draw(st.booleans()):
+        scores = np.exp(scores) / np.exp(scores).sum(1, keepdims=True)  # probabilities
+    # Often fewer classes occur than the model has: absent classes must be left out of macro.
+    targets = rng.integers(0, draw(st.integers(1, num_classes)), n)
+    return scores, targets, split(n, draw)
+
+
+@st.composite
+def threshold_epochs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, list[int], bool]:
+    labels = draw(st.integers(2, 20))  # one column would be "binary" to scikit-learn
+    n = draw(st.integers(1, 200))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    logits = draw(st.booleans())
+    scores = rng.standard_normal((n, labels)).astype(np.float32)
+    if not logits:
+        scores = 1 / (1 + np.exp(-scores))
+    targets = (rng.random((n, labels)) < draw(st.floats(0.0, 1.0))).astype(np.int64)
+    return scores, targets, split(n, draw), logits
+
+
+def feed(metrics: list[object], scores: np.ndarray, targets: np.ndarray, sizes: list[int]) -> None:
+    start = 0
+    for size in sizes:
+        item = ConfusionStatsInput(
+            torch.from_numpy(scores[start : start + size]),
+            torch.from_numpy(targets[start : start + size]),
+        )
+        for metric in metrics:
+            metric.update(item, META)  # type: ignore[attr-defined]
+        start += size
+
+
+def expected(values: object, reduction: str, labels: np.ndarray | None) -> float:
+    if reduction != "none":
+        return float(values)  # type: ignore[arg-type]
+    array = np.asarray(values)
+    return float(array.mean()) if array.size else math.nan
+
+
+@settings(max_examples=60, deadline=None)
+@given(multiclass_epochs(), st.sampled_from(REDUCTIONS), st.sampled_from([0.5, 1.0, 2.0]))
+def test_multiclass_matches_sklearn_for_any_batching(
+    epoch: tuple[np.ndarray, np.ndarray, list[int]], reduction: str, beta: float
+) -> None:
+    scores, targets, sizes = epoch
+    predicted = scores.argmax(1)
+    average = None if reduction == "none" else reduction
+    p, r, f, _ = precision_recall_fscore_support(
+        targets, predicted, beta=beta, average=average, zero_division=0
+    )
+    metrics = [
+        PrecisionMetric.multiclass(reduction=reduction),  # type: ignore[arg-type]
+        RecallMetric.multiclass(reduction=reduction),  # type: ignore[arg-type]
+        FBetaScoreMetric.multiclass(reduction=reduction, beta=beta),  # type: ignore[arg-type]
+    ]
+    feed(metrics, scores, targets, sizes)
+    one_batch = [type(m).multiclass(reduction=reduction) for m in metrics[:2]]  # type: ignore[attr-defined]
+    one_batch.append(FBetaScoreMetric.multiclass(reduction=reduction, beta=beta))  # type: ignore[arg-type]
+    feed(one_batch, scores, targets, [len(targets)])
+    for metric, batched, want in zip(metrics, one_batch, (p, r, f), strict=True):
+        got = metric.running_value()
+        assert got.kind == "final"
+        assert got.value == pytest.approx(expected(want, reduction, None), abs=1e-6)
+        assert batched.running_value().value == pytest.approx(got.value, abs=1e-6)
+        if reduction == "none":
+            present = np.union1d(targets, predicted)
+            per_class = np.array(metric.per_class())
+            np.testing.assert_allclose(per_class[present], want, atol=1e-6)
+            assert np.isnan(np.delete(per_class, present)).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(threshold_epochs(), st.sampled_from(REDUCTIONS), st.sampled_from([0.3, 0.5, 0.8]))
+def test_multilabel_matches_sklearn(
+    epoch: tuple[np.ndarray, np.ndarray, list[int], bool], reduction: str, threshold: float
+) -> None:
+    scores, targets, sizes, logits = epoch
+    probabilities = 1 / (1 + np.exp(-scores)) if logits else scores
+    predicted = (probabilities > threshold).astype(np.int64)
+    average = None if reduction == "none" else reduction
+    p, r, f, _ = precision_recall_fscore_support(
+        targets, predicted, average=average, zero_division=0
+    )
+    kwargs = {"threshold": threshold, "reduction": reduction, "sigmoid": logits}
+    metrics = [
+        PrecisionMetric.multilabel(**kwargs),  # type: ignore[arg-type]
+        RecallMetric.multilabel(**kwargs),  # type: ignore[arg-type]
+        FBetaScoreMetric.multilabel(**kwargs),  # type: ignore[arg-type]
+    ]
+    feed(metrics, scores, targets, sizes)
+    for metric, want in zip(metrics, (p, r, f), strict=True):
+        assert metric.running_value().value == pytest.approx(
+            expected(want, reduction, None), abs=1e-5
+        )
+
+
+@settings(max_examples=50, deadline=None)
+@given(threshold_epochs(), st.sampled_from([0.3, 0.5]), st.sampled_from([0.5, 1.0, 3.0]))
+def test_binary_matches_sklearn(
+    epoch: tuple[np.ndarray, np.ndarray, list[int], bool], threshold: float, beta: float
+) -> None:
+    scores, targets, sizes, logits = epoch
+    scores, targets = scores[:, 0].copy(), targets[:, 0].copy()
+    probabilities = 1 / (1 + np.exp(-scores)) if logits else scores
+    predicted = (probabilities > threshold).astype(np.int64)
+    p, r, f, _ = precision_recall_fscore_support(
+        targets, predicted, beta=beta, average="binary", zero_division=0
+    )
+    metrics = [
+        PrecisionMetric.binary(threshold, sigmoid=logits),
+        RecallMetric.binary(threshold, sigmoid=logits),
+        FBetaScoreMetric.binary(threshold, sigmoid=logits, beta=beta),
+    ]
+    feed(metrics, scores, targets, sizes)
+    for metric, want in zip(metrics, (p, r, f), strict=True):
+        assert metric.running_value().value == pytest.approx(float(want), abs=1e-6)
+    assert fbeta_score(targets, predicted, beta=beta, zero_division=0) == pytest.approx(
+        metrics[2].running_value().value, abs=1e-6
+    )
+
+
+def test_epoch_value_is_not_a_mean_of_batch_ratios() -> None:
+    # Burn bug #2758: batch 1 precision 1/1, batch 2 precision 0/3 -> epoch 1/4, not 0.5.
+    metric = PrecisionMetric.binary()
+    metric.update(ConfusionStatsInput(torch.tensor([0.9]), torch.tensor([1])), META)
+    metric.update(ConfusionStatsInput(torch.tensor([0.9, 0.9, 0.9]), torch.tensor([0, 0, 0])), META)
+    assert metric.running_value().value == pytest.approx(0.25)
+    assert metric.value() == 0.0
+
+
+def test_zero_division_is_zero_and_absent_classes_leave_macro() -> None:
+    # Class 2 never occurs; class 1 is a target but never predicted (precision 0/0 -> 0).
+    scores = torch.tensor([[5.0, 0.0, 0.0], [5.0, 0.0, 0.0], [5.0, 0.0, 0.0]])
+    targets = torch.tensor([0, 1, 0])
+    precision = PrecisionMetric.multiclass(reduction="macro")
+    per_class = PrecisionMetric.multiclass(reduction="none")
+    for metric in (precision, per_class):
+        metric.update(ConfusionStatsInput(scores, targets), META)
+    assert precision.running_value().value == pytest.approx((2 / 3 + 0.0) / 2)
+    values = per_class.per_class()
+    assert values[:2] == pytest.approx([2 / 3, 0.0])
+    assert math.isnan(values[2])
+    assert "2: n/a" in per_class.compute().formatted
+    # No prediction at all for the positive class: precision 0/0 -> 0, recall 0.
+    binary = [PrecisionMetric.binary(), RecallMetric.binary(), FBetaScoreMetric.binary()]
+    for metric in binary:
+        metric.update(ConfusionStatsInput(torch.tensor([0.1, 0.2]), torch.tensor([0, 1])), META)
+        assert metric.running_value().value == 0.0
+
+
+def test_all_predictions_one_class_and_a_batch_of_one() -> None:
+    metric = RecallMetric.multiclass(reduction="macro")
+    scores = torch.zeros(1, 4)
+    scores[0, 3] = 1.0
+    metric.update(ConfusionStatsInput(scores, torch.tensor([3])), META)
+    assert metric.running_value().value == 1.0
+    metric.update(ConfusionStatsInput(scores.repeat(3, 1), torch.tensor([0, 1, 3])), META)
+    # Classes 0, 1, 3 present: recall 0, 0, 2/2.
+    assert metric.running_value().value == pytest.approx(1 / 3)
+
+
+def test_empty_epoch_reads_na_and_clear_starts_over() -> None:
+    metric = FBetaScoreMetric.multiclass()
+    assert metric.compute().formatted == "n/a"
+    assert math.isnan(metric.running_value().value)
+    assert math.isnan(metric.value())
+    metric.update(ConfusionStatsInput(torch.randn(4, 3), torch.tensor([0, 1, 2, 0])), META)
+    metric.clear()
+    assert metric.compute().formatted == "n/a"
+
+
+def test_entries_show_epoch_and_batch() -> None:
+    metric = PrecisionMetric.binary()
+    metric.update(ConfusionStatsInput(torch.tensor([0.9]), torch.tensor([1])), META)
+    entry = metric.update(ConfusionStatsInput(torch.tensor([0.9]), torch.tensor([0])), META)
+    assert entry.formatted == "epoch 0.5000 - batch 0.0000"
+    assert metric.compute().serialized == "final:0.5"
+
+
+def test_top_k_rule_counts_every_predicted_class() -> None:
+    scores = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]])
+    targets = torch.tensor([1, 2])
+    metric = RecallMetric.multiclass(top_k=2, reduction="micro")
+    precision = PrecisionMetric.multiclass(top_k=2, reduction="micro")
+    for m in (metric, precision):
+        m.update(ConfusionStatsInput(scores, targets), META)
+    assert metric.running_value().value == 1.0  # both targets among the top 2
+    assert precision.running_value().value == 0.5  # 2 hits out of 4 predicted
+
+
+def test_functional_matches_metric() -> None:
+    scores, targets = torch.randn(50, 5), torch.randint(0, 5, (50,))
+    for reduction in ("micro", "macro", "weighted"):
+        metric = PrecisionMetric.multiclass(reduction=reduction)  # type: ignore[arg-type]
+        metric.update(ConfusionStatsInput(scores, targets), META)
+        value = precision_fn(scores, targets, "multiclass", reduction=reduction)  # type: ignore[arg-type]
+        assert float(value) == pytest.approx(metric.running_value().value)
+    assert float(recall_fn(scores, targets, "multiclass")) == pytest.approx(
+        float(fbeta_fn(scores, targets, "multiclass"))  # micro: all equal to accuracy
+    )
+
+
+def test_shared_work_is_memoised_per_step() -> None:
+    output = ClassificationOutput(torch.zeros(()), torch.randn(8, 4), torch.randint(0, 4, (8,)))
+    metrics = [PrecisionMetric.multiclass(), RecallMetric.multiclass(), FBetaScoreMetric()]
+    item = output.adapt(ConfusionStatsInput)
+    for metric in metrics:
+        metric.update(item, META)
+    keys = [key for key in item.derived if isinstance(key, tuple) and key[0] == "confusion-counts"]
+    assert len(keys) == 1  # one computation for the three metrics
+
+
+def test_bad_inputs_raise_now_naming_the_metric() -> None:
+    metric = PrecisionMetric.multiclass()
+    with pytest.raises(ValueError, match=r"Macro Precision: .*same batch size"):
+        metric.update(ConfusionStatsInput(torch.randn(4, 3), torch.tensor([0, 1])), META)
+    with pytest.raises(TypeError, match=r"Macro Precision: expected targets as integer"):
+        metric.update(ConfusionStatsInput(torch.randn(2, 3), torch.tensor([0.0, 1.0])), META)
+    with pytest.raises(TypeError, match="expected scores as floating point"):
+        metric.update(ConfusionStatsInput(torch.tensor([[1, 2]]), torch.tensor([0])), META)
+    with pytest.raises(ValueError, match=r"expected top_k <= num_classes"):
+        PrecisionMetric.multiclass(top_k=5).update(
+            ConfusionStatsInput(torch.randn(2, 3), torch.tensor([0, 1])), META
+        )
+    with pytest.raises(ValueError, match=r"threshold within \[0, 1\]"):
+        RecallMetric.binary(threshold=1.5)
+    with pytest.raises(ValueError, match="reduction"):
+        RecallMetric.multiclass(reduction="mean")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="beta > 0"):
+        FBetaScoreMetric.multiclass(beta=0.0)
+    with pytest.raises(ValueError, match="multilabel targets of the scores' shape"):
+        PrecisionMetric.multilabel().update(
+            ConfusionStatsInput(torch.rand(2, 3), torch.ones(2, 2)), META
+        )
+    metric.update(ConfusionStatsInput(torch.randn(2, 3), torch.tensor([0, 1])), META)
+    with pytest.raises(ValueError, match="3 classes as in earlier batches, received 4"):
+        metric.update(ConfusionStatsInput(torch.randn(2, 4), torch.tensor([0, 1])), META)
+
+
+def test_bad_values_raise_at_the_next_read() -> None:
+    metric = PrecisionMetric.multiclass()
+    entry = metric.update(ConfusionStatsInput(torch.randn(2, 3), torch.tensor([0, 7])), META)
+    with pytest.raises(ValueError, match=r"targets within \[0, 2\]"):
+        _ = entry.formatted
+    with pytest.raises(ValueError, match="targets"):
+        metric.compute()
+    nan = PrecisionMetric.multiclass()
+    nan.update(ConfusionStatsInput(torch.tensor([[math.nan, 0.0]]), torch.tensor([0])), META)
+    with pytest.raises(ValueError, match="NaN"):
+        nan.value()
+    logits = RecallMetric.binary()
+    logits.update(ConfusionStatsInput(torch.tensor([2.5, -1.0]), torch.tensor([1, 0])), META)
+    with pytest.raises(ValueError, match="sigmoid=True"):
+        logits.running_value()
+    labels = PrecisionMetric.multilabel()
+    labels.update(ConfusionStatsInput(torch.rand(2, 2), torch.tensor([[0, 2], [1, 0]])), META)
+    with pytest.raises(ValueError, match="0 or 1"):
+        labels.compute()
