@@ -177,11 +177,13 @@ class _LossWatch:
             return
         self._checked_at = now
         pending, self._pending = self._pending, []
-        finite = torch.stack([loss.reshape(-1).isfinite().all() for _, _, loss in pending])
-        flags = finite.tolist()
-        if all(flags):
+        losses = [loss.reshape(-1) for _, _, loss in pending]
+        finite = torch.cat(losses).isfinite()
+        if bool(finite.all()):
             return
-        epoch, iteration, loss = pending[flags.index(False)]
+        first_bad = int(finite.logical_not().nonzero()[0, 0])
+        ends = list(itertools.accumulate(loss.numel() for loss in losses))
+        epoch, iteration, loss = pending[next(i for i, end in enumerate(ends) if first_bad < end)]
         message = (
             f"the loss is {loss.reshape(-1)[0].item()} at epoch {epoch}, iteration {iteration}; "
             "lower the learning rate, clip gradients (LearnerBuilder.clip_grad_norm) or choose "
@@ -497,11 +499,13 @@ class Learner(Generic[ModelT]):
         return {update.entry.name: update.entry for update in updates}
 
     def _optimizer_step(self) -> None:
-        parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
-        if self.config.clip_grad_value is not None:
-            torch.nn.utils.clip_grad_value_(parameters, self.config.clip_grad_value)
-        if self.config.clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(parameters, self.config.clip_grad_norm)
+        config = self.config
+        if config.clip_grad_value is not None or config.clip_grad_norm is not None:
+            parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
+            if config.clip_grad_value is not None:
+                torch.nn.utils.clip_grad_value_(parameters, config.clip_grad_value)
+            if config.clip_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(parameters, config.clip_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.lr_scheduler is not None and self.config.scheduler_interval == "iteration":

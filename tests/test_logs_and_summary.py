@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from burnish import LearnerSummary, Split, read_run
+from burnish.cli import main
+from burnish.learner.history import Direction, MetricHistory
+from tests.learner_fixtures import Classifier, builder, loaders, sgd
+
+
+def test_jsonl_log_reads_back_what_the_learner_recorded(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = Classifier()
+    learn, memory = builder(tmp_path, epochs=2)
+    learner = learn.build(model, sgd(model))
+    learner.fit(*loaders())
+    run = read_run(tmp_path)
+    assert run.end_reason == "completed"
+    assert run.epoch_total == 2
+    for split in (Split.TRAIN, Split.VALID):
+        for name in ("Loss", "Accuracy"):
+            assert run.history.values(split, name) == learner.history.values(split, name)
+            steps = [entry for _, entry in run.steps[(split, name)]]
+            assert steps == memory.steps[split][name]
+
+
+def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path: Path) -> None:
+    model = Classifier()
+    learn, _ = builder(tmp_path, epochs=1)
+    learn.build(model, sgd(model)).fit(*loaders())
+    log = tmp_path / "metrics.jsonl"
+    lines = log.read_text().splitlines()
+    # Keep the log up to the train epoch record, then half a line, as a crash would leave it.
+    cut = next(i for i, line in enumerate(lines) if '"event": "epoch"' in line)
+    log.write_text("\n".join(lines[: cut + 1]) + "\n" + lines[cut + 1][:20])
+    run = read_run(tmp_path)
+    assert run.end_reason is None
+    assert list(run.history.values(Split.TRAIN, "Loss")) == [1]
+    assert run.history.values(Split.VALID, "Loss") == {}
+
+
+def test_nan_is_logged_as_null_and_read_back_as_nan(tmp_path: Path) -> None:
+    (tmp_path / "metrics.jsonl").write_text(
+        json.dumps({"event": "start", "epoch_total": 1, "splits": ["train"]})
+        + "\n"
+        + json.dumps(
+            {"event": "epoch", "split": "train", "epoch": 1, "values": {"A": [None, 0, "final"]}}
+        )
+        + "\n"
+    )
+    run = read_run(tmp_path)
+    assert math.isnan(run.history.values(Split.TRAIN, "A")[1])
+
+
+def test_summary_lists_min_and_max_with_their_epochs() -> None:
+    history = MetricHistory()
+    for epoch, (loss, accuracy) in enumerate([(0.9, 50.0), (0.004, 80.0), (0.01, 70.0)], start=1):
+        history.record(Split.TRAIN, "Loss", epoch, loss)
+        history.record(Split.VALID, "Accuracy", epoch, accuracy)
+    history.record(Split.VALID, "Temperature", 1, math.nan)
+    assert history.best_epoch(Split.TRAIN, "Loss", Direction.LOWEST) == 2
+    text = str(LearnerSummary.from_history(history, 3, "Net"))
+    lines = text.splitlines()
+    assert "Learner Summary" in lines[0]
+    assert "Model: Net" in text
+    assert "Total Epochs: 3" in text
+    assert "| Train | Loss        | 4.000e-03 | 2     | 0.900  | 1     |" in lines
+    assert "| Valid | Accuracy    | 50.000    | 1     | 80.000 | 2     |" in lines
+    assert "| Valid | Temperature | n/a       | -     | n/a    | -     |" in lines
+
+
+def test_cli_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = Classifier()
+    learn, _ = builder(tmp_path, epochs=2)
+    learn.build(model, sgd(model)).fit(*loaders())
+    capsys.readouterr()
+    assert main(["summary", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Total Epochs: 2" in out
+    assert "| Valid | Accuracy |" in out
+    assert main(["summary", str(tmp_path / "missing")]) == 2
+    assert "no metrics.jsonl" in capsys.readouterr().err
