@@ -261,7 +261,7 @@ def main() -> None:
     }
     times: dict[str, list[float]] = {name: [] for name in runners}
     with quiet():
-        for name, run in runners.items():
+        for run in runners.values():
             run(dataset)  # warm-up: imports, allocator, first-call paths
         for _ in range(args.repeats):
             for name, run in runners.items():

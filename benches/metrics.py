@@ -25,7 +25,7 @@ import torch
 import torchmetrics
 from sklearn.metrics import roc_auc_score
 
-from burnish.adaptor import StepAdaptations
+from burnish.adaptor import AurocInput, StepAdaptations
 from burnish.metric import (
     AccuracyMetric,
     AurocMetric,
@@ -132,59 +132,62 @@ def epoch_bench(repeats: int, steps: int) -> list[str]:
 
 
 def auroc_bench(repeats: int, samples: int) -> list[str]:
-    rows = []
     generator = torch.Generator().manual_seed(0)
-    for task, classes in (("binary", 1), ("multiclass", 10)):
-        if task == "binary":
-            targets = torch.randint(0, 2, (samples,), generator=generator)
-            scores = torch.sigmoid(torch.randn(samples, generator=generator) + targets)
-            ours: AurocMetric = AurocMetric.binary()
-            theirs = torchmetrics.AUROC(task="binary")
-        else:
-            targets = torch.randint(0, classes, (samples,), generator=generator)
-            logits = torch.randn(samples, classes, generator=generator)
-            logits[torch.arange(samples), targets] += 1.0
-            scores = logits.softmax(dim=1)  # scikit-learn wants probabilities
-            ours = AurocMetric.multiclass("macro")
-            theirs = torchmetrics.AUROC(task="multiclass", num_classes=classes, average="macro")
-        chunks = list(zip(scores.split(4096), targets.split(4096), strict=True))
-        y_true, y_score = targets.numpy(), scores.numpy()
+    return [
+        _auroc_row(task, classes, samples, repeats, generator)
+        for task, classes in (("binary", 1), ("multiclass", 10))
+    ]
 
-        def ours_compute() -> float:
-            ours.clear()
-            for batch_scores, batch_targets in chunks:
-                ours.update(_auroc_input(batch_scores, batch_targets), META)
-            start = time.perf_counter()
-            ours.running_value()
-            return time.perf_counter() - start
 
-        def theirs_compute() -> float:
-            theirs.reset()
-            for batch_scores, batch_targets in chunks:
-                theirs.update(batch_scores, batch_targets)
-            start = time.perf_counter()
-            theirs.compute()
-            return time.perf_counter() - start
+def _auroc_row(
+    task: str, classes: int, samples: int, repeats: int, generator: torch.Generator
+) -> str:
+    if task == "binary":
+        targets = torch.randint(0, 2, (samples,), generator=generator)
+        scores = torch.sigmoid(torch.randn(samples, generator=generator) + targets)
+        ours: AurocMetric = AurocMetric.binary()
+        theirs = torchmetrics.AUROC(task="binary")
+    else:
+        targets = torch.randint(0, classes, (samples,), generator=generator)
+        logits = torch.randn(samples, classes, generator=generator)
+        logits[torch.arange(samples), targets] += 1.0
+        scores = logits.softmax(dim=1)  # scikit-learn wants probabilities
+        ours = AurocMetric.multiclass("macro")
+        theirs = torchmetrics.AUROC(task="multiclass", num_classes=classes, average="macro")
+    chunks = list(zip(scores.split(4096), targets.split(4096), strict=True))
+    y_true, y_score = targets.numpy(), scores.numpy()
 
-        def sklearn_compute() -> float:
-            start = time.perf_counter()
-            if task == "binary":
-                roc_auc_score(y_true, y_score)
-            else:
-                roc_auc_score(y_true, y_score, multi_class="ovr", average="macro")
-            return time.perf_counter() - start
+    def ours_compute() -> float:
+        ours.clear()
+        for batch_scores, batch_targets in chunks:
+            ours.update(_auroc_input(batch_scores, batch_targets), META)
+        start = time.perf_counter()
+        ours.running_value()
+        return time.perf_counter() - start
 
-        ours_s = best_of(repeats, ours_compute)
-        theirs_s = best_of(repeats, theirs_compute)
-        sklearn_s = best_of(repeats, sklearn_compute)
-        values = (ours.running_value().value, float(theirs.compute()), _sk(task, y_true, y_score))
-        rows.append(
-            f"| {task} ({classes} class{'es' if classes > 1 else ''}), {samples:.0e} samples | "
-            f"{1e3 * ours_s:.0f} | {1e3 * theirs_s:.0f} | {1e3 * sklearn_s:.0f} | "
-            f"**{theirs_s / ours_s:.2f}x** | **{sklearn_s / ours_s:.2f}x** | "
-            f"{values[0]:.6f} / {values[1]:.6f} / {values[2]:.6f} |"
-        )
-    return rows
+    def theirs_compute() -> float:
+        theirs.reset()
+        for batch_scores, batch_targets in chunks:
+            theirs.update(batch_scores, batch_targets)
+        start = time.perf_counter()
+        theirs.compute()
+        return time.perf_counter() - start
+
+    def sklearn_compute() -> float:
+        start = time.perf_counter()
+        _sk(task, y_true, y_score)
+        return time.perf_counter() - start
+
+    ours_s = best_of(repeats, ours_compute)
+    theirs_s = best_of(repeats, theirs_compute)
+    sklearn_s = best_of(repeats, sklearn_compute)
+    values = (ours.running_value().value, float(theirs.compute()), _sk(task, y_true, y_score))
+    return (
+        f"| {task} ({classes} class{'es' if classes > 1 else ''}), {samples:.0e} samples | "
+        f"{1e3 * ours_s:.0f} | {1e3 * theirs_s:.0f} | {1e3 * sklearn_s:.0f} | "
+        f"**{theirs_s / ours_s:.2f}x** | **{sklearn_s / ours_s:.2f}x** | "
+        f"{values[0]:.6f} / {values[1]:.6f} / {values[2]:.6f} |"
+    )
 
 
 def _sk(task: str, y_true: np.ndarray, y_score: np.ndarray) -> float:
@@ -193,50 +196,48 @@ def _sk(task: str, y_true: np.ndarray, y_score: np.ndarray) -> float:
     return float(roc_auc_score(y_true, y_score, multi_class="ovr", average="macro"))
 
 
-def _auroc_input(scores: torch.Tensor, targets: torch.Tensor) -> object:
-    from burnish.adaptor import AurocInput
-
+def _auroc_input(scores: torch.Tensor, targets: torch.Tensor) -> AurocInput:
     return AurocInput(scores, targets)
 
 
 def shared_work_bench(repeats: int, steps: int) -> list[str]:
-    rows = []
     generator = torch.Generator().manual_seed(1)
-    for num_classes in (10, 100):
-        batches = [
-            (
-                torch.randn(256, num_classes, generator=generator),
-                torch.randint(0, num_classes, (256,), generator=generator),
-            )
-            for _ in range(steps)
+    return [_shared_row(num_classes, repeats, steps, generator) for num_classes in (10, 100)]
+
+
+def _shared_row(num_classes: int, repeats: int, steps: int, generator: torch.Generator) -> str:
+    batches = [
+        (
+            torch.randn(256, num_classes, generator=generator),
+            torch.randint(0, num_classes, (256,), generator=generator),
+        )
+        for _ in range(steps)
+    ]
+    alone: list[object] = [PrecisionMetric.multiclass()]
+    together: list[object] = [
+        PrecisionMetric.multiclass(),
+        RecallMetric.multiclass(),
+        FBetaScoreMetric.multiclass(),
+    ]
+    task = {"task": "multiclass", "num_classes": num_classes, "average": "macro"}
+    tm_alone = torchmetrics.MetricCollection([torchmetrics.Precision(**task)])  # type: ignore[arg-type]
+    tm_together = torchmetrics.MetricCollection(
+        [
+            torchmetrics.Precision(**task),  # type: ignore[arg-type]
+            torchmetrics.Recall(**task),  # type: ignore[arg-type]
+            torchmetrics.F1Score(**task),  # type: ignore[arg-type]
         ]
-        alone: list[object] = [PrecisionMetric.multiclass()]
-        together: list[object] = [
-            PrecisionMetric.multiclass(),
-            RecallMetric.multiclass(),
-            FBetaScoreMetric.multiclass(),
-        ]
-        alone_s = best_of(repeats, lambda m=alone: run_burnish(m, batches)[0])  # type: ignore[misc]
-        together_s = best_of(repeats, lambda m=together: run_burnish(m, batches)[0])  # type: ignore[misc]
-        tm_alone = torchmetrics.MetricCollection(
-            [torchmetrics.Precision(task="multiclass", num_classes=num_classes, average="macro")]
-        )
-        tm_together = torchmetrics.MetricCollection(
-            [
-                torchmetrics.Precision(task="multiclass", num_classes=num_classes, average="macro"),
-                torchmetrics.Recall(task="multiclass", num_classes=num_classes, average="macro"),
-                torchmetrics.F1Score(task="multiclass", num_classes=num_classes, average="macro"),
-            ]
-        )
-        tm_alone_s = best_of(repeats, lambda c=tm_alone: run_torchmetrics(c, batches)[0])  # type: ignore[misc]
-        tm_together_s = best_of(repeats, lambda c=tm_together: run_torchmetrics(c, batches)[0])  # type: ignore[misc]
-        rows.append(
-            f"| {num_classes} classes | {1e6 * alone_s / steps:.0f} | "
-            f"{1e6 * together_s / steps:.0f} | **{together_s / alone_s:.2f}x** | "
-            f"{1e6 * tm_alone_s / steps:.0f} | {1e6 * tm_together_s / steps:.0f} | "
-            f"{tm_together_s / tm_alone_s:.2f}x |"
-        )
-    return rows
+    )
+    alone_s = best_of(repeats, lambda: run_burnish(alone, batches)[0])
+    together_s = best_of(repeats, lambda: run_burnish(together, batches)[0])
+    tm_alone_s = best_of(repeats, lambda: run_torchmetrics(tm_alone, batches)[0])
+    tm_together_s = best_of(repeats, lambda: run_torchmetrics(tm_together, batches)[0])
+    return (
+        f"| {num_classes} classes | {1e6 * alone_s / steps:.0f} | "
+        f"{1e6 * together_s / steps:.0f} | **{together_s / alone_s:.2f}x** | "
+        f"{1e6 * tm_alone_s / steps:.0f} | {1e6 * tm_together_s / steps:.0f} | "
+        f"{tm_together_s / tm_alone_s:.2f}x |"
+    )
 
 
 def binned_state_bench() -> list[str]:
@@ -250,8 +251,8 @@ def binned_state_bench() -> list[str]:
             scores = torch.randn(size, 10, generator=generator)
             targets = torch.randint(0, 10, (size,), generator=generator)
             item = _auroc_input(scores, targets)
-            metric.update(item, META)  # type: ignore[arg-type]
-            exact.update(item, META)  # type: ignore[arg-type]
+            metric.update(item, META)
+            exact.update(item, META)
         rows.append(
             f"| {samples:.0e} | {metric.state_nbytes:,} | {exact.state_nbytes:,} | "
             f"{metric.running_value().value:.4f} | {exact.running_value().value:.4f} |"

@@ -23,7 +23,8 @@ BUDGET_MS = 5.0
 
 
 def filled_state() -> DashboardState:
-    state = DashboardState(clock=lambda: 100.0)
+    # One batch for the whole run: read every step, as the ticks during a run would.
+    state = DashboardState(clock=lambda: 100.0, max_steps_per_tick=10**9)
     events = list(synthetic_events(4, 1000, 1000, text_metric=False))
     state.apply(events[:-1])
     for metric in state.numeric_metrics:
@@ -32,15 +33,21 @@ def filled_state() -> DashboardState:
     return state
 
 
-def frame_times(dashboard: Dashboard, frames: int, force_terminal: bool) -> list[float]:
+def frame_times(
+    dashboard: Dashboard, frames: int, force_terminal: bool
+) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU (this thread's) milliseconds per frame: on a shared machine the CPU
+    time is the steadier measure of the renderer's own cost."""
     console = Console(file=io.StringIO(), width=120, height=40, force_terminal=force_terminal)
-    times: list[float] = []
+    wall: list[float] = []
+    cpu: list[float] = []
     for _ in range(frames):
         console.file = io.StringIO()
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         console.print(dashboard)
-        times.append((time.perf_counter() - started) * 1000)
-    return times
+        cpu.append((time.thread_time() - started_cpu) * 1000)
+        wall.append((time.perf_counter() - started) * 1000)
+    return wall, cpu
 
 
 def main() -> None:
@@ -58,12 +65,15 @@ def main() -> None:
     for view in View:
         controls.view = view
         for force_terminal in (False, True):
-            times = frame_times(dashboard, args.frames, force_terminal)
-            median = statistics.median(times)
-            p90 = statistics.quantiles(times, n=10)[-1]
+            wall, cpu = frame_times(dashboard, args.frames, force_terminal)
+            median = statistics.median(wall)
+            p90 = statistics.quantiles(wall, n=10)[-1]
             worst = max(worst, median)
             kind = "ANSI colours" if force_terminal else "plain text"
-            print(f"{view.value:>13} view, {kind:>12}: median {median:.2f} ms, p90 {p90:.2f} ms")
+            print(
+                f"{view.value:>13} view, {kind:>12}: median {median:.2f} ms, p90 {p90:.2f} ms"
+                f" (CPU median {statistics.median(cpu):.2f} ms)"
+            )
     verdict = "within" if worst <= BUDGET_MS else "OVER"
     print(f"worst median {worst:.2f} ms: {verdict} the {BUDGET_MS:.0f} ms budget")
 

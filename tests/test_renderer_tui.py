@@ -47,7 +47,8 @@ def run_events(epochs: int = 2, train: int = 50, valid: int = 10) -> list[Learne
 
 
 def filled_state(events: Sequence[LearnerEvent] | None = None) -> DashboardState:
-    state = DashboardState(clock=lambda: 125.0)
+    # One batch for a whole run: read every step, as ticks during the run would.
+    state = DashboardState(clock=lambda: 125.0, max_steps_per_tick=10**9)
     events = run_events() if events is None else events
     state.apply([event for event in events if not isinstance(event, EndEvent)])
     return state
@@ -478,3 +479,48 @@ def test_end_split_values_feed_the_summary() -> None:
     ends = [e for e in events if isinstance(e, EndSplitEvent) and e.split is Split.VALID]
     expected = float(ends[-1].metrics[0].entry.serialized.split(",")[0])
     assert state.metrics["Loss"].splits[Split.VALID].epochs[2] == expected
+
+
+def test_a_resize_redraws_at_the_new_size() -> None:
+    now = [0.0]
+    renderer, out = recording_renderer(clock=lambda: now[0])
+    renderer.consume([e for e in run_events(1, 5, 2) if not isinstance(e, EndEvent)])
+    assert renderer.frames == 1
+    renderer.console.size = (80, 24)
+    renderer.consume([])
+    assert renderer.frames == 2  # redrawn at once, though nothing else changed
+    last_frame = out.getvalue().rsplit("Plots", 1)[1]
+    top_border_rest = last_frame.split("╮", 1)[0]
+    assert len(top_border_rest) < 60  # the plots panel is narrower now
+    renderer.close()
+
+
+def test_a_fast_loop_has_a_bounded_number_of_steps_read_per_tick() -> None:
+    events = run_events(1, 500, 5)
+    state = DashboardState(max_steps_per_tick=32)
+    state.apply([e for e in events if not isinstance(e, EndEvent)])
+    train = state.metrics["Loss"].splits[Split.TRAIN]
+    assert len(train.recent) == 32
+    assert train.recent[-1][1] == 500 * 32  # the last step is always read
+    unread = [
+        e.metrics[0].entry
+        for e in events
+        if isinstance(e, ProcessedItemEvent) and e.split is Split.TRAIN
+    ]
+    assert sum(entry.is_deferred for entry in unread) == 500 - 32
+    assert state.progress.items == 5 * 32  # progress takes every step
+    assert len(state.metrics["Loss"].splits[Split.VALID].recent) == 5
+
+
+def test_a_table_text_metric_keeps_its_lines() -> None:
+    table = "GPU  Temp  Util\n0    61°C  97 %\n1    58°C  12 %"
+    events = run_events(1, 5, 2)
+    steps = [e for e in events if isinstance(e, ProcessedItemEvent)]
+    last = steps[-1]
+    with_table = ProcessedItemEvent(
+        last.split, last.progress, (*last.metrics, text_update("CUDA Stats", table)), (), last.at
+    )
+    state = filled_state([*events[:-1], with_table])
+    text = screen(state, Controls(lambda: None), 120, 40)
+    for row in table.splitlines():
+        assert row in text

@@ -11,9 +11,9 @@ operation per cell the line crosses rather than one per dot.
 
 from __future__ import annotations
 
-import itertools
 import math
 import operator
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -40,9 +40,31 @@ _SPAN_MASK = tuple(
     for side in range(2)
 )
 # An empty cell is a space rather than U+2800, which some fonts draw wider.
-_GLYPHS = (" ", *(chr(0x2800 + bits) for bits in range(1, 256)))
-# A row of cell bits, decoded as latin-1, translates to its glyphs in one call.
-_TRANSLATE = dict(enumerate(_GLYPHS))
+_BRAILLE_HIGH = b"\x28"
+_EMPTY_BRAILLE = "\u2800"
+# Cells drawn by one series, with the empty cells between them: a single styled run (a blank
+# looks the same in any colour), so a row is a few segments, not one per change of owner.
+_RUNS = re.compile(rb"([\x01-\xff])(?:\x00*\1)*")
+
+
+def _runs(text: str, owners: bytearray) -> list[tuple[str, int]]:
+    """A row's text cut where the series that drew it changes; -1 marks empty stretches."""
+    drawn = owners.translate(None, b"\x00")
+    if not drawn:
+        return [(text, -1)]
+    if drawn.count(drawn[0]) == len(drawn):
+        return [(text, drawn[0] - 1)]
+    runs: list[tuple[str, int]] = []
+    position = 0
+    for run in _RUNS.finditer(owners):
+        start, end = run.span()
+        if start > position:
+            runs.append((text[position:start], -1))
+        runs.append((text[start:end], owners[start] - 1))
+        position = end
+    if position < len(text):
+        runs.append((text[position:], -1))
+    return runs
 
 
 class BrailleCanvas:
@@ -56,7 +78,8 @@ class BrailleCanvas:
         self.width = max(0, width)
         self.height = max(0, height)
         self._bits = [bytearray(self.width) for _ in range(self.height)]
-        self._owner = [[-1] * self.width for _ in range(self.height)]
+        # Who drew each cell: the series index + 1, 0 for nobody (so rows() can find runs fast).
+        self._owner = [bytearray(self.width) for _ in range(self.height)]
 
     @property
     def dot_width(self) -> int:
@@ -86,7 +109,7 @@ class BrailleCanvas:
             first = low - top if low > top else 0
             last = high - top if high < top + 3 else 3
             self._bits[row][column] |= masks[first][last]
-            self._owner[row][column] = series
+            self._owner[row][column] = series + 1
 
     def polyline(self, dots: Sequence[tuple[float, float]], series: int = 0) -> None:
         """Connect dot coordinates (fractional allowed) with straight lines.
@@ -101,6 +124,7 @@ class BrailleCanvas:
         last_column = columns - 1
         low = [math.inf] * columns
         high = [-math.inf] * columns
+        edge = columns - 0.5
         ax, ay = dots[0]
         for bx, by in dots[1:] if len(dots) > 1 else dots:
             if bx >= ax:
@@ -108,7 +132,7 @@ class BrailleCanvas:
             else:
                 x0, y0, x1, y1 = bx, by, ax, ay
             ax, ay = bx, by
-            if x1 < -0.5 or x0 >= columns - 0.5:
+            if x1 < -0.5 or x0 >= edge:
                 continue  # off the canvas
             # Clamped to the canvas, x is not negative: int() rounds like floor().
             first = int(x0 + 0.5) if x0 >= 0 else 0
@@ -123,23 +147,34 @@ class BrailleCanvas:
                 if y1 > high[first]:
                     high[first] = y1
                 continue
+            # Walk the column boundaries: each column spans the line between two of them.
             slope = (y1 - y0) / (x1 - x0)
-            for column in range(first, last + 1):
-                left = x0 if x0 > column - 0.5 else column - 0.5
-                right = x1 if x1 < column + 0.5 else column + 0.5
-                y_left = y0 + slope * (left - x0)
-                y_right = y0 + slope * (right - x0)
-                if y_left > y_right:
-                    y_left, y_right = y_right, y_left
-                if y_left < low[column]:
-                    low[column] = y_left
-                if y_right > high[column]:
-                    high[column] = y_right
+            start = y0 if x0 >= first - 0.5 else y0 + slope * (first - 0.5 - x0)
+            boundary = y0 + slope * (first + 0.5 - x0)
+            column = first
+            while True:
+                bottom, top = (start, boundary) if start < boundary else (boundary, start)
+                if bottom < low[column]:
+                    low[column] = bottom
+                if top > high[column]:
+                    high[column] = top
+                column += 1
+                if column == last:
+                    break
+                start = boundary
+                boundary += slope
+            end = y1 if x1 <= last + 0.5 else y0 + slope * (last + 0.5 - x0)
+            bottom, top = (boundary, end) if boundary < end else (end, boundary)
+            if bottom < low[last]:
+                low[last] = bottom
+            if top > high[last]:
+                high[last] = top
         self._fill_columns(low, high, series)
 
     def _fill_columns(self, low: list[float], high: list[float], series: int) -> None:
         """Set each dot column from row ``low[x]`` to ``high[x]`` (rounded), cell by cell."""
         bits, owner = self._bits, self._owner
+        mark = series + 1
         bottom = self.dot_height - 1
         for column, (first_y, last_y) in enumerate(zip(low, high, strict=True)):
             if first_y > last_y:
@@ -160,29 +195,28 @@ class BrailleCanvas:
             top_row, bottom_row = first >> 2, last >> 2
             if top_row == bottom_row:
                 bits[top_row][cell] |= masks[first & 3][last & 3]
-                owner[top_row][cell] = series
+                owner[top_row][cell] = mark
                 continue
             bits[top_row][cell] |= masks[first & 3][3]
-            owner[top_row][cell] = series
+            owner[top_row][cell] = mark
             full = masks[0][3]
             for row in range(top_row + 1, bottom_row):
                 bits[row][cell] |= full
-                owner[row][cell] = series
+                owner[row][cell] = mark
             bits[bottom_row][cell] |= masks[0][last & 3]
-            owner[bottom_row][cell] = series
+            owner[bottom_row][cell] = mark
 
     def rows(self) -> list[list[tuple[str, int]]]:
         """Each row as runs of ``(text, series)``; ``series`` is -1 for empty runs."""
         result: list[list[tuple[str, int]]] = []
+        high_bytes = _BRAILLE_HIGH * self.width
+        utf16 = bytearray(2 * self.width)
         for bits, owners in zip(self._bits, self._owner, strict=True):
-            text = bits.decode("latin-1").translate(_TRANSLATE)
-            runs: list[tuple[str, int]] = []
-            start = 0
-            for owner, group in itertools.groupby(owners):
-                stop = start + len(list(group))
-                runs.append((text[start:stop], owner))
-                start = stop
-            result.append(runs)
+            # Braille is U+2800 + bits: in UTF-16-LE, the bits then 0x28, decoded in C.
+            utf16[0::2] = bits
+            utf16[1::2] = high_bytes
+            text = utf16.decode("utf-16-le").replace(_EMPTY_BRAILLE, " ")
+            result.append(_runs(text, owners))
         return result
 
     def lines(self) -> list[str]:

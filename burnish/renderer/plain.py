@@ -86,12 +86,12 @@ class PlainRenderer:
         self.stream.flush()
 
     def _epoch_line(self, event: EndSplitEvent) -> str:
-        resolve_entries(update.entry for update in event.metrics)
+        resolve_entries(dict.fromkeys(update.entry for update in event.metrics))
         head = f"[{event.split.value}] epoch {event.epoch}/{self._epoch_total} done"
         return " | ".join([head, *_metric_texts(event.metrics)])
 
     def _progress_line(self, event: ProcessedItemEvent) -> str:
-        resolve_entries(update.entry for update in event.metrics)
+        resolve_entries(dict.fromkeys(update.entry for update in event.metrics))
         progress = event.progress
         items = progress.progress.items_processed
         total = progress.progress.items_total

@@ -26,16 +26,18 @@ class MetricsPanel:
         metrics = [m for m in self.state.metrics.values() if not is_system_metric(m.name)]
         if not metrics:
             return [[Segment("waiting for the first step", style("dim"))]]
+        # A text metric may be a table (CUDA Stats): its lines stay lines, under its value.
         rows = [
-            (metric.name, split, " ".join((h.formatted or h.epoch_formatted or "n/a").split()))
+            (metric.name, split, (h.formatted or h.epoch_formatted or "n/a").splitlines() or [""])
             for metric in metrics
             for split, h in metric.splits.items()
         ]
         name_width = min(_NAME_WIDTH, max(len(name) for name, _, _ in rows))
         split_width = max(len(split.value) for _, split, _ in rows)
-        longest = max(len(text) for _, _, text in rows)
+        longest = max(len(text[0]) for _, _, text in rows)
         stacked = name_width + split_width + longest + 2 > width
         bold = style("bold")
+        indent = 1 if stacked else name_width + 1
         lines: list[Line] = []
         previous = None
         for name, split, text in rows:
@@ -48,8 +50,9 @@ class MetricsPanel:
                 shown = name[:name_width] if name != previous else ""
                 line.append(Segment(shown.ljust(name_width + 1), bold))
             line.append(Segment(split.value.ljust(split_width + 1), style(split_style(split))))
-            line.append(Segment(text))
+            line.append(Segment(text[0]))
             lines.append(line)
+            lines.extend([Segment(" " * (indent + split_width + 1) + more)] for more in text[1:])
             previous = name
         return lines
 

@@ -106,8 +106,8 @@ class PlotsPanel:
             return [[Segment("waiting for the first numeric metric", style("dim"))]]
         selected = self.controls.selected(len(metrics))
         chart = LineChart(
-            # The chart keeps about a point per dot column; twice as many is plenty here.
-            metric_series(self.state, metrics[selected], view, max_points=4 * width),
+            # The chart keeps about a point per dot column, two per cell: about this many.
+            metric_series(self.state, metrics[selected], view, max_points=2 * width),
             x_title="epoch",
             empty_text="no epoch values yet" if view is View.SUMMARY else "no data yet",
         )

@@ -60,8 +60,11 @@ class DashboardState:
     input check) propagates, for the learner to report.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, max_steps_per_tick: int = 32
+    ) -> None:
         self.clock = clock
+        self.max_steps_per_tick = max_steps_per_tick
         self.metrics: dict[str, MetricState] = {}
         self.progress = SplitProgress()
         self.eta = EtaEstimator()
@@ -76,22 +79,53 @@ class DashboardState:
     # -- folding events -------------------------------------------------------------------------
 
     def apply(self, events: Sequence[LearnerEvent]) -> bool:
-        """Fold ``events`` in; ``True`` when anything shown may have changed."""
+        """Fold ``events`` in; ``True`` when anything shown may have changed.
+
+        Of a split's steps in one batch, at most ``max_steps_per_tick``, evenly spread and
+        always the last, have their metrics read and plotted: reading an entry costs the
+        renderer's thread tens of microseconds, and a fast loop makes thousands of steps a
+        second. Progress and the ETA take every step.
+        """
         if not events:
             return False
+        sampled = self._sample(events)
         entries: list[MetricEntry] = []
-        for event in events:
-            if isinstance(event, ProcessedItemEvent | EndSplitEvent):
+        for index, event in enumerate(events):
+            if isinstance(event, ProcessedItemEvent):
+                if index in sampled:
+                    entries.extend(update.entry for update in event.metrics)
+            elif isinstance(event, EndSplitEvent):
                 entries.extend(update.entry for update in event.metrics)
-        resolve_entries(entries)
-        for event in events:
-            self._apply(event)
+        # An entry can come twice (a metric handing out a cached entry): read each once.
+        resolve_entries(dict.fromkeys(entries))
+        for index, event in enumerate(events):
+            if isinstance(event, ProcessedItemEvent):
+                self._processed(event, with_metrics=index in sampled)
+            else:
+                self._apply(event)
         return True
 
+    def _sample(self, events: Sequence[LearnerEvent]) -> set[int]:
+        """The indices of the steps whose metrics are read, per split."""
+        steps: dict[Split, list[int]] = {}
+        for index, event in enumerate(events):
+            if isinstance(event, ProcessedItemEvent):
+                steps.setdefault(event.split, []).append(index)
+        cap = max(1, self.max_steps_per_tick)
+        sampled: set[int] = set()
+        for indices in steps.values():
+            if len(indices) <= cap:
+                sampled.update(indices)
+                continue
+            if cap == 1:
+                sampled.add(indices[-1])
+                continue
+            last = len(indices) - 1
+            sampled.update(indices[round(i * last / (cap - 1))] for i in range(cap))
+        return sampled
+
     def _apply(self, event: LearnerEvent) -> None:
-        if isinstance(event, ProcessedItemEvent):
-            self._processed(event)
-        elif isinstance(event, EndSplitEvent):
+        if isinstance(event, EndSplitEvent):
             self._end_split(event)
         elif isinstance(event, StartSplitEvent):
             progress = self.progress
@@ -114,7 +148,7 @@ class DashboardState:
         elif isinstance(event, EpochEndEvent):
             pass
 
-    def _processed(self, event: ProcessedItemEvent) -> None:
+    def _processed(self, event: ProcessedItemEvent, *, with_metrics: bool = True) -> None:
         training = event.progress
         progress = self.progress
         progress.split = event.split
@@ -131,6 +165,8 @@ class DashboardState:
             else:
                 self._epoch_items[key] = max(self._epoch_items.get(key, 0), progress.items)
         self.eta.observe(event)
+        if not with_metrics:
+            return
         for update in event.metrics:
             history = self._metric(update).split(event.split)
             history.formatted = update.entry.formatted
