@@ -169,7 +169,7 @@ def test_scalar_loss_without_batch_size_counts_once() -> None:
 def test_mismatched_batch_sizes() -> None:
     with pytest.raises(
         ValueError,
-        match=r"Accuracy: outputs and targets must have the same batch size.*\(4, 3\).*\(5,\)",
+        match=r"Accuracy: scores and targets must have the same batch size.*\(4, 3\).*\(5,\)",
     ):
         AccuracyMetric().update(
             AccuracyInput(torch.randn(4, 3), torch.zeros(5, dtype=torch.long)), META
@@ -179,7 +179,7 @@ def test_mismatched_batch_sizes() -> None:
 def test_wrong_shapes() -> None:
     with pytest.raises(
         ValueError,
-        match=r"Accuracy: expected outputs of shape \(N, num_classes\), received shape \(4,\)",
+        match=r"Accuracy: expected scores of shape \(N, num_classes\), received shape \(4,\)",
     ):
         AccuracyMetric().update(
             AccuracyInput(torch.randn(4), torch.zeros(4, dtype=torch.long)), META
@@ -238,7 +238,7 @@ def test_number_of_classes_cannot_change_within_an_epoch() -> None:
     metric.update(AccuracyInput(torch.randn(2, 3), torch.tensor([0, 1])), META)
     with pytest.raises(
         ValueError,
-        match="Accuracy: expected outputs with 3 classes as in earlier batches, received 4",
+        match="Accuracy: expected scores with 3 classes as in earlier batches, received 4",
     ):
         metric.update(AccuracyInput(torch.randn(2, 4), torch.tensor([0, 1])), META)
 

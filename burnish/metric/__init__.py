@@ -25,14 +25,13 @@ from burnish.metric.perplexity import PerplexityMetric
 from burnish.metric.ranking import AucPrMetric, AurocMetric
 from burnish.metric.state import (
     ConfusionStatsState,
-    ExpMeanState,
     NumericMetricState,
     NumericStateMetric,
     PredictionAccumulator,
     ScoreHistogram,
 )
 from burnish.metric.topk import TopKAccuracyMetric
-from burnish.metric.validation import RangeGuard
+from burnish.metric.validation import DeferredChecks, GuardBounds, RangeGuard
 
 __all__ = [
     "AccuracyMetric",
@@ -41,9 +40,10 @@ __all__ = [
     "ConfusionMatrixMetric",
     "ConfusionStatsState",
     "DecisionRule",
-    "ExpMeanState",
+    "DeferredChecks",
     "FBetaScoreMetric",
     "FormatOptions",
+    "GuardBounds",
     "HammingScoreMetric",
     "LossMetric",
     "Metric",

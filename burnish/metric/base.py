@@ -220,11 +220,18 @@ def resolve_entries(entries: Iterable[MetricEntry]) -> None:
         if not waiting:
             return
         pending = [entry.pending for entry in waiting]
-        host = to_host([tensor for tensors in pending for tensor in tensors])
-        offset = 0
-        for entry, tensors in zip(waiting, pending, strict=True):
-            entry._fill(host[offset : offset + len(tensors)])
-            offset += len(tensors)
+        # Consecutive entries of a metric share most of their tensors (running sums, checks):
+        # each distinct tensor crosses once.
+        unique: dict[int, int] = {}
+        tensors: list[torch.Tensor] = []
+        for entry_tensors in pending:
+            for tensor in entry_tensors:
+                if id(tensor) not in unique:
+                    unique[id(tensor)] = len(tensors)
+                    tensors.append(tensor)
+        host = to_host(tensors)
+        for entry, entry_tensors in zip(waiting, pending, strict=True):
+            entry._fill([host[unique[id(tensor)]] for tensor in entry_tensors])
 
 
 @runtime_checkable

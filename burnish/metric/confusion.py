@@ -51,8 +51,9 @@ from burnish.metric.base import (
     MetricMetadata,
     NumericEntry,
 )
-from burnish.metric.state import ConfusionStatsState, GuardBounds
+from burnish.metric.state import ConfusionStatsState
 from burnish.metric.validation import (
+    GuardBounds,
     RangeGuard,
     check_batch_sizes,
     check_integer,
@@ -117,7 +118,7 @@ class TaskChecks:
     to give logits instead). Targets: class indices in ``[0, C)`` (multiclass) or 0/1 (binary,
     multilabel). The step's value ranges of both are computed once per step and tensor pair (in
     the input's memo) and folded into one running tensor per metric (:class:`GuardBounds`).
-    Implements :class:`~burnish.metric.state.DeferredChecks`.
+    Implements :class:`~burnish.metric.validation.DeferredChecks`.
     """
 
     def __init__(
@@ -138,10 +139,6 @@ class TaskChecks:
         self.scores, self.targets = scores, targets
         self.bounds = GuardBounds((scores, targets))
         self.num_classes: int | None = None
-
-    def range_guards(self) -> tuple[RangeGuard, ...]:
-        """The checks as guards, for :class:`~burnish.metric.state.NumericMetricState`."""
-        return self.bounds.range_guards()
 
     def pending(self) -> list[DeferredValue]:
         return self.bounds.pending()

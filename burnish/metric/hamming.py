@@ -34,7 +34,7 @@ class HammingScoreMetric(NumericStateMetric):
         self.sigmoid = sigmoid
         self._checks = TaskChecks(self.name, "multilabel", probabilities=not sigmoid)
         self._state = NumericMetricState(
-            FormatOptions(self.name).unit("%").precision(2), self._checks.range_guards()
+            FormatOptions(self.name).unit("%").precision(2), self._checks, scale=100.0
         )
 
     def update(self, item: HammingScoreInput, metadata: MetricMetadata) -> MetricEntry:
@@ -44,8 +44,4 @@ class HammingScoreMetric(NumericStateMetric):
         self._checks.observe(item, outputs, targets)
         # Shared with multilabel precision/recall/F-beta using the same threshold.
         correct, count = hamming_counts(self._rule.decide(item, outputs), targets)
-        return self._state.update(100.0 * correct, count)
-
-    def clear(self) -> None:
-        super().clear()
-        self._checks.clear()
+        return self._state.update(correct, count)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from burnish.adaptor import PerplexityInput
 from burnish.functional.perplexity import token_nll
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
 from burnish.metric.confusion import TaskChecks
-from burnish.metric.state import ExpMeanState, NumericStateMetric
+from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import expect_input
 
 __all__ = ["PerplexityMetric"]
+
+
+def _exp(mean_nll: float) -> float:
+    # exp() of a mean log-likelihood overflows to inf past ~709, as a perplexity should.
+    return math.inf if mean_nll > 709.0 else math.exp(mean_nll)
 
 
 class PerplexityMetric(NumericStateMetric):
@@ -30,7 +37,9 @@ class PerplexityMetric(NumericStateMetric):
         self.name = name
         self.pad_token = pad_token
         self._checks = TaskChecks(name, "multiclass", probabilities=False)
-        self._state = ExpMeanState(FormatOptions(name).precision(2), self._checks.range_guards())
+        self._state = NumericMetricState(
+            FormatOptions(name).precision(2), self._checks, transform=_exp
+        )
 
     def update(self, item: PerplexityInput, metadata: MetricMetadata) -> MetricEntry:
         item = expect_input(self.name, item, PerplexityInput)
@@ -44,7 +53,3 @@ class PerplexityMetric(NumericStateMetric):
             safe = torch.where(targets == self.pad_token, targets, safe)
         total, count = token_nll(logits, safe, self.pad_token)
         return self._state.update(total, count)
-
-    def clear(self) -> None:
-        super().clear()
-        self._checks.clear()

@@ -1,11 +1,16 @@
-"""State helpers that metrics compose, as in Burn's ``metric/state.rs``."""
+"""State helpers that metrics compose, as in Burn's ``metric/state.rs``.
+
+Updating a state does no device work of its own: a batch's values are kept by reference and
+summed in chunks (:class:`Folded`), so a metric's cost per step is what it computes from the
+batch, not its bookkeeping. Every entry handed out is a snapshot: tensors are never modified in
+place once a state holds them.
+"""
 
 from __future__ import annotations
 
 import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 import torch
 
@@ -17,18 +22,14 @@ from burnish.metric.base import (
     format_value,
 )
 from burnish.metric.host import accumulator_dtype, to_host
-from burnish.metric.validation import RangeGuard
+from burnish.metric.validation import DeferredChecks, GuardBounds
 
 __all__ = [
     "ConfusionStatsState",
-    "DeferredChecks",
-    "ExpMeanState",
     "Folded",
-    "GuardBounds",
     "NumericMetricState",
     "NumericStateMetric",
     "PredictionAccumulator",
-    "RangeGuards",
     "ScoreHistogram",
     "format_values",
     "nan_mean",
@@ -43,42 +44,112 @@ def read_values(values: Sequence[DeferredValue]) -> list[list[float]]:
     return [next(host) if isinstance(v, torch.Tensor) else [float(v)] for v in values]
 
 
-class NumericMetricState:
-    """The running, count-weighted mean of a numeric metric over an epoch.
+class Folded:
+    """A running sum of same-shaped tensors, folded lazily.
 
-    Sums stay on the device of the inputs, in float64 where the device has it, and are updated
-    out of place so that every entry handed out is a snapshot. Counts given as ``int`` stay on
-    the host; data-dependent counts (tokens that are not padding) stay tensors. The guards'
-    deferred input checks run whenever a value is read.
+    Adding keeps a reference (no device work); every ``every`` additions the parts are summed,
+    in float64 where the device has it, into one running total (two operations). A snapshot
+    (:meth:`parts`) is a list copy and stays valid after later additions.
     """
 
-    def __init__(self, options: FormatOptions, guards: Sequence[RangeGuard] = ()) -> None:
+    def __init__(self, every: int = 64) -> None:
+        self.every = every
+        self._total: torch.Tensor | None = None
+        self._parts: list[torch.Tensor] = []
+
+    def add(self, tensor: torch.Tensor) -> None:
+        self._parts.append(tensor)
+        if len(self._parts) >= self.every:
+            self._fold()
+
+    def _fold(self) -> None:
+        device = self._parts[0].device
+        chunk = torch.stack(self._parts).sum(0, dtype=accumulator_dtype(device))
+        self._total = chunk if self._total is None else self._total + chunk
+        self._parts = []
+
+    def fold(self) -> torch.Tensor | None:
+        """The running sum as one tensor (``None`` before the first addition)."""
+        if self._parts:
+            self._fold()
+        return self._total
+
+    def parts(self) -> list[torch.Tensor]:
+        """Tensors whose sum is the running value, as a snapshot."""
+        return self._parts.copy() if self._total is None else [self._total, *self._parts]
+
+    @staticmethod
+    def combine(host: Sequence[list[float]]) -> list[float]:
+        """The running value from the host values of :meth:`parts`."""
+        return [math.fsum(column) for column in zip(*host, strict=True)] if host else []
+
+    def clear(self) -> None:
+        self._total = None
+        self._parts = []
+
+
+class NumericMetricState:
+    """Burn's ``NumericMetricState``: the count-weighted running mean of an epoch.
+
+    A batch is given as a sum over its items and their count: the count is an ``int`` when the
+    shape tells it, a tensor when the data does (tokens that are not padding). The mean is
+    multiplied by ``scale`` (100 for a percentage) and passed through ``transform`` (``exp`` for
+    perplexity) on the host. With a ``transform``, the epoch value is not a mean, so it is
+    logged as a ``final`` entry and steps as plain values. ``checks`` are read and verified with
+    every value, and cleared with the state.
+    """
+
+    def __init__(
+        self,
+        options: FormatOptions,
+        checks: DeferredChecks | None = None,
+        *,
+        scale: float = 1.0,
+        transform: Callable[[float], float] | None = None,
+    ) -> None:
         self.options = options
-        self.guards = tuple(guards)
-        self._sum: torch.Tensor | float = 0.0
-        self._count: torch.Tensor | int = 0
-        self._current: torch.Tensor | float = math.nan
+        self.checks: DeferredChecks = GuardBounds(()) if checks is None else checks
+        self.scale = scale
+        self.transform = transform
+        self._sums = Folded()
+        self._tensor_counts = Folded()
+        self._count = 0
+        self._batch: tuple[DeferredValue, DeferredValue] = (math.nan, 0)
 
     def update(self, batch_sum: torch.Tensor, batch_count: torch.Tensor | int) -> MetricEntry:
         """Add a batch whose values sum to ``batch_sum`` over ``batch_count`` items."""
-        batch_sum = batch_sum.detach().to(accumulator_dtype(batch_sum.device))
-        self._sum = self._sum + batch_sum
-        self._count = self._count + batch_count
-        # A batch of no items (all padding) has the value 0/0 = NaN, shown as n/a.
-        self._current = batch_sum / batch_count
+        batch_sum = batch_sum.detach()
+        self._sums.add(batch_sum)
+        if isinstance(batch_count, torch.Tensor):
+            self._tensor_counts.add(batch_count)
+        else:
+            self._count += batch_count
+        self._batch = (batch_sum, batch_count)
+        sums, counts = self._sums.parts(), self._tensor_counts.parts()
         return MetricEntry.deferred(
             self.options.name,
-            [self._current, self._sum, self._count, batch_count, *self._guard_values()],
-            self._render_update,
+            [batch_sum, batch_count, self._count, *sums, *counts, *self.checks.pending()],
+            functools.partial(self._render_update, len(sums), len(counts)),
         )
 
-    def _render_update(self, host: Sequence[list[float]]) -> tuple[str, str]:
-        (current,), (total,), (count,), (batch_count,), *guards = host
-        self._verify(guards)
-        running = total / count if count else math.nan
+    def _mean(self, total: float, count: float) -> float:
+        if not count:
+            return math.nan  # no items: n/a
+        mean = self.scale * total / count
+        return mean if self.transform is None else self.transform(mean)
+
+    def _render_update(
+        self, sums: int, counts: int, host: Sequence[list[float]]
+    ) -> tuple[str, str]:
+        (batch_sum,), (batch_count,), (count,) = host[:3]
+        self.checks.verify(host[3 + sums + counts :])
+        total = math.fsum(value for (value,) in host[3 : 3 + sums])
+        count += math.fsum(value for (value,) in host[3 + sums : 3 + sums + counts])
+        running, current = self._mean(total, count), self._mean(batch_sum, batch_count)
         formatted = f"epoch {self.options.format(running)} - batch {self.options.format(current)}"
-        serialized = NumericEntry(current, int(batch_count), "aggregated").serialize()
-        return formatted, serialized
+        if self.transform is None:
+            return formatted, NumericEntry(current, int(batch_count), "aggregated").serialize()
+        return formatted, NumericEntry(current).serialize()
 
     def compute(self) -> MetricEntry:
         """The epoch entry: the running value over every item seen since :meth:`clear`."""
@@ -89,30 +160,27 @@ class NumericMetricState:
 
     def value(self) -> float:
         """The latest batch value; NaN before the first update."""
-        (current,), *guards = read_values([self._current, *self._guard_values()])
-        self._verify(guards)
-        return current
+        (batch_sum,), (batch_count,) = read_checked(self._batch, self.checks)
+        return self._mean(batch_sum, batch_count)
 
     def running_value(self) -> NumericEntry:
         """The epoch value so far, with its item count; NaN (count 0) in an empty epoch."""
-        (total,), (count,), *guards = read_values([self._sum, self._count, *self._guard_values()])
-        self._verify(guards)
-        return NumericEntry(total / count if count else math.nan, int(count), "aggregated")
+        total, counts = self._sums.fold(), self._tensor_counts.fold()
+        host = read_checked(
+            [0.0 if total is None else total, *([] if counts is None else [counts])], self.checks
+        )
+        count = self._count + (host[1][0] if counts is not None else 0)
+        mean = self._mean(host[0][0], count)
+        if self.transform is None:
+            return NumericEntry(mean, int(count), "aggregated")
+        return NumericEntry(mean, int(count), "final")
 
     def clear(self) -> None:
-        self._sum = 0.0
+        self._sums.clear()
+        self._tensor_counts.clear()
         self._count = 0
-        self._current = math.nan
-        for guard in self.guards:
-            guard.clear()
-
-    def _guard_values(self) -> list[DeferredValue]:
-        return [value for guard in self.guards for value in guard.seen]
-
-    def _verify(self, host: Sequence[list[float]]) -> None:
-        for index, guard in enumerate(self.guards):
-            (low,), (high,) = host[2 * index : 2 * index + 2]
-            guard.verify(low, high)
+        self._batch = (math.nan, 0)
+        self.checks.clear()
 
 
 class NumericStateMetric:
@@ -149,183 +217,6 @@ def format_values(options: FormatOptions, values: Sequence[float]) -> str:
     return f"{options.format(nan_mean(values))} mean [{per_class}]"
 
 
-class DeferredChecks(Protocol):
-    """Deferred input checks read together with a metric's values (see :class:`GuardBounds`)."""
-
-    def pending(self) -> list[DeferredValue]:
-        """The values to read, in one transfer with the metric's own."""
-        ...
-
-    def verify(self, host: Sequence[list[float]]) -> None:
-        """Raise ``ValueError`` if the host values of :meth:`pending` break a check."""
-        ...
-
-    def clear(self) -> None: ...
-
-
-def _combine(op: str, parts: Sequence[list[float]]) -> list[float]:
-    """Element-wise fold of host lists, as :class:`Folded` folds on the device."""
-    result = list(parts[0])
-    for part in parts[1:]:
-        if op == "sum":
-            result = [a + b for a, b in zip(result, part, strict=True)]
-        else:
-            # "bounds": minimum at even positions, maximum at odd ones; NaN wins either.
-            result = [
-                math.nan
-                if math.isnan(a) or math.isnan(b)
-                else (min(a, b) if index % 2 == 0 else max(a, b))
-                for index, (a, b) in enumerate(zip(result, part, strict=True))
-            ]
-    return result
-
-
-class Folded:
-    """A running sum of same-shaped tensors, folded lazily.
-
-    Adding only keeps a reference (no device work); every ``every`` additions the parts are
-    folded into one with two operations. Per step and metric this costs nothing on the device,
-    where an eager ``running + batch`` would launch a kernel each time. Parts are never modified,
-    so a snapshot (:meth:`parts`) stays valid after later additions.
-    """
-
-    def __init__(self, every: int = 64) -> None:
-        self.every = every
-        self._parts: list[torch.Tensor] = []
-
-    def add(self, tensor: torch.Tensor) -> None:
-        self._parts.append(tensor)
-        if len(self._parts) > self.every:
-            self.fold()
-
-    def fold(self) -> torch.Tensor | None:
-        """The running value as one tensor (``None`` before the first addition)."""
-        if len(self._parts) > 1:
-            self._parts = [torch.stack(self._parts).sum(0)]
-        return self._parts[0] if self._parts else None
-
-    def parts(self) -> list[torch.Tensor]:
-        """The tensors whose sum (or maximum) is the running value, as a snapshot."""
-        return list(self._parts)
-
-    def combine(self, host: Sequence[list[float]]) -> list[float]:
-        """The running value from the host values of :meth:`parts`."""
-        return _combine("sum", host)
-
-    def clear(self) -> None:
-        self._parts = []
-
-
-class GuardBounds:
-    """Several :class:`RangeGuard` checks watched lazily.
-
-    Each step adds its bounds ``(min_0, max_0, min_1, max_1, ...)`` as 0-d tensors (computed
-    once per step and shared by the metrics watching the same tensors); they are kept as
-    references and folded every 64 steps, so an update costs no device work. :meth:`pending`
-    and :meth:`verify` read and check them with a metric's values. :meth:`range_guards` gives
-    :class:`RangeGuard` views for helpers that read ``RangeGuard.seen`` on every update
-    (``NumericMetricState``); those fold on each update (one operation per bound).
-    """
-
-    def __init__(self, guards: Sequence[RangeGuard], every: int = 64) -> None:
-        self.guards = tuple(guards)
-        self.every = every
-        self._width = 2 * len(self.guards)
-        # Flat (min_0, max_0, min_1, ...) of every step not folded yet: a snapshot is one copy.
-        self._flat: list[torch.Tensor] = []
-
-    def observe(self, bounds: Sequence[torch.Tensor]) -> None:
-        self._flat.extend(bounds)
-        if len(self._flat) > self.every * self._width:
-            self.fold()
-
-    def fold(self) -> list[torch.Tensor] | None:
-        """The bounds so far, as one flat list (``None`` before the first step)."""
-        width, flat = self._width, self._flat
-        steps = len(flat) // width if width else 0
-        if steps == 2:
-            self._flat = [
-                torch.minimum(flat[i], flat[i + width])
-                if i % 2 == 0
-                else torch.maximum(flat[i], flat[i + width])
-                for i in range(width)
-            ]
-        elif steps > 2:
-            self._flat = [
-                torch.stack(flat[i::width]).amin()
-                if i % 2 == 0
-                else torch.stack(flat[i::width]).amax()
-                for i in range(width)
-            ]
-        return self._flat if self._flat else None
-
-    def pending(self) -> list[DeferredValue]:
-        return list(self._flat)
-
-    def verify(self, host: Sequence[list[float]]) -> None:
-        if not host:
-            return
-        width = self._width
-        flat = [values[0] for values in host]
-        rows = [flat[start : start + width] for start in range(0, len(flat), width)]
-        values = _combine("bounds", rows)
-        for index, guard in enumerate(self.guards):
-            guard.verify(values[2 * index], values[2 * index + 1])
-
-    def clear(self) -> None:
-        self._flat = []
-
-    def range_guards(self) -> tuple[RangeGuard, ...]:
-        """Views of the guards, for state helpers that read ``RangeGuard.seen``."""
-        return tuple(_BoundsView(self, index) for index in range(len(self.guards)))
-
-
-class _BoundsView(RangeGuard):
-    """A guard of a :class:`GuardBounds`: reads its pair of the folded bounds."""
-
-    def __init__(self, bounds: GuardBounds, index: int) -> None:
-        guard = bounds.guards[index]
-        super().__init__(guard.metric, guard.what, guard.low, guard.high, guard.expected)
-        self._bounds = bounds
-        self._index = index
-
-    def observe(self, values: torch.Tensor) -> None:
-        raise TypeError("observe through the GuardBounds that owns this guard")
-
-    @property
-    def seen(self) -> tuple[torch.Tensor | float, torch.Tensor | float]:
-        folded = self._bounds.fold()
-        if folded is None:
-            return (math.inf, -math.inf)
-        return (folded[2 * self._index], folded[2 * self._index + 1])
-
-    def verify(self, low: float, high: float) -> None:
-        # The owner's settings may change after the view is made (classes learnt on update).
-        self._bounds.guards[self._index].verify(low, high)
-
-    def clear(self) -> None:
-        self._bounds.clear()
-
-
-class RangeGuards:
-    """:class:`DeferredChecks` for plain :class:`RangeGuard` objects."""
-
-    def __init__(self, guards: Sequence[RangeGuard]) -> None:
-        self.guards = tuple(guards)
-
-    def pending(self) -> list[DeferredValue]:
-        return [value for guard in self.guards for value in guard.seen]
-
-    def verify(self, host: Sequence[list[float]]) -> None:
-        for index, guard in enumerate(self.guards):
-            (low,), (high,) = host[2 * index : 2 * index + 2]
-            guard.verify(low, high)
-
-    def clear(self) -> None:
-        for guard in self.guards:
-            guard.clear()
-
-
 def read_checked(values: Sequence[DeferredValue], checks: DeferredChecks) -> list[list[float]]:
     """Host values of ``values`` and ``checks`` in one transfer; raises a failed check first."""
     host = read_values([*values, *checks.pending()])
@@ -353,7 +244,7 @@ class ConfusionStatsState:
     ) -> None:
         self.options = options
         self.reduce = reduce
-        self.checks: DeferredChecks = RangeGuards(()) if checks is None else checks
+        self.checks: DeferredChecks = GuardBounds(()) if checks is None else checks
         self._counts = Folded()
         self._batch: torch.Tensor | None = None
         self._items = 0
@@ -487,33 +378,3 @@ class ScoreHistogram:
     def clear(self) -> None:
         self.counts = None
         self.items = 0
-
-
-def _exp(value: float) -> float:
-    # exp() of a mean log-likelihood overflows to inf past ~709, as a perplexity should.
-    return math.inf if value > 709.0 else math.exp(value)
-
-
-class ExpMeanState(NumericMetricState):
-    """A :class:`NumericMetricState` that reports ``exp`` of its running mean.
-
-    For perplexity: the state averages token negative log-likelihoods, and the epoch value is
-    ``exp`` of the epoch's mean, not a mean of per-batch perplexities. As ``exp`` of a mean is
-    not a mean, :meth:`running_value` is a ``final`` entry and update entries log the batch
-    value as a plain observation.
-    """
-
-    def _render_update(self, host: Sequence[list[float]]) -> tuple[str, str]:
-        (current,), (total,), (count,), (_batch_count,), *guards = host
-        self._verify(guards)
-        running = _exp(total / count) if count else math.nan
-        current = _exp(current)
-        formatted = f"epoch {self.options.format(running)} - batch {self.options.format(current)}"
-        return formatted, NumericEntry(current).serialize()
-
-    def value(self) -> float:
-        return _exp(super().value())
-
-    def running_value(self) -> NumericEntry:
-        mean = super().running_value()
-        return NumericEntry(_exp(mean.value), mean.count, "final")

@@ -32,7 +32,7 @@ class TopKAccuracyMetric(NumericStateMetric):
         self._checks = TaskChecks(self.name, "multiclass", probabilities=False)
         self._rule = DecisionRule("multiclass", top_k=k)
         self._state = NumericMetricState(
-            FormatOptions(self.name).unit("%").precision(2), self._checks.range_guards()
+            FormatOptions(self.name).unit("%").precision(2), self._checks, scale=100.0
         )
 
     def update(self, item: TopKAccuracyInput, metadata: MetricMetadata) -> MetricEntry:
@@ -44,8 +44,4 @@ class TopKAccuracyMetric(NumericStateMetric):
         # Shared with precision/recall top-k rules (and, for k=1, with AccuracyMetric's argmax).
         top = self._rule.decide(item, outputs)
         correct, count = topk_accuracy_counts(top, targets, self.pad_token)
-        return self._state.update(100.0 * correct, count)
-
-    def clear(self) -> None:
-        super().clear()
-        self._checks.clear()
+        return self._state.update(correct, count)

@@ -2,22 +2,26 @@
 
 Shapes and dtypes live on the host and are checked in ``update()`` at no cost. Checking values
 (a class index out of range, a NaN score) needs the data, and reading the data would synchronise
-with the device on every step. A :class:`RangeGuard` instead keeps the running minimum and
-maximum on the device and raises when the metric's values are next read, which always happens
-before an epoch's value is reported: nothing wrong is ever shown or logged as a number.
+with the device on every step. :class:`GuardBounds` instead keeps the observed minimum and
+maximum on the device and its :class:`RangeGuard` checks raise when the metric's values are next
+read, which always happens before an epoch's value is reported: nothing wrong is ever shown or
+logged as a number.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import torch
 
 from burnish.adaptor import adapt, supported_inputs
+from burnish.metric.base import DeferredValue
 
 __all__ = [
+    "DeferredChecks",
+    "GuardBounds",
     "RangeGuard",
     "check_batch_sizes",
     "check_integer",
@@ -61,9 +65,10 @@ def check_batch_sizes(
 
 
 class RangeGuard:
-    """Watches that every value observed is finite and lies in ``[low, high]``, unread.
+    """What values a metric accepts: finite, within ``[low, high]`` (infinite bounds: none).
 
-    Infinite bounds mean no bound: a guard on ``(-inf, inf)`` checks only for NaN and inf.
+    The check itself is deferred: :class:`GuardBounds` keeps the observed minimum and maximum on
+    the device and calls :meth:`verify` with their host values when the metric is read.
     """
 
     def __init__(self, metric: str, what: str, low: float, high: float, expected: str) -> None:
@@ -72,29 +77,9 @@ class RangeGuard:
         self.low = low
         self.high = high
         self.expected = expected
-        self._min: torch.Tensor | None = None
-        self._max: torch.Tensor | None = None
-
-    def observe(self, values: torch.Tensor) -> None:
-        if values.numel() == 0:
-            return
-        values = values.detach()
-        if values.dtype == torch.bool:
-            values = values.to(torch.uint8)
-        low, high = torch.aminmax(values)
-        # Out of place: entries already handed out keep the tensors they were given.
-        self._min = low if self._min is None else torch.minimum(self._min, low)
-        self._max = high if self._max is None else torch.maximum(self._max, high)
-
-    @property
-    def seen(self) -> tuple[torch.Tensor | float, torch.Tensor | float]:
-        """The (min, max) observed so far, to be read with the metric's values; always two."""
-        if self._min is None or self._max is None:
-            return (math.inf, -math.inf)
-        return (self._min, self._max)
 
     def verify(self, low: float, high: float) -> None:
-        """Raise ``ValueError`` if the host values of :attr:`seen` break the range."""
+        """Raise ``ValueError`` if values observed within ``[low, high]`` break the range."""
         nothing_seen = low == math.inf and high == -math.inf
         if nothing_seen or (
             math.isfinite(low) and math.isfinite(high) and self.low <= low and high <= self.high
@@ -103,9 +88,66 @@ class RangeGuard:
         found = "NaN" if math.isnan(low) or math.isnan(high) else f"values in [{low:g}, {high:g}]"
         raise ValueError(f"{self.metric}: expected {self.what} {self.expected}, received {found}")
 
+
+class DeferredChecks(Protocol):
+    """Input checks read together with a metric's values, in the same transfer."""
+
+    def pending(self) -> list[DeferredValue]:
+        """The values to read with the metric's own."""
+        ...
+
+    def verify(self, host: Sequence[list[float]]) -> None:
+        """Raise ``ValueError`` if the host values of :meth:`pending` break a check."""
+        ...
+
+    def clear(self) -> None: ...
+
+
+class GuardBounds:
+    """Several :class:`RangeGuard` checks, watched without device work per metric and step.
+
+    Each step adds its bounds ``(min_0, max_0, min_1, max_1, ...)`` as 0-d tensors (computed once
+    per step and shared by the metrics watching the same tensors, through the input's memo).
+    They are kept as references and folded every ``every`` steps, so a snapshot is one list
+    copy and reading them is part of the metric's one transfer. Implements
+    :class:`DeferredChecks`.
+    """
+
+    def __init__(self, guards: Sequence[RangeGuard], every: int = 64) -> None:
+        self.guards = tuple(guards)
+        self.every = every
+        self._width = 2 * len(self.guards)
+        self._flat: list[torch.Tensor] = []
+
+    def observe(self, bounds: Sequence[torch.Tensor]) -> None:
+        self._flat.extend(bounds)
+        if len(self._flat) > self.every * self._width:
+            self._fold()
+
+    def _fold(self) -> None:
+        width, flat = self._width, self._flat
+        self._flat = [
+            torch.stack(flat[i::width]).amin() if i % 2 == 0 else torch.stack(flat[i::width]).amax()
+            for i in range(width)
+        ]
+
+    def pending(self) -> list[DeferredValue]:
+        return list(self._flat)
+
+    def verify(self, host: Sequence[list[float]]) -> None:
+        width = self._width
+        if not host or not width:
+            return
+        flat = [values[0] for values in host]
+        for index, guard in enumerate(self.guards):
+            lows, highs = flat[2 * index :: width], flat[2 * index + 1 :: width]
+            # NaN must win, which min() and max() do not guarantee.
+            low = math.nan if any(map(math.isnan, lows)) else min(lows)
+            high = math.nan if any(map(math.isnan, highs)) else max(highs)
+            guard.verify(low, high)
+
     def clear(self) -> None:
-        self._min = None
-        self._max = None
+        self._flat = []
 
 
 def expect_input(metric: str, item: object, kind: type[InputT]) -> InputT:
