@@ -65,12 +65,13 @@ class Terminal:
         self.pid = pid
         self.output = bytearray()
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.status: int | None = None
 
     def _read(self) -> None:
-        while True:
+        while not self._closing.is_set():
             try:
                 ready, _, _ = select.select([self.master], [], [], 0.05)
                 if ready:
@@ -116,6 +117,9 @@ class Terminal:
                 os.waitpid(self.pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+        # The reader must be gone before the descriptor is closed: a new pty may get its number.
+        self._closing.set()
+        self._reader.join()
         os.close(self.master)
         os.close(self.slave)
 

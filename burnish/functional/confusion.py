@@ -117,14 +117,17 @@ def confusion_score(
     beta: float = 1.0,
     present_only: bool = False,
 ) -> torch.Tensor:
-    """Precision, recall or F-beta of ``counts`` ``(3, C)``, reduced as ``reduction``.
+    """Precision, recall or F-beta of ``counts`` ``(..., 3, C)``, reduced as ``reduction``.
 
     ``present_only`` restricts macro averages (and the per-class vector) to classes seen among
-    targets or predictions, as scikit-learn does for multiclass labels. Returns a float64 scalar,
-    or a ``(C,)`` vector for ``reduction="none"``.
+    targets or predictions, as scikit-learn does for multiclass labels. Returns float64 values of
+    the leading shape, with a last dimension ``(C,)`` for ``reduction="none"``.
     """
     counts = counts.to(torch.float64)
-    predicted, support, tp = counts[PREDICTED], counts[SUPPORT], counts[TRUE_POSITIVE]
+    # Leading dimensions are batches of counts: a reader reduces many steps' counts at once.
+    predicted = counts[..., PREDICTED, :]
+    support = counts[..., SUPPORT, :]
+    tp = counts[..., TRUE_POSITIVE, :]
     if kind == "precision":
         numerator, denominator = tp, predicted
     elif kind == "recall":
@@ -134,14 +137,14 @@ def confusion_score(
         beta2 = beta * beta
         numerator, denominator = (1.0 + beta2) * tp, beta2 * support + predicted
     if reduction == "micro":
-        return _ratio(numerator.sum(), denominator.sum())
+        return _ratio(numerator.sum(-1), denominator.sum(-1))
     per_class = _ratio(numerator, denominator)
     if reduction == "weighted":
-        return _ratio((per_class * support).sum(), support.sum())
+        return _ratio((per_class * support).sum(-1), support.sum(-1))
     included = (support + predicted > 0) if present_only else torch.ones_like(support).bool()
     if reduction == "none":
         return torch.where(included, per_class, torch.nan)
-    return (per_class * included).sum() / included.sum()
+    return (per_class * included).sum(-1) / included.sum(-1)
 
 
 def _task_counts(

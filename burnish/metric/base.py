@@ -20,13 +20,17 @@ import torch
 from burnish.metric.host import to_host
 
 __all__ = [
+    "DeferredChecks",
+    "DeferredValue",
     "FormatOptions",
+    "GroupRender",
     "Metric",
     "MetricEntry",
     "MetricMetadata",
     "Numeric",
     "NumericEntry",
     "Progress",
+    "Text",
     "format_value",
     "input_type_of",
     "metric_name",
@@ -140,8 +144,35 @@ class NumericEntry:
         return NumericEntry(total / count if count else math.nan, count, "aggregated")
 
 
-Render = Callable[[Sequence[list[float]]], tuple[str, str]]
 DeferredValue = torch.Tensor | float
+Text = str | Callable[[], str]
+"""A text, or a function that builds it on first read (most entries are never displayed)."""
+Render = Callable[[Sequence[list[float]]], tuple[Text, Text]]
+
+
+@runtime_checkable
+class GroupRender(Protocol):
+    """Renders many entries of one metric at once, from each entry's host values.
+
+    Entries that share a group renderer are rendered in one call per read, so work such as
+    reducing per-class counts is done for the whole batch of entries at once.
+    """
+
+    def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, Text]]: ...
+
+
+class DeferredChecks(Protocol):
+    """Input checks kept on the device and verified when the metric's values are read."""
+
+    def pending(self) -> list[DeferredValue]:
+        """The values to read, in the same transfer as the metric's own."""
+        ...
+
+    def verify(self, host: Sequence[list[float]]) -> None:
+        """Raise ``ValueError`` if the host values of :meth:`pending` break a check."""
+        ...
+
+    def clear(self) -> None: ...
 
 
 class MetricEntry:
@@ -152,54 +183,60 @@ class MetricEntry:
     deferred entries in one transfer.
     """
 
-    __slots__ = ("_formatted", "_render", "_serialized", "_values", "name")
+    __slots__ = ("_checks", "_formatted", "_render", "_serialized", "_values", "name")
 
     def __init__(self, name: str, formatted: str, serialized: str) -> None:
         self.name = name
-        self._formatted = formatted
-        self._serialized = serialized
+        self._formatted: Text = formatted
+        self._serialized: Text = serialized
         self._values: tuple[DeferredValue, ...] = ()
-        self._render: Render | None = None
+        self._render: Render | GroupRender | None = None
+        self._checks: DeferredChecks | None = None
 
     @classmethod
-    def deferred(cls, name: str, values: Sequence[DeferredValue], render: Render) -> MetricEntry:
-        """An entry whose texts are ``render(values as lists of floats)``, built on first read.
+    def deferred(
+        cls,
+        name: str,
+        values: Sequence[DeferredValue],
+        render: Render | GroupRender,
+        checks: DeferredChecks | None = None,
+    ) -> MetricEntry:
+        """An entry whose texts are rendered from ``values`` (as lists of floats) on first read.
 
         Tensors among ``values`` must not be modified in place afterwards: the entry is a
-        snapshot. ``render`` may raise (a deferred input check); the error reaches the reader.
+        snapshot. ``checks`` are verified before the entry is rendered; their errors reach the
+        reader.
         """
         entry = cls(name, "", "")
         entry._values = tuple(values)
         entry._render = render
+        entry._checks = checks
         return entry
-
-    @property
-    def pending(self) -> tuple[torch.Tensor, ...]:
-        """The tensors still to be read; empty once the texts exist."""
-        return tuple(value for value in self._values if isinstance(value, torch.Tensor))
 
     @property
     def is_deferred(self) -> bool:
         return self._render is not None
 
-    def _fill(self, tensors_on_host: Sequence[list[float]]) -> None:
-        assert self._render is not None
-        read = iter(tensors_on_host)
-        host = [next(read) if isinstance(v, torch.Tensor) else [float(v)] for v in self._values]
-        self._formatted, self._serialized = self._render(host)
+    def _fill(self, texts: tuple[Text, Text]) -> None:
+        self._formatted, self._serialized = texts
         self._values = ()
         self._render = None
+        self._checks = None
 
     @property
     def formatted(self) -> str:
         if self._render is not None:
             resolve_entries((self,))
+        if not isinstance(self._formatted, str):
+            self._formatted = self._formatted()
         return self._formatted
 
     @property
     def serialized(self) -> str:
         if self._render is not None:
             resolve_entries((self,))
+        if not isinstance(self._serialized, str):
+            self._serialized = self._serialized()
         return self._serialized
 
     def __repr__(self) -> str:
@@ -209,29 +246,62 @@ class MetricEntry:
 _resolving = threading.RLock()
 
 
+class _Transfer:
+    """Tensors to read in one transfer, each distinct tensor once."""
+
+    def __init__(self) -> None:
+        self.tensors: list[torch.Tensor] = []
+        self._index: dict[int, int] = {}
+
+    def add(self, values: Sequence[DeferredValue]) -> None:
+        for value in values:
+            if isinstance(value, torch.Tensor) and id(value) not in self._index:
+                self._index[id(value)] = len(self.tensors)
+                self.tensors.append(value)
+
+    def host(
+        self, values: Sequence[DeferredValue], read: Sequence[list[float]]
+    ) -> list[list[float]]:
+        return [
+            read[self._index[id(v)]] if isinstance(v, torch.Tensor) else [float(v)] for v in values
+        ]
+
+
 def resolve_entries(entries: Iterable[MetricEntry]) -> None:
     """Build the texts of every deferred entry, reading all their tensors in one transfer.
 
-    Raises the first error a deferred input check reports; entries before it are resolved.
+    Each distinct set of checks is verified once, before any entry is rendered; a failed check
+    raises and leaves the entries deferred, so the error is raised again at the next read.
     """
     # The renderer and the loggers resolve from their own threads, often the same entries.
     with _resolving:
-        waiting = [entry for entry in entries if entry.is_deferred]
+        waiting = list({id(e): e for e in entries if e._render is not None}.values())
         if not waiting:
             return
-        pending = [entry.pending for entry in waiting]
-        # Consecutive entries of a metric share most of their tensors (running sums, checks):
-        # each distinct tensor crosses once.
-        unique: dict[int, int] = {}
-        tensors: list[torch.Tensor] = []
-        for entry_tensors in pending:
-            for tensor in entry_tensors:
-                if id(tensor) not in unique:
-                    unique[id(tensor)] = len(tensors)
-                    tensors.append(tensor)
-        host = to_host(tensors)
-        for entry, entry_tensors in zip(waiting, pending, strict=True):
-            entry._fill([host[unique[id(tensor)]] for tensor in entry_tensors])
+        checks = list({id(e._checks): e._checks for e in waiting if e._checks is not None}.values())
+        check_values = [c.pending() for c in checks]
+        transfer = _Transfer()
+        for entry in waiting:
+            transfer.add(entry._values)
+        for values in check_values:
+            transfer.add(values)
+        read = to_host(transfer.tensors)
+        for check, values in zip(checks, check_values, strict=True):
+            check.verify(transfer.host(values, read))
+        groups: dict[int, list[MetricEntry]] = {}
+        for entry in waiting:
+            render = entry._render
+            if isinstance(render, GroupRender):
+                groups.setdefault(id(render), []).append(entry)
+            else:
+                assert render is not None
+                entry._fill(render(transfer.host(entry._values, read)))
+        for group in groups.values():
+            render = group[0]._render
+            assert isinstance(render, GroupRender)
+            hosts = [transfer.host(entry._values, read) for entry in group]
+            for entry, texts in zip(group, render.render_many(hosts), strict=True):
+                entry._fill(texts)
 
 
 @runtime_checkable

@@ -11,7 +11,7 @@ from typing_extensions import Self
 
 from burnish.adaptor import ConfusionStatsInput
 from burnish.functional.confusion import confusion_matrix
-from burnish.metric.base import MetricEntry, MetricMetadata
+from burnish.metric.base import MetricEntry, MetricMetadata, Text
 from burnish.metric.confusion import DecisionRule, TaskChecks
 from burnish.metric.state import read_checked
 from burnish.metric.validation import expect_input
@@ -87,16 +87,14 @@ class ConfusionMatrixMetric:
         # Out of place: entries handed out keep the matrix they were given.
         self._matrix = batch if self._matrix is None else self._matrix + batch
         return MetricEntry.deferred(
-            self.name,
-            [self._matrix, *self._checks.pending()],
-            functools.partial(self._render, classes),
+            self.name, [self._matrix], functools.partial(self._render, classes), self._checks
         )
 
-    def _render(self, classes: int, host: Sequence[list[float]]) -> tuple[str, str]:
-        values, *checks = host
-        self._checks.verify(checks)
+    @staticmethod
+    def _render(classes: int, host: Sequence[list[float]]) -> tuple[Text, Text]:
+        (values,) = host
         rows = [[int(v) for v in values[i * classes : (i + 1) * classes]] for i in range(classes)]
-        return format_matrix(rows), json.dumps(rows)
+        return functools.partial(format_matrix, rows), functools.partial(json.dumps, rows)
 
     def matrix(self) -> torch.Tensor | None:
         """The epoch's ``(C, C)`` counts (rows: targets); ``None`` before the first update.

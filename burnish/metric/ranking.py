@@ -48,7 +48,7 @@ from burnish.functional.ranking import (
     one_vs_rest,
     ranking_scores,
 )
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry, Text
 from burnish.metric.confusion import TaskChecks
 from burnish.metric.state import (
     PredictionAccumulator,
@@ -60,6 +60,9 @@ from burnish.metric.state import (
 from burnish.metric.validation import expect_input
 
 __all__ = ["AucPrMetric", "AurocMetric"]
+
+
+_NO_STEP_VALUE = NumericEntry(math.nan, 0, "aggregated").serialize()
 
 
 class _RankingMetric:
@@ -179,9 +182,7 @@ class _RankingMetric:
             self._last = (counts,)
         shapes = [tuple(tensor.shape) for tensor in self._last]
         return MetricEntry.deferred(
-            self.name,
-            [*self._last, *self._checks.pending()],
-            functools.partial(self._render_update, shapes),
+            self.name, self._last, functools.partial(self._render_update, shapes), self._checks
         )
 
     def _values(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -208,19 +209,20 @@ class _RankingMetric:
 
     def _render_update(
         self, shapes: list[tuple[int, ...]], host: Sequence[list[float]]
-    ) -> tuple[str, str]:
-        count = len(shapes)
-        self._checks.verify(host[count:])
-        tensors = [
-            torch.tensor(values, dtype=torch.float64).view(shape)
-            for values, shape in zip(host[:count], shapes, strict=True)
-        ]
-        if self.bins is None:
-            tensors[1] = tensors[1].long()
-        batch = [float(value) for value in self._values(tensors)]
-        return f"batch {format_values(self._options, batch)}", NumericEntry(
-            nan_mean(batch)
-        ).serialize()
+    ) -> tuple[Text, Text]:
+        def formatted() -> str:
+            tensors = [
+                torch.tensor(values, dtype=torch.float64).view(shape)
+                for values, shape in zip(host, shapes, strict=True)
+            ]
+            if self.bins is None:
+                tensors[1] = tensors[1].long()
+            batch = [float(value) for value in self._values(tensors)]
+            return f"batch {format_values(self._options, batch)}"
+
+        # A step logs no value: one batch's ranking says little about the epoch's, and ranking
+        # every step would cost the reader far more than the step itself.
+        return formatted, _NO_STEP_VALUE
 
     def _read(self, tensors: Sequence[torch.Tensor]) -> list[float]:
         if not tensors:

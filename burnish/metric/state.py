@@ -1,32 +1,31 @@
 """State helpers that metrics compose, as in Burn's ``metric/state.rs``.
 
-Updating a state does no device work of its own: a batch's values are kept by reference and
-summed in chunks (:class:`Folded`), so a metric's cost per step is what it computes from the
-batch, not its bookkeeping. Every entry handed out is a snapshot: tensors are never modified in
-place once a state holds them.
+A state's bookkeeping costs one device operation per step (its running sum, out of place, so
+that every entry handed out is a snapshot). Its entries are rendered in groups on the reading
+thread, with their texts built only when read.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 
 import torch
 
 from burnish.metric.base import (
+    DeferredChecks,
     DeferredValue,
     FormatOptions,
     MetricEntry,
     NumericEntry,
+    Text,
     format_value,
 )
 from burnish.metric.host import accumulator_dtype, to_host
-from burnish.metric.validation import DeferredChecks, GuardBounds
+from burnish.metric.validation import GuardBounds
 
 __all__ = [
     "ConfusionStatsState",
-    "Folded",
     "NumericMetricState",
     "NumericStateMetric",
     "PredictionAccumulator",
@@ -44,60 +43,22 @@ def read_values(values: Sequence[DeferredValue]) -> list[list[float]]:
     return [next(host) if isinstance(v, torch.Tensor) else [float(v)] for v in values]
 
 
-class Folded:
-    """A running sum of same-shaped tensors, folded lazily.
-
-    Adding keeps a reference (no device work); every ``every`` additions the parts are summed,
-    in float64 where the device has it, into one running total (two operations). A snapshot
-    (:meth:`parts`) is a list copy and stays valid after later additions.
-    """
-
-    def __init__(self, every: int = 64) -> None:
-        self.every = every
-        self._total: torch.Tensor | None = None
-        self._parts: list[torch.Tensor] = []
-
-    def add(self, tensor: torch.Tensor) -> None:
-        self._parts.append(tensor)
-        if len(self._parts) >= self.every:
-            self._fold()
-
-    def _fold(self) -> None:
-        device = self._parts[0].device
-        chunk = torch.stack(self._parts).sum(0, dtype=accumulator_dtype(device))
-        self._total = chunk if self._total is None else self._total + chunk
-        self._parts = []
-
-    def fold(self) -> torch.Tensor | None:
-        """The running sum as one tensor (``None`` before the first addition)."""
-        if self._parts:
-            self._fold()
-        return self._total
-
-    def parts(self) -> list[torch.Tensor]:
-        """Tensors whose sum is the running value, as a snapshot."""
-        return self._parts.copy() if self._total is None else [self._total, *self._parts]
-
-    @staticmethod
-    def combine(host: Sequence[list[float]]) -> list[float]:
-        """The running value from the host values of :meth:`parts`."""
-        return [math.fsum(column) for column in zip(*host, strict=True)] if host else []
-
-    def clear(self) -> None:
-        self._total = None
-        self._parts = []
-
-
 class NumericMetricState:
     """Burn's ``NumericMetricState``: the count-weighted running mean of an epoch.
 
     A batch is given as a sum over its items and their count: the count is an ``int`` when the
-    shape tells it, a tensor when the data does (tokens that are not padding). The mean is
-    multiplied by ``scale`` (100 for a percentage) and passed through ``transform`` (``exp`` for
-    perplexity) on the host. With a ``transform``, the epoch value is not a mean, so it is
-    logged as a ``final`` entry and steps as plain values. ``checks`` are read and verified with
-    every value, and cleared with the state.
+    shape tells it, a tensor when the data does (tokens that are not padding). Each update costs
+    one device operation (the running sum, in float64 where the device has it, out of place so
+    that every entry is a snapshot); divisions happen on the host when a value is read. The mean
+    is multiplied by ``scale`` (100 for a percentage) and passed through ``transform`` (``exp``
+    for perplexity). With a ``transform``, the epoch value is not a mean: it is logged as a
+    ``final`` entry and steps as plain values. ``checks`` are verified with every read and
+    cleared with the state.
     """
+
+    _sum: torch.Tensor | float
+    _count: torch.Tensor | int
+    _batch: tuple[DeferredValue, DeferredValue]
 
     def __init__(
         self,
@@ -111,25 +72,19 @@ class NumericMetricState:
         self.checks: DeferredChecks = GuardBounds(()) if checks is None else checks
         self.scale = scale
         self.transform = transform
-        self._sums = Folded()
-        self._tensor_counts = Folded()
-        self._count = 0
-        self._batch: tuple[DeferredValue, DeferredValue] = (math.nan, 0)
+        self.clear()
 
     def update(self, batch_sum: torch.Tensor, batch_count: torch.Tensor | int) -> MetricEntry:
         """Add a batch whose values sum to ``batch_sum`` over ``batch_count`` items."""
         batch_sum = batch_sum.detach()
-        self._sums.add(batch_sum)
-        if isinstance(batch_count, torch.Tensor):
-            self._tensor_counts.add(batch_count)
+        if isinstance(self._sum, torch.Tensor):
+            self._sum = self._sum + batch_sum  # promotes to the sum's float64
         else:
-            self._count += batch_count
+            self._sum = batch_sum.to(accumulator_dtype(batch_sum.device))
+        self._count = self._count + batch_count
         self._batch = (batch_sum, batch_count)
-        sums, counts = self._sums.parts(), self._tensor_counts.parts()
         return MetricEntry.deferred(
-            self.options.name,
-            [batch_sum, batch_count, self._count, *sums, *counts, *self.checks.pending()],
-            functools.partial(self._render_update, len(sums), len(counts)),
+            self.options.name, [batch_sum, batch_count, self._sum, self._count], self, self.checks
         )
 
     def _mean(self, total: float, count: float) -> float:
@@ -138,15 +93,18 @@ class NumericMetricState:
         mean = self.scale * total / count
         return mean if self.transform is None else self.transform(mean)
 
-    def _render_update(
-        self, sums: int, counts: int, host: Sequence[list[float]]
-    ) -> tuple[str, str]:
-        (batch_sum,), (batch_count,), (count,) = host[:3]
-        self.checks.verify(host[3 + sums + counts :])
-        total = math.fsum(value for (value,) in host[3 : 3 + sums])
-        count += math.fsum(value for (value,) in host[3 + sums : 3 + sums + counts])
+    def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, Text]]:
+        return [self._render(*(values[0] for values in host)) for host in hosts]
+
+    def _render(
+        self, batch_sum: float, batch_count: float, total: float, count: float
+    ) -> tuple[Text, Text]:
         running, current = self._mean(total, count), self._mean(batch_sum, batch_count)
-        formatted = f"epoch {self.options.format(running)} - batch {self.options.format(current)}"
+        options = self.options
+
+        def formatted() -> str:
+            return f"epoch {options.format(running)} - batch {options.format(current)}"
+
         if self.transform is None:
             return formatted, NumericEntry(current, int(batch_count), "aggregated").serialize()
         return formatted, NumericEntry(current).serialize()
@@ -165,19 +123,14 @@ class NumericMetricState:
 
     def running_value(self) -> NumericEntry:
         """The epoch value so far, with its item count; NaN (count 0) in an empty epoch."""
-        total, counts = self._sums.fold(), self._tensor_counts.fold()
-        host = read_checked(
-            [0.0 if total is None else total, *([] if counts is None else [counts])], self.checks
-        )
-        count = self._count + (host[1][0] if counts is not None else 0)
-        mean = self._mean(host[0][0], count)
+        (total,), (count,) = read_checked([self._sum, self._count], self.checks)
+        mean = self._mean(total, count)
         if self.transform is None:
             return NumericEntry(mean, int(count), "aggregated")
         return NumericEntry(mean, int(count), "final")
 
     def clear(self) -> None:
-        self._sums.clear()
-        self._tensor_counts.clear()
+        self._sum = 0.0
         self._count = 0
         self._batch = (math.nan, 0)
         self.checks.clear()
@@ -239,61 +192,65 @@ class ConfusionStatsState:
     of sums is not a mean that loggers could re-weight.
     """
 
+    _counts: torch.Tensor | None
+    _batch: torch.Tensor | None
+    _items: int
+
     def __init__(
         self, options: FormatOptions, reduce: ReduceCounts, checks: DeferredChecks | None = None
     ) -> None:
         self.options = options
         self.reduce = reduce
         self.checks: DeferredChecks = GuardBounds(()) if checks is None else checks
-        self._counts = Folded()
-        self._batch: torch.Tensor | None = None
-        self._items = 0
+        self.clear()
 
     def update(self, counts: torch.Tensor, items: int) -> MetricEntry:
         """Add a batch's ``counts`` over ``items`` items; the tensor is never modified."""
-        # Folded lazily: no device work per step. Parts are never modified in place, so the
-        # entries handed out (and other metrics sharing the memoised counts) stay snapshots.
-        self._counts.add(counts)
+        if self._counts is None:
+            self._counts = counts.to(accumulator_dtype(counts.device))
+        else:
+            self._counts = self._counts + counts  # out of place: entries keep their snapshot
         self._batch = counts
         self._items += items
-        parts = self._counts.parts()
-        return MetricEntry.deferred(
-            self.options.name,
-            [counts, *parts, *self.checks.pending()],
-            functools.partial(self._render_update, int(counts.shape[-1]), len(parts)),
-        )
+        return MetricEntry.deferred(self.options.name, [counts, self._counts], self, self.checks)
 
-    def _reduced(self, host: list[float], columns: int) -> list[float]:
-        counts = torch.tensor(host, dtype=torch.float64).view(-1, columns)
-        return [float(x) for x in self.reduce(counts).reshape(-1)]
+    def _reduced(self, rows: Sequence[list[float]], shape: torch.Size) -> list[list[float]]:
+        """Reduce many entries' counts in one call: ``rows`` are flat ``shape`` counts."""
+        counts = torch.tensor(rows, dtype=torch.float64).view(len(rows), *shape)
+        reduced: list[list[float]] = self.reduce(counts).reshape(len(rows), -1).tolist()
+        return reduced
 
-    def _render_update(
-        self, columns: int, parts: int, host: Sequence[list[float]]
-    ) -> tuple[str, str]:
-        self.checks.verify(host[1 + parts :])
-        batch_values = self._reduced(host[0], columns)
-        epoch_values = self._reduced(self._counts.combine(host[1 : 1 + parts]), columns)
-        if len(epoch_values) == 1:
-            epoch_text = format_values(self.options, epoch_values)
-            formatted = f"epoch {epoch_text} - batch {format_values(self.options, batch_values)}"
-        else:
-            formatted = f"epoch {format_values(self.options, epoch_values)}"
-        return formatted, NumericEntry(nan_mean(batch_values)).serialize()
+    def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, Text]]:
+        assert self._counts is not None
+        shape = self._counts.shape
+        batches = self._reduced([host[0] for host in hosts], shape)
+        epochs = self._reduced([host[1] for host in hosts], shape)
+        return [self._texts(batch, epoch) for batch, epoch in zip(batches, epochs, strict=True)]
+
+    def _texts(self, batch: list[float], epoch: list[float]) -> tuple[Text, Text]:
+        options = self.options
+
+        def formatted() -> str:
+            if len(epoch) == 1:
+                return f"epoch {options.format(epoch[0])} - batch {options.format(batch[0])}"
+            return f"epoch {format_values(options, epoch)}"
+
+        return formatted, NumericEntry(nan_mean(batch)).serialize()
 
     def _read(self, counts: torch.Tensor | None) -> list[float]:
         if counts is None:
             read_checked([], self.checks)
             return [math.nan]
         (host,) = read_checked([counts], self.checks)
-        return self._reduced(host, int(counts.shape[-1]))
+        return self._reduced([host], counts.shape)[0]
 
     def epoch_values(self) -> list[float]:
         """The epoch's reduced values: one number, or one per class (NaN: not in the label set)."""
-        return self._read(self._counts.fold())
+        return self._read(self._counts)
 
     def epoch_counts(self) -> torch.Tensor | None:
         """The counts summed over the epoch so far (``None`` before the first update)."""
-        return self._counts.fold()
+        return self._counts
 
     def value(self) -> float:
         """The latest batch value; NaN before the first update."""
@@ -312,7 +269,7 @@ class ConfusionStatsState:
         )
 
     def clear(self) -> None:
-        self._counts.clear()
+        self._counts = None
         self._batch = None
         self._items = 0
         self.checks.clear()

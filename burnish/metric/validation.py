@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import torch
 
 from burnish.adaptor import adapt, supported_inputs
-from burnish.metric.base import DeferredValue
+from burnish.metric.base import DeferredChecks, DeferredValue
 
 __all__ = [
     "DeferredChecks",
@@ -87,20 +87,6 @@ class RangeGuard:
             return
         found = "NaN" if math.isnan(low) or math.isnan(high) else f"values in [{low:g}, {high:g}]"
         raise ValueError(f"{self.metric}: expected {self.what} {self.expected}, received {found}")
-
-
-class DeferredChecks(Protocol):
-    """Input checks read together with a metric's values, in the same transfer."""
-
-    def pending(self) -> list[DeferredValue]:
-        """The values to read with the metric's own."""
-        ...
-
-    def verify(self, host: Sequence[list[float]]) -> None:
-        """Raise ``ValueError`` if the host values of :meth:`pending` break a check."""
-        ...
-
-    def clear(self) -> None: ...
 
 
 class GuardBounds:
