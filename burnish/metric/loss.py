@@ -36,5 +36,4 @@ class LossMetric(NumericStateMetric):
             return self._state.update(loss.sum(), loss.shape[0])
         # A scalar needs no reduction to find its range: it is its own minimum and maximum.
         self._finite.observe((loss, loss))
-        weight = 1 if item.batch_size is None else item.batch_size
-        return self._state.update(loss * weight, weight)
+        return self._state.update_mean(loss, 1 if item.batch_size is None else item.batch_size)

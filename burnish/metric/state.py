@@ -58,7 +58,7 @@ class NumericMetricState:
 
     _sum: torch.Tensor | float
     _count: torch.Tensor | int
-    _batch: tuple[DeferredValue, DeferredValue]
+    _batch: tuple[DeferredValue, DeferredValue, float]
 
     def __init__(
         self,
@@ -81,10 +81,25 @@ class NumericMetricState:
             self._sum = self._sum + batch_sum  # promotes to the sum's float64
         else:
             self._sum = batch_sum.to(accumulator_dtype(batch_sum.device))
+        return self._updated(batch_sum, batch_count, is_mean=False)
+
+    def update_mean(self, batch_mean: torch.Tensor, batch_count: int) -> MetricEntry:
+        """Add a batch whose ``batch_count`` items average ``batch_mean`` (a mean loss)."""
+        batch_mean = batch_mean.detach()
+        if isinstance(self._sum, torch.Tensor):
+            # One fused operation: sum + count * mean.
+            self._sum = torch.add(self._sum, batch_mean, alpha=batch_count)
+        else:
+            self._sum = batch_mean.to(accumulator_dtype(batch_mean.device)) * batch_count
+        return self._updated(batch_mean, batch_count, is_mean=True)
+
+    def _updated(
+        self, batch: torch.Tensor, batch_count: torch.Tensor | int, *, is_mean: bool
+    ) -> MetricEntry:
         self._count = self._count + batch_count
-        self._batch = (batch_sum, batch_count)
+        self._batch = (batch, batch_count, float(is_mean))
         return MetricEntry.deferred(
-            self.options.name, [batch_sum, batch_count, self._sum, self._count], self, self.checks
+            self.options.name, [*self._batch, self._sum, self._count], self, self.checks
         )
 
     def _mean(self, total: float, count: float) -> float:
@@ -93,13 +108,17 @@ class NumericMetricState:
         mean = self.scale * total / count
         return mean if self.transform is None else self.transform(mean)
 
+    def _batch_mean(self, batch: float, batch_count: float, is_mean: float) -> float:
+        return self._mean(batch * batch_count if is_mean else batch, batch_count)
+
     def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, Text]]:
         return [self._render(*(values[0] for values in host)) for host in hosts]
 
     def _render(
-        self, batch_sum: float, batch_count: float, total: float, count: float
+        self, batch: float, batch_count: float, is_mean: float, total: float, count: float
     ) -> tuple[Text, Text]:
-        running, current = self._mean(total, count), self._mean(batch_sum, batch_count)
+        running = self._mean(total, count)
+        current = self._batch_mean(batch, batch_count, is_mean)
         options = self.options
 
         def formatted() -> str:
@@ -118,8 +137,8 @@ class NumericMetricState:
 
     def value(self) -> float:
         """The latest batch value; NaN before the first update."""
-        (batch_sum,), (batch_count,) = read_checked(self._batch, self.checks)
-        return self._mean(batch_sum, batch_count)
+        (batch,), (batch_count,), (is_mean,) = read_checked(self._batch, self.checks)
+        return self._batch_mean(batch, batch_count, is_mean)
 
     def running_value(self) -> NumericEntry:
         """The epoch value so far, with its item count; NaN (count 0) in an empty epoch."""
@@ -132,7 +151,7 @@ class NumericMetricState:
     def clear(self) -> None:
         self._sum = 0.0
         self._count = 0
-        self._batch = (math.nan, 0)
+        self._batch = (math.nan, 0, 0.0)
         self.checks.clear()
 
 
