@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import logging
 import statistics
@@ -22,6 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator
 
 import torch
+from rich.console import Console
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -30,15 +32,20 @@ from burnish import (
     AccuracyMetric,
     AurocMetric,
     ClassificationOutput,
+    CpuMemory,
+    CpuTemperature,
+    CpuUse,
     FBetaScoreMetric,
+    IterationSpeedMetric,
     LearnerBuilder,
+    LearningRateMetric,
     LossMetric,
     PrecisionMetric,
     RecallMetric,
     TrainOutput,
     TrainStep,
 )
-from burnish.renderer import PlainRenderer
+from burnish.renderer import PlainRenderer, TuiRenderer
 
 SAMPLES, FEATURES, HIDDEN, CLASSES = 20_000, 64, 128, 10
 BATCH, LR, EPOCHS = 64, 0.05, 3
@@ -205,28 +212,48 @@ class Mlp(nn.Module, TrainStep[Batch, ClassificationOutput]):
         return TrainOutput(loss, ClassificationOutput(loss, logits, y))
 
 
-def burnish_learner(dataset: TensorDataset) -> None:
+def burnish_learner(
+    dataset: TensorDataset, renderer: str = "plain", system_metrics: bool = False
+) -> None:
     model = Mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     with tempfile.TemporaryDirectory() as directory:
-        learner = (
-            LearnerBuilder(directory)
-            .metric_train_numeric(LossMetric())
-            .metric_train_numeric(AccuracyMetric())
-            .metric_train_numeric(PrecisionMetric.multiclass())
-            .metric_train_numeric(RecallMetric.multiclass())
-            .metric_train_numeric(FBetaScoreMetric.multiclass())
-            .metric_train_numeric(AurocMetric.multiclass())
-            .num_epochs(EPOCHS)
-            .renderer(PlainRenderer(stream=io.StringIO()))
-            .build(model, optimizer)
-        )
-        learner.fit(loader(dataset))
+        builder = LearnerBuilder(directory)
+        for metric in (
+            LossMetric(),
+            AccuracyMetric(),
+            PrecisionMetric.multiclass(),
+            RecallMetric.multiclass(),
+            FBetaScoreMetric.multiclass(),
+            AurocMetric.multiclass(),
+        ):
+            builder.metric_train_numeric(metric)
+        if system_metrics:
+            for system in (LearningRateMetric(), IterationSpeedMetric(), CpuUse(), CpuMemory()):
+                builder.metric_train_numeric(system)
+            builder.metric_train_numeric(CpuTemperature())
+        if renderer == "dashboard":
+            # The real dashboard, drawn into an off-screen 120x40 terminal.
+            console = Console(
+                file=io.StringIO(),
+                width=120,
+                height=40,
+                force_terminal=True,
+                color_system="truecolor",
+            )
+            builder.renderer(TuiRenderer(console=console, input_fd=None))
+        else:
+            builder.renderer(PlainRenderer(stream=io.StringIO()))
+        builder.num_epochs(EPOCHS).build(model, optimizer).fit(loader(dataset))
 
 
 RUNNERS: dict[str, Callable[[TensorDataset], None]] = {
     "plain PyTorch loop, no metrics": plain,
-    "burnish Learner": burnish_learner,
+    "burnish Learner (plain renderer)": burnish_learner,
+    "burnish Learner (dashboard, 120x40)": functools.partial(burnish_learner, renderer="dashboard"),
+    "burnish Learner (plain) + system metrics": functools.partial(
+        burnish_learner, system_metrics=True
+    ),
     "plain loop + TorchMetrics": torchmetrics_loop,
     "Ignite Engine": ignite,
     "Lightning Trainer": lightning,
@@ -276,9 +303,18 @@ def main() -> None:
     print()
     print("| runner | median s | x plain loop |")
     print("|---|---:|---:|")
-    for name, samples in times.items():
-        median = statistics.median(samples)
+    medians = {name: statistics.median(samples) for name, samples in times.items()}
+    for name, median in medians.items():
         print(f"| {name} | {median:.3f} | {median / baseline:.2f}x |")
+    learner = medians.get("burnish Learner (plain renderer)")
+    if learner is not None:
+        print()
+        for name in (
+            "burnish Learner (dashboard, 120x40)",
+            "burnish Learner (plain) + system metrics",
+        ):
+            if name in medians:
+                print(f"{name} vs plain renderer: {100 * (medians[name] / learner - 1):+.1f} %")
 
 
 if __name__ == "__main__":

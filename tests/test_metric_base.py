@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -8,6 +10,8 @@ import torch
 from burnish import (
     AccuracyInput,
     AccuracyMetric,
+    AurocMetric,
+    ClassificationOutput,
     FormatOptions,
     LossInput,
     LossMetric,
@@ -16,7 +20,9 @@ from burnish import (
     MetricMetadata,
     Numeric,
     NumericEntry,
+    PrecisionMetric,
     Progress,
+    adapt,
     input_type_of,
     resolve_entries,
 )
@@ -155,3 +161,19 @@ def test_a_failing_deferred_check_reaches_the_reader_and_stays() -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match=r"Accuracy: expected targets within \[0, 2\]"):
             _ = entry.formatted
+
+
+@pytest.mark.parametrize(
+    "make",
+    [AccuracyMetric, LossMetric, PrecisionMetric.multiclass, AurocMetric.multiclass],
+)
+def test_an_entry_read_after_clear_keeps_its_values(make: Callable[[], Any]) -> None:
+    first = ClassificationOutput(torch.tensor(0.5), torch.eye(3), torch.tensor([0, 1, 1]))
+    later = ClassificationOutput(torch.tensor(9.0), torch.eye(2), torch.tensor([1, 1]))
+    read_now, read_later = make(), make()
+    expected = read_now.update(adapt(first, input_type_of(read_now)), MetricMetadata.fake())
+    entry = read_later.update(adapt(first, input_type_of(read_later)), MetricMetadata.fake())
+    assert expected.formatted
+    read_later.clear()
+    read_later.update(adapt(later, input_type_of(read_later)), MetricMetadata.fake())
+    assert (entry.formatted, entry.serialized) == (expected.formatted, expected.serialized)

@@ -231,7 +231,11 @@ class ConfusionStatsState:
             self._counts = self._counts + counts  # out of place: entries keep their snapshot
         self._batch = counts
         self._items += items
-        return MetricEntry.deferred(self.options.name, [counts, self._counts], self, self.checks)
+        # The shape travels with the entry: the state may be cleared before it is read.
+        rows, columns = counts.shape
+        return MetricEntry.deferred(
+            self.options.name, [counts, self._counts, rows, columns], self, self.checks
+        )
 
     def _reduced(self, rows: Sequence[list[float]], shape: torch.Size) -> list[list[float]]:
         """Reduce many entries' counts in one call: ``rows`` are flat ``shape`` counts."""
@@ -240,11 +244,18 @@ class ConfusionStatsState:
         return reduced
 
     def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, Text]]:
-        assert self._counts is not None
-        shape = self._counts.shape
-        batches = self._reduced([host[0] for host in hosts], shape)
-        epochs = self._reduced([host[1] for host in hosts], shape)
-        return [self._texts(batch, epoch) for batch, epoch in zip(batches, epochs, strict=True)]
+        # Entries of different shapes (a state reused for another task) are reduced apart.
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for index, host in enumerate(hosts):
+            by_shape.setdefault((int(host[2][0]), int(host[3][0])), []).append(index)
+        rendered: dict[int, tuple[Text, Text]] = {}
+        for shape, indices in by_shape.items():
+            size = torch.Size(shape)
+            batches = self._reduced([hosts[i][0] for i in indices], size)
+            epochs = self._reduced([hosts[i][1] for i in indices], size)
+            for i, batch, epoch in zip(indices, batches, epochs, strict=True):
+                rendered[i] = self._texts(batch, epoch)
+        return [rendered[i] for i in range(len(hosts))]
 
     def _texts(self, batch: list[float], epoch: list[float]) -> tuple[Text, Text]:
         options = self.options
