@@ -37,10 +37,9 @@ def to_host(values: Sequence[torch.Tensor]) -> list[list[float]]:
     for index, tensor in enumerate(values):
         by_device.setdefault(tensor.device, []).append(index)
     for device, indices in by_device.items():
-        flat = torch.cat(
-            [values[i].detach().reshape(-1).to(accumulator_dtype(device)) for i in indices]
-        )
-        host = flat.tolist()
+        # cat promotes mixed dtypes itself: one conversion for all, not one per tensor.
+        flat = torch.cat([values[i].detach().reshape(-1) for i in indices])
+        host = flat.to(accumulator_dtype(device)).tolist()
         with _lock:
             _transfers += 1
         offset = 0

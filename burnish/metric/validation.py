@@ -99,7 +99,7 @@ class GuardBounds:
     :class:`DeferredChecks`.
     """
 
-    def __init__(self, guards: Sequence[RangeGuard], every: int = 64) -> None:
+    def __init__(self, guards: Sequence[RangeGuard], every: int = 16) -> None:
         self.guards = tuple(guards)
         self.every = every
         self._width = 2 * len(self.guards)

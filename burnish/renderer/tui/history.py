@@ -6,6 +6,8 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from burnish.metric.base import MetricEntry
+
 __all__ = ["FULL_HISTORY_POINTS", "RECENT_POINTS", "MetricHistory", "MinMaxHistory", "StepPoint"]
 
 FULL_HISTORY_POINTS = 250
@@ -87,8 +89,14 @@ class MetricHistory:
     full: MinMaxHistory = field(default_factory=MinMaxHistory)
     recent: deque[StepPoint] = field(default_factory=lambda: deque(maxlen=RECENT_POINTS))
     epochs: dict[int, float] = field(default_factory=dict)
-    formatted: str | None = None
+    # The latest step's entry: its text is built only when a frame shows it, as building
+    # some (a batch's AUROC) costs more than reading its numbers.
+    latest: MetricEntry | None = None
     epoch_formatted: str | None = None
+
+    @property
+    def formatted(self) -> str | None:
+        return None if self.latest is None else self.latest.formatted
 
     def push(self, point: StepPoint) -> None:
         self.full.push(point)

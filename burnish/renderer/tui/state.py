@@ -169,7 +169,7 @@ class DashboardState:
             return
         for update in event.metrics:
             history = self._metric(update).split(event.split)
-            history.formatted = update.entry.formatted
+            history.latest = update.entry
             if update.numeric:
                 value = _plotted(update.entry)
                 if math.isfinite(value):
