@@ -123,7 +123,9 @@ def main() -> None:
         builder = builder.resume()
     learner = builder.build(model, optimizer, scheduler)
     result = learner.fit(train_loader, valid_loader)
-    print(f"stopped: {result.reason}; valid accuracy {result.value(Split.VALID, 'Accuracy'):.2f} %")
+    print(f"stopped: {result.reason}")
+    if Split.VALID in result.metrics:
+        print(f"valid accuracy {result.value(Split.VALID, 'Accuracy'):.2f} %")
 
 
 if __name__ == "__main__":

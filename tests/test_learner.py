@@ -456,3 +456,33 @@ def test_evaluate_runs_a_test_split(tmp_path: Path) -> None:
     finals = learn.build(model, sgd(model)).evaluate(loaders()[1])
     assert set(finals) == {"Loss", "Accuracy"}
     assert memory.epochs[Split.TEST]["Loss"][0].count == 40
+
+
+def test_fit_releases_the_system_sampler(tmp_path: Path) -> None:
+    import threading  # noqa: PLC0415
+
+    from burnish import CpuUse  # noqa: PLC0415
+
+    model = Classifier()
+    learn, memory = builder(tmp_path, epochs=1)
+    learn.metric_train_numeric(CpuUse()).build(model, sgd(model)).fit(*loaders())
+    assert memory.epochs[Split.TRAIN]["CPU Usage"]
+    samplers = [t for t in threading.enumerate() if t.name == "burnish-system-sampler"]
+    for thread in samplers:
+        thread.join(timeout=5)
+    assert not any(thread.is_alive() for thread in samplers)
+
+
+def test_evaluate_stops_without_writing_a_checkpoint(tmp_path: Path) -> None:
+    class StopsWhileEvaluating(Classifier):
+        def valid_step(self, batch: Batch) -> ClassificationOutput:
+            interrupter.stop()
+            return super().valid_step(batch)
+
+    interrupter = Interrupter()
+    model = StopsWhileEvaluating()
+    learn, _ = builder(tmp_path)
+    learner = learn.with_file_checkpointer().with_interrupter(interrupter).build(model, sgd(model))
+    assert learner.evaluate(loaders()[1]) == {}
+    assert read_run(tmp_path).end_reason == "stopped"
+    assert not (tmp_path / "checkpoint").exists()

@@ -144,7 +144,9 @@ class _EventBus:
         self._ended = True
         self.send(EndEvent(reason, time.monotonic()))
         for actor in self._actors:
-            actor.join(timeout)
+            # A persistent dashboard stays up until a key is pressed: wait for the person.
+            persistent = getattr(actor.consumer, "persistent", False) is True
+            actor.join(None if persistent else timeout)
 
 
 class _LossWatch:
@@ -317,26 +319,26 @@ class Learner(Generic[ModelT]):
         watch = _LossWatch(config.on_nonfinite_loss, config.loss_check_seconds)
         finals: dict[Split, dict[str, MetricEntry]] = {}
         reason = "completed"
-        with self._signals(), self._bus() as bus:
-            bus.send(StartEvent(config.num_epochs, splits, time.monotonic()))
-            try:
-                for epoch in range(first_epoch, config.num_epochs + 1):
-                    partial = resume if resume is not None and resume.epoch == epoch else None
-                    finals[Split.TRAIN] = self._train_epoch(
-                        epoch, train_loader, bus, watch, partial
-                    )
-                    if valid_loader is not None:
-                        finals[Split.VALID] = self._valid_epoch(epoch, valid_loader, bus)
-                    bus.send(EpochEndEvent(epoch))
-                    self._checkpoint(epoch)
-                    if self._should_stop_early(epoch):
-                        reason = "early_stopped"
-                        break
-            except _Stopped as stopped:
-                reason = stopped.reason
-            except BaseException:
-                bus.end("error")
-                raise
+        with self._bus() as bus:
+            # Signals are ours only while training: a persistent dashboard that waits for a key
+            # at the end leaves at the first Ctrl-C.
+            with self._signals():
+                bus.send(StartEvent(config.num_epochs, splits, time.monotonic()))
+                try:
+                    for epoch in range(first_epoch, config.num_epochs + 1):
+                        partial = resume if resume is not None and resume.epoch == epoch else None
+                        finals[Split.TRAIN] = self._train_epoch(
+                            epoch, train_loader, bus, watch, partial
+                        )
+                        if valid_loader is not None:
+                            finals[Split.VALID] = self._valid_epoch(epoch, valid_loader, bus)
+                        bus.send(EpochEndEvent(epoch))
+                        self._checkpoint(epoch)
+                        if self._should_stop_early(epoch):
+                            reason = "early_stopped"
+                            break
+                except _Stopped as stopped:
+                    reason = stopped.reason
             bus.end(reason)
             bus.raise_if_failed()
         summary = LearnerSummary.from_history(
@@ -347,16 +349,21 @@ class Learner(Generic[ModelT]):
         return FitResult(self.model, finals, summary, reason)
 
     def evaluate(self, loader: Iterable[Any]) -> dict[str, MetricEntry]:
-        """Run a test split through ``valid_step`` with the validation metrics."""
+        """Run a test split through ``valid_step`` with the validation metrics.
+
+        Returns each metric's entry for the split; empty when stopped before its end.
+        """
         _step_method(self.model, "valid_step", "ValidStep")
-        with self._signals(), self._bus() as bus:
-            bus.send(StartEvent(1, (Split.TEST,), time.monotonic()))
-            try:
-                finals = self._valid_epoch(1, loader, bus, Split.TEST)
-            except BaseException:
-                bus.end("error")
-                raise
-            bus.end("completed")
+        finals: dict[str, MetricEntry] = {}
+        reason = "completed"
+        with self._bus() as bus:
+            with self._signals():
+                bus.send(StartEvent(1, (Split.TEST,), time.monotonic()))
+                try:
+                    finals = self._valid_epoch(1, loader, bus, Split.TEST)
+                except _Stopped as stopped:
+                    reason = stopped.reason
+            bus.end(reason)
             bus.raise_if_failed()
         return finals
 
@@ -464,8 +471,9 @@ class Learner(Generic[ModelT]):
                     bus,
                 )
                 if config.interrupter.should_stop():
-                    # Training for this epoch is complete; its partial validation is not kept.
-                    self._save(epoch, 0, 0, None)
+                    if split is Split.VALID:
+                        # This epoch's training is complete; its partial validation is not kept.
+                        self._save(epoch, 0, 0, None)
                     raise _Stopped("stopped")
         return self._end_split(split, epoch, metrics, bus)
 
@@ -605,6 +613,9 @@ class Learner(Generic[ModelT]):
             yield bus
         finally:
             bus.end("error")
+            # Metrics holding resources (the system sampler's thread) let them go.
+            self.config.train_metrics.close()
+            self.config.valid_metrics.close()
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:

@@ -70,3 +70,10 @@ class SplitMetrics:
     def clear(self) -> None:
         for registered in self.registered:
             registered.metric.clear()
+
+    def close(self) -> None:
+        """Close the metrics that hold resources (those with a ``close()`` method)."""
+        for registered in self.registered:
+            close = getattr(registered.metric, "close", None)
+            if callable(close):
+                close()

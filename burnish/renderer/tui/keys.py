@@ -72,10 +72,14 @@ _VIEWS = tuple(View)
 
 class Controls:
     """The dashboard's interactive state: left/right pick the metric, up/down the view, ``q``
-    asks whether to stop; then ``s`` stops gracefully (``on_stop``) and ``c`` cancels."""
+    asks whether to stop; then ``s`` stops gracefully (``on_stop``) and ``c`` cancels.
 
-    def __init__(self, on_stop: Callable[[], None]) -> None:
+    With ``confirm_stop=False`` (nothing to stop gracefully: a replayed log), ``q`` calls
+    ``on_stop`` at once."""
+
+    def __init__(self, on_stop: Callable[[], None], *, confirm_stop: bool = True) -> None:
         self.on_stop = on_stop
+        self.confirm_stop = confirm_stop
         self.metric_index = 0
         self.view = View.FULL
         self.prompt_open = False
@@ -96,7 +100,11 @@ class Controls:
                 return True
             return False
         if key in ("q", "Q"):
-            self.prompt_open = True
+            if self.confirm_stop:
+                self.prompt_open = True
+            elif not self.stop_requested:
+                self.stop_requested = True
+                self.on_stop()
             return True
         if key in (LEFT, RIGHT):
             if metric_count == 0:

@@ -34,8 +34,9 @@ class TuiRenderer:
     Runs on the renderer actor's thread: each :meth:`consume` folds the new events in, applies
     the keys pressed since, and draws a frame when anything changed, or each
     ``refresh_seconds`` for the clock, so at most ``1 / tick_seconds`` frames a second.
-    ``q`` then ``s`` calls ``interrupter.stop()``. With ``persistent``, :meth:`close` keeps the
-    final dashboard up (arrows still browse it) until another key is pressed.
+    ``q`` then ``s`` calls ``interrupter.stop()`` (``q`` alone with ``confirm_stop=False``).
+    With ``persistent``, :meth:`close` keeps the final dashboard up (arrows still browse it)
+    until another key is pressed, and the learner waits for it.
 
     Keys are read only when ``input_fd`` (stdin by default) is a terminal.
     """
@@ -47,6 +48,7 @@ class TuiRenderer:
         interrupter: Interrupter | None = None,
         *,
         persistent: bool = False,
+        confirm_stop: bool = True,
         console: Console | None = None,
         input_fd: int | None = -1,
         refresh_seconds: float = 1.0,
@@ -59,7 +61,7 @@ class TuiRenderer:
         self.refresh_seconds = refresh_seconds
         self.clock = clock
         self.state = DashboardState(clock)
-        self.controls = Controls(self._stop)
+        self.controls = Controls(self._stop, confirm_stop=confirm_stop)
         self.dashboard = Dashboard(self.state, self.controls)
         self.frames = 0
         self._session: TerminalSession | None = None
