@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from burnish.learner.events import Split
-from burnish.learner.history import Aggregate, Direction, MetricHistory
-from burnish.metric.base import Metric, metric_name
+from burnish.learner.history import Aggregate, Direction, MetricHistory, WatchedMetric
+from burnish.metric.base import Metric
 
 __all__ = ["EarlyStoppingStrategy", "MetricEarlyStoppingStrategy", "NoImprovementSince"]
 
@@ -30,7 +30,7 @@ class EarlyStoppingStrategy(Protocol):
     def should_stop(self, epoch: int, history: MetricHistory) -> bool: ...
 
 
-class MetricEarlyStoppingStrategy:
+class MetricEarlyStoppingStrategy(WatchedMetric):
     """Stop when a metric has not improved for a number of epochs."""
 
     def __init__(
@@ -41,12 +41,9 @@ class MetricEarlyStoppingStrategy:
         split: Split = Split.VALID,
         condition: NoImprovementSince = NoImprovementSince(1),
     ) -> None:
-        self.name = metric_name(metric)
-        self.aggregate = aggregate
-        self.direction = direction
-        self.split = split
+        super().__init__(metric, aggregate, direction, split)
         self.condition = condition
 
     def should_stop(self, epoch: int, history: MetricHistory) -> bool:
-        best = history.best_epoch(self.split, self.name, self.direction)
+        best = self.best_epoch(history)
         return best is not None and epoch - best >= self.condition.n_epochs

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from burnish.learner.events import Split
+from burnish.metric.base import Metric, metric_name
 
-__all__ = ["Aggregate", "Direction", "MetricHistory"]
+__all__ = ["Aggregate", "Direction", "MetricHistory", "WatchedMetric"]
 
 
 class Direction(enum.Enum):
@@ -86,3 +87,22 @@ class MetricHistory:
             _Key(Split(split), name): {int(epoch): float(value) for epoch, value in items}
             for split, name, items in state["values"]
         }
+
+
+class WatchedMetric:
+    """The metric a strategy decides by: its name, split, aggregate and which way is better."""
+
+    def __init__(
+        self,
+        metric: str | Metric[Any],
+        aggregate: Aggregate = Aggregate.MEAN,
+        direction: Direction = Direction.LOWEST,
+        split: Split = Split.VALID,
+    ) -> None:
+        self.name = metric_name(metric)
+        self.aggregate = aggregate
+        self.direction = direction
+        self.split = split
+
+    def best_epoch(self, history: MetricHistory) -> int | None:
+        return history.best_epoch(self.split, self.name, self.direction)

@@ -12,7 +12,7 @@ from burnish.metric.validation import expect_input
 __all__ = ["AccuracyMetric"]
 
 
-class AccuracyMetric(NumericStateMetric):
+class AccuracyMetric(NumericStateMetric[NumericMetricState]):
     """The percentage of items whose highest score is at their target class.
 
     Scores ``(N, C)`` may be logits or probabilities (argmax is unchanged by either); ties go to

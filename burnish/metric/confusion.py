@@ -49,9 +49,8 @@ from burnish.metric.base import (
     FormatOptions,
     MetricEntry,
     MetricMetadata,
-    NumericEntry,
 )
-from burnish.metric.state import ConfusionStatsState
+from burnish.metric.state import ConfusionStatsState, NumericStateMetric
 from burnish.metric.validation import (
     GuardBounds,
     RangeGuard,
@@ -256,7 +255,7 @@ def confusion_counts(
 _TITLES: dict[ScoreKind, str] = {"precision": "Precision", "recall": "Recall", "fbeta": "F"}
 
 
-class _ConfusionScoreMetric:
+class _ConfusionScoreMetric(NumericStateMetric[ConfusionStatsState]):
     """What precision, recall and F-beta share: a rule, a reduction and a confusion state."""
 
     kind: ScoreKind
@@ -342,22 +341,10 @@ class _ConfusionScoreMetric:
         counts = confusion_counts(item, self.rule, scores, targets)
         return self._state.update(counts, scores.shape[0])
 
-    def compute(self) -> MetricEntry:
-        return self._state.compute()
-
-    def value(self) -> float:
-        return self._state.value()
-
-    def running_value(self) -> NumericEntry:
-        return self._state.running_value()
-
     def per_class(self) -> list[float]:
         """The epoch's value per class (``reduction="none"``; NaN outside the label set), or
         the single reduced value for other reductions."""
         return self._state.epoch_values()
-
-    def clear(self) -> None:
-        self._state.clear()
 
 
 class PrecisionMetric(_ConfusionScoreMetric):

@@ -12,7 +12,7 @@ from burnish.metric.validation import expect_input
 __all__ = ["HammingScoreMetric"]
 
 
-class HammingScoreMetric(NumericStateMetric):
+class HammingScoreMetric(NumericStateMetric[NumericMetricState]):
     """The percentage of labels predicted correctly, ``100 * (1 - hamming_loss)``.
 
     Scores ``(N, L)`` are probabilities, a label predicted when its score is above

@@ -6,12 +6,13 @@ import math
 from collections.abc import Sequence
 
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.state import NumericStateMetric
 from burnish.metric.system.base import HostMeanState
 
 __all__ = ["LearningRateMetric"]
 
 
-class LearningRateMetric:
+class LearningRateMetric(NumericStateMetric[HostMeanState]):
     """The learning rate of each step, from :attr:`MetricMetadata.lrs`.
 
     The numeric value (plotted, averaged over the epoch) is the first parameter group's rate,
@@ -41,15 +42,3 @@ class LearningRateMetric:
             rates = ", ".join(options.format(group) for (group,) in groups)
             formatted = f"{formatted} (groups: {rates})"
         return formatted, NumericEntry(value, int(counted), "aggregated").serialize()
-
-    def compute(self) -> MetricEntry:
-        return self._state.compute()
-
-    def value(self) -> float:
-        return self._state.value()
-
-    def running_value(self) -> NumericEntry:
-        return self._state.running_value()
-
-    def clear(self) -> None:
-        self._state.clear()

@@ -14,7 +14,7 @@ from burnish.metric.validation import GuardBounds, RangeGuard, check_ndim, expec
 __all__ = ["LossMetric"]
 
 
-class LossMetric(NumericStateMetric):
+class LossMetric(NumericStateMetric[NumericMetricState]):
     """The mean loss, weighted by batch size over the epoch."""
 
     input_type = LossInput

@@ -21,7 +21,7 @@ def _exp(mean_nll: float) -> float:
     return math.inf if mean_nll > 709.0 else math.exp(mean_nll)
 
 
-class PerplexityMetric(NumericStateMetric):
+class PerplexityMetric(NumericStateMetric[NumericMetricState]):
     """``exp`` of the mean token cross-entropy over the epoch.
 
     Logits ``(N, C)`` (flatten sequences first) and integer targets ``(N,)``; targets equal to

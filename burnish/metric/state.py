@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Generic, Protocol, TypeVar
 
 import torch
 
@@ -27,6 +28,7 @@ from burnish.metric.validation import GuardBounds
 __all__ = [
     "ConfusionStatsState",
     "NumericMetricState",
+    "NumericState",
     "NumericStateMetric",
     "PredictionAccumulator",
     "ScoreHistogram",
@@ -155,10 +157,25 @@ class NumericMetricState:
         self.checks.clear()
 
 
-class NumericStateMetric:
-    """What a metric built on one :class:`NumericMetricState` (``self._state``) delegates."""
+class NumericState(Protocol):
+    """What a numeric metric's state answers; the metric delegates to it."""
 
-    _state: NumericMetricState
+    def compute(self) -> MetricEntry: ...
+
+    def value(self) -> float: ...
+
+    def running_value(self) -> NumericEntry: ...
+
+    def clear(self) -> None: ...
+
+
+StateT = TypeVar("StateT", bound=NumericState)
+
+
+class NumericStateMetric(Generic[StateT]):
+    """What a metric built on one state (``self._state``) delegates to it."""
+
+    _state: StateT
 
     def compute(self) -> MetricEntry:
         return self._state.compute()

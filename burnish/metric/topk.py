@@ -12,7 +12,7 @@ from burnish.metric.validation import expect_input
 __all__ = ["TopKAccuracyMetric"]
 
 
-class TopKAccuracyMetric(NumericStateMetric):
+class TopKAccuracyMetric(NumericStateMetric[NumericMetricState]):
     """The percentage of items whose target is among their ``k`` highest scores.
 
     Scores ``(N, C)`` may be logits or probabilities (top-k is unchanged by a monotonic

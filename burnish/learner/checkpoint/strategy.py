@@ -10,11 +10,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from burnish.learner.events import Split
-from burnish.learner.history import Aggregate, Direction, MetricHistory
-from burnish.metric.base import Metric, metric_name
+from burnish.learner.history import MetricHistory, WatchedMetric
 
 __all__ = [
     "CheckpointingAction",
@@ -64,23 +62,11 @@ class KeepLastNCheckpoints:
         return frozenset(range(max(1, epoch - self.num_keep + 1), epoch + 1))
 
 
-class MetricCheckpointingStrategy:
+class MetricCheckpointingStrategy(WatchedMetric):
     """Keep the checkpoint of the best epoch of a metric (the current one until any is known)."""
 
-    def __init__(
-        self,
-        metric: str | Metric[Any],
-        aggregate: Aggregate = Aggregate.MEAN,
-        direction: Direction = Direction.LOWEST,
-        split: Split = Split.VALID,
-    ) -> None:
-        self.name = metric_name(metric)
-        self.aggregate = aggregate
-        self.direction = direction
-        self.split = split
-
     def wanted(self, epoch: int, history: MetricHistory) -> frozenset[int]:
-        best = history.best_epoch(self.split, self.name, self.direction)
+        best = self.best_epoch(history)
         return frozenset({epoch if best is None else best})
 
 

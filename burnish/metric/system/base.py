@@ -15,6 +15,7 @@ from typing import ClassVar
 from typing_extensions import Self
 
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.state import NumericStateMetric
 from burnish.metric.system.sampler import Need, SystemSample, SystemSampler, shared_sampler
 
 __all__ = ["HostMeanState", "SampledMetric", "SamplerClient"]
@@ -125,7 +126,7 @@ class SamplerClient:
         return sampler
 
 
-class SampledMetric(SamplerClient):
+class SampledMetric(SamplerClient, NumericStateMetric[HostMeanState]):
     """A numeric metric read from the :class:`SystemSampler`'s latest sample.
 
     ``update()`` reads one attribute of the sampler and does work only when a new sample has
@@ -168,16 +169,7 @@ class SampledMetric(SamplerClient):
             self.name, formatted, NumericEntry(value, int(counted), "aggregated").serialize()
         )
 
-    def compute(self) -> MetricEntry:
-        return self._state.compute()
-
-    def value(self) -> float:
-        return self._state.value()
-
-    def running_value(self) -> NumericEntry:
-        return self._state.running_value()
-
     def clear(self) -> None:
-        self._state.clear()
+        super().clear()
         self._seen = -1
         self._repeat = None
