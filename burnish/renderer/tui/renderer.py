@@ -33,7 +33,8 @@ class TuiRenderer:
 
     Runs on the renderer actor's thread: each :meth:`consume` folds the new events in, applies
     the keys pressed since, and draws a frame when anything changed, or each
-    ``refresh_seconds`` for the clock, so at most ``1 / tick_seconds`` frames a second.
+    ``refresh_seconds`` for the clock, so at most ``1 / tick_seconds`` frames a second (4: a
+    frame costs a few milliseconds of the interpreter, which training shares).
     ``q`` then ``s`` calls ``interrupter.stop()`` (``q`` alone with ``confirm_stop=False``).
     With ``persistent``, :meth:`close` keeps the final dashboard up (arrows still browse it)
     until another key is pressed, and the learner waits for it.
@@ -41,7 +42,7 @@ class TuiRenderer:
     Keys are read only when ``input_fd`` (stdin by default) is a terminal.
     """
 
-    tick_seconds = 0.1
+    tick_seconds = 0.25
 
     def __init__(
         self,
