@@ -67,6 +67,7 @@ from burnish.metric import (
     input_type_of,
     resolve_entries,
 )
+from burnish.metric.confusion import DecisionRule
 from burnish.metric.iteration_speed import IterationSpeedMetric
 from burnish.metric.learning_rate import LearningRateMetric
 from burnish.metric.system import (
@@ -78,6 +79,7 @@ from burnish.metric.system import (
     GpuUtilization,
 )
 from burnish.output import ClassificationOutput, MultiLabelClassificationOutput, RegressionOutput
+from burnish.renderer import MetricsRenderer, PlainRenderer, TuiRenderer, default_renderer
 
 __all__ = [
     "AccuracyInput",
@@ -96,6 +98,7 @@ __all__ = [
     "CpuTemperature",
     "CpuUse",
     "CudaMetric",
+    "DecisionRule",
     "Direction",
     "FBetaScoreMetric",
     "FitResult",
@@ -120,7 +123,9 @@ __all__ = [
     "MetricEarlyStoppingStrategy",
     "MetricEntry",
     "MetricInput",
+    "MetricLogger",
     "MetricMetadata",
+    "MetricsRenderer",
     "MultiLabelClassificationOutput",
     "NoImprovementSince",
     "NonFiniteLossError",
@@ -130,6 +135,7 @@ __all__ = [
     "NumericStateMetric",
     "PerplexityInput",
     "PerplexityMetric",
+    "PlainRenderer",
     "PrecisionMetric",
     "Progress",
     "RangeGuard",
@@ -142,9 +148,11 @@ __all__ = [
     "TopKAccuracyMetric",
     "TrainOutput",
     "TrainStep",
+    "TuiRenderer",
     "ValidStep",
     "adapt",
     "check_adaptable",
+    "default_renderer",
     "input_type_of",
     "read_run",
     "register_adaptor",
