@@ -39,6 +39,7 @@ from burnish.learner import (
 from burnish.logger import (
     InMemoryMetricLogger,
     JsonlMetricLogger,
+    MetricLogger,
     TensorBoardMetricLogger,
     read_run,
 )
