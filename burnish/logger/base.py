@@ -35,12 +35,26 @@ def _entries(events: Iterable[LearnerEvent]) -> Iterable[MetricEntry]:
             yield update.entry
 
 
-def numeric_values(metrics: Iterable[MetricUpdate]) -> dict[str, NumericEntry]:
-    return {
+def numeric_values(
+    metrics: Iterable[MetricUpdate], *, skip_empty: bool = False
+) -> dict[str, NumericEntry]:
+    """The numeric metrics' values; with ``skip_empty``, without those that count no item.
+
+    A step entry counting nothing (a system sample already logged, a batch of padding) adds
+    nothing to a count-weighted mean, so step logs leave it out.
+    """
+    values = {
         update.entry.name: NumericEntry.deserialize(update.entry.serialized)
         for update in metrics
         if update.numeric
     }
+    if skip_empty:
+        return {
+            name: entry
+            for name, entry in values.items()
+            if not (entry.kind == "aggregated" and entry.count == 0)
+        }
+    return values
 
 
 def text_values(metrics: Iterable[MetricUpdate]) -> dict[str, str]:

@@ -91,7 +91,10 @@ class JsonlMetricLogger:
                 "items": progress.progress.items_processed,
                 "items_total": progress.progress.items_total,
                 "lrs": list(event.lrs),
-                "values": {k: _entry_json(v) for k, v in numeric_values(event.metrics).items()},
+                "values": {
+                    k: _entry_json(v)
+                    for k, v in numeric_values(event.metrics, skip_empty=True).items()
+                },
             }
         if isinstance(event, EndSplitEvent):
             return {

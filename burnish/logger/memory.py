@@ -26,7 +26,8 @@ class InMemoryMetricLogger:
             if isinstance(event, ProcessedItemEvent | EndSplitEvent):
                 target = self.steps if isinstance(event, ProcessedItemEvent) else self.epochs
                 by_name = target.setdefault(event.split, {})
-                for name, entry in numeric_values(event.metrics).items():
+                steps = isinstance(event, ProcessedItemEvent)
+                for name, entry in numeric_values(event.metrics, skip_empty=steps).items():
                     by_name.setdefault(name, []).append(entry)
 
     def close(self) -> None:

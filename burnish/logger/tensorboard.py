@@ -31,7 +31,7 @@ class TensorBoardMetricLogger:
         resolve_events(events)
         for event in events:
             if isinstance(event, ProcessedItemEvent):
-                for name, entry in numeric_values(event.metrics).items():
+                for name, entry in numeric_values(event.metrics, skip_empty=True).items():
                     tag = f"{name}/{event.split.value}"
                     self._writer.add_scalar(tag, entry.value, event.progress.iteration)
             elif isinstance(event, EndSplitEvent):
