@@ -16,15 +16,10 @@ from burnish.functional import fbeta_score as fbeta_fn
 from burnish.functional import precision as precision_fn
 from burnish.functional import recall as recall_fn
 from burnish.metric import FBetaScoreMetric, PrecisionMetric, RecallMetric
+from tests.batched_data import feed, split
 
 META = MetricMetadata.fake()
 REDUCTIONS = ("micro", "macro", "weighted", "none")
-
-
-def split(n: int, draw: st.DrawFn) -> list[int]:
-    cuts = sorted(draw(st.lists(st.integers(1, max(n - 1, 1)), max_size=6)))
-    sizes = np.diff([0, *[c for c in cuts if c < n], n]).tolist()
-    return [s for s in sizes if s > 0]
 
 
 @st.composite
@@ -53,18 +48,6 @@ def threshold_epochs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, list[int]
     return scores, targets, split(n, draw), logits
 
 
-def feed(metrics: list[object], scores: np.ndarray, targets: np.ndarray, sizes: list[int]) -> None:
-    start = 0
-    for size in sizes:
-        item = ConfusionStatsInput(
-            torch.from_numpy(scores[start : start + size]),
-            torch.from_numpy(targets[start : start + size]),
-        )
-        for metric in metrics:
-            metric.update(item, META)  # type: ignore[attr-defined]
-        start += size
-
-
 def expected(values: object, reduction: str, labels: np.ndarray | None) -> float:
     if reduction != "none":
         return float(values)  # type: ignore[arg-type]
@@ -88,10 +71,10 @@ def test_multiclass_matches_sklearn_for_any_batching(
         RecallMetric.multiclass(reduction=reduction),  # type: ignore[arg-type]
         FBetaScoreMetric.multiclass(reduction=reduction, beta=beta),  # type: ignore[arg-type]
     ]
-    feed(metrics, scores, targets, sizes)
+    feed(ConfusionStatsInput, metrics, scores, targets, sizes)
     one_batch = [type(m).multiclass(reduction=reduction) for m in metrics[:2]]  # type: ignore[attr-defined]
     one_batch.append(FBetaScoreMetric.multiclass(reduction=reduction, beta=beta))  # type: ignore[arg-type]
-    feed(one_batch, scores, targets, [len(targets)])
+    feed(ConfusionStatsInput, one_batch, scores, targets, [len(targets)])
     for metric, batched, want in zip(metrics, one_batch, (p, r, f), strict=True):
         got = metric.running_value()
         assert got.kind == "final"
@@ -122,7 +105,7 @@ def test_multilabel_matches_sklearn(
         RecallMetric.multilabel(**kwargs),  # type: ignore[arg-type]
         FBetaScoreMetric.multilabel(**kwargs),  # type: ignore[arg-type]
     ]
-    feed(metrics, scores, targets, sizes)
+    feed(ConfusionStatsInput, metrics, scores, targets, sizes)
     for metric, want in zip(metrics, (p, r, f), strict=True):
         assert metric.running_value().value == pytest.approx(
             expected(want, reduction, None), abs=1e-5
@@ -146,7 +129,7 @@ def test_binary_matches_sklearn(
         RecallMetric.binary(threshold, sigmoid=logits),
         FBetaScoreMetric.binary(threshold, sigmoid=logits, beta=beta),
     ]
-    feed(metrics, scores, targets, sizes)
+    feed(ConfusionStatsInput, metrics, scores, targets, sizes)
     for metric, want in zip(metrics, (p, r, f), strict=True):
         assert metric.running_value().value == pytest.approx(float(want), abs=1e-6)
     assert fbeta_score(targets, predicted, beta=beta, zero_division=0) == pytest.approx(

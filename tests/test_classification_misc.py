@@ -25,22 +25,9 @@ from burnish.metric import (
     PerplexityMetric,
     TopKAccuracyMetric,
 )
+from tests.batched_data import batches, split
 
 META = MetricMetadata.fake()
-
-
-def split(n: int, draw: st.DrawFn) -> list[int]:
-    cuts = sorted(draw(st.lists(st.integers(1, max(n - 1, 1)), max_size=6)))
-    sizes = np.diff([0, *[c for c in cuts if c < n], n]).tolist()
-    return [s for s in sizes if s > 0]
-
-
-def batches(arrays: tuple[np.ndarray, ...], sizes: list[int]) -> list[tuple[torch.Tensor, ...]]:
-    out, start = [], 0
-    for size in sizes:
-        out.append(tuple(torch.from_numpy(a[start : start + size]) for a in arrays))
-        start += size
-    return out
 
 
 @settings(max_examples=50, deadline=None)

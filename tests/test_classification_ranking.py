@@ -14,26 +14,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from burnish import AurocInput, MetricMetadata
 from burnish.functional import auc_pr, auroc
 from burnish.metric import AucPrMetric, AurocMetric
+from tests.batched_data import feed, split
 
 META = MetricMetadata.fake()
-
-
-def split(n: int, draw: st.DrawFn) -> list[int]:
-    cuts = sorted(draw(st.lists(st.integers(1, max(n - 1, 1)), max_size=6)))
-    sizes = np.diff([0, *[c for c in cuts if c < n], n]).tolist()
-    return [s for s in sizes if s > 0]
-
-
-def feed(metrics: list[object], scores: np.ndarray, targets: np.ndarray, sizes: list[int]) -> None:
-    start = 0
-    for size in sizes:
-        item = AurocInput(
-            torch.from_numpy(scores[start : start + size]),
-            torch.from_numpy(targets[start : start + size]),
-        )
-        for metric in metrics:
-            metric.update(item, META)  # type: ignore[attr-defined]
-        start += size
 
 
 def coarse(rng: np.random.Generator, shape: tuple[int, ...], ties: bool) -> np.ndarray:
@@ -56,9 +39,9 @@ def test_binary_matches_sklearn_for_any_batching(data: st.DataObject) -> None:
         targets[0] = 1 - targets[0]
     sizes = split(n, data.draw)
     metrics = [AurocMetric.binary(), AucPrMetric.binary()]
-    feed(metrics, scores, targets, sizes)
+    feed(AurocInput, metrics, scores, targets, sizes)
     whole = [AurocMetric.binary(), AucPrMetric.binary()]
-    feed(whole, scores, targets, [n])
+    feed(AurocInput, whole, scores, targets, [n])
     want = (roc_auc_score(targets, scores), average_precision_score(targets, scores))
     for metric, single, value in zip(metrics, whole, want, strict=True):
         assert metric.running_value().value == pytest.approx(value, abs=1e-9)
@@ -82,8 +65,8 @@ def test_multiclass_one_vs_rest_matches_sklearn(data: st.DataObject) -> None:
     sizes = split(n, data.draw)
     metric = AurocMetric.multiclass(average)  # type: ignore[arg-type]
     from_logits = AurocMetric.multiclass(average, softmax=True)  # type: ignore[arg-type]
-    feed([metric], probabilities, targets, sizes)
-    feed([from_logits], logits, targets, sizes)
+    feed(AurocInput, [metric], probabilities, targets, sizes)
+    feed(AurocInput, [from_logits], logits, targets, sizes)
     want = roc_auc_score(targets, probabilities, multi_class="ovr", average=average)
     assert metric.running_value().value == pytest.approx(want, abs=1e-6)
     # softmax=True applies torch's softmax: compare on its probabilities (ties may differ).
@@ -93,7 +76,7 @@ def test_multiclass_one_vs_rest_matches_sklearn(data: st.DataObject) -> None:
     )
     onehot = np.eye(classes)[targets]
     ap = AucPrMetric.multiclass(average)  # type: ignore[arg-type]
-    feed([ap], probabilities, targets, sizes)
+    feed(AurocInput, [ap], probabilities, targets, sizes)
     assert ap.running_value().value == pytest.approx(
         average_precision_score(onehot, probabilities, average=average), abs=1e-6
     )
@@ -110,7 +93,7 @@ def test_multilabel_matches_sklearn(data: st.DataObject) -> None:
     targets[0], targets[1] = 0, 1  # every label has both classes
     average = data.draw(st.sampled_from(["macro", "weighted", "micro"]))
     metrics = [AurocMetric.multilabel(average), AucPrMetric.multilabel(average)]  # type: ignore[arg-type]
-    feed(metrics, scores, targets, split(n, data.draw))
+    feed(AurocInput, metrics, scores, targets, split(n, data.draw))
     assert metrics[0].running_value().value == pytest.approx(
         roc_auc_score(targets, scores, average=average), abs=1e-6
     )
@@ -166,10 +149,10 @@ def test_binned_equals_exact_on_scores_rounded_to_bins(seed: int, bins: int) -> 
     scores = rng.random((300, 4)).astype(np.float32)
     targets = rng.integers(0, 4, 300)
     binned = [AurocMetric.multiclass(bins=bins), AucPrMetric.multiclass(bins=bins)]
-    feed(binned, scores, targets, [100, 150, 50])
+    feed(AurocInput, binned, scores, targets, [100, 150, 50])
     rounded = np.floor(scores * (bins - 1))
     exact = [AurocMetric.multiclass(), AucPrMetric.multiclass()]
-    feed(exact, rounded.astype(np.float32), targets, [300])
+    feed(AurocInput, exact, rounded.astype(np.float32), targets, [300])
     for b, e in zip(binned, exact, strict=True):
         assert b.running_value().value == pytest.approx(e.running_value().value, abs=1e-9)
 

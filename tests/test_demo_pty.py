@@ -7,18 +7,11 @@ failure that shows the screen), and kills the process if it is still there at th
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
-import select
-import signal
-import struct
 import sys
-import termios
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +21,7 @@ import torch
 from burnish.learner.events import Split
 from burnish.logger.jsonl import read_run
 from tests.learner_fixtures import Classifier, builder, loaders, sgd
+from tests.pty_terminal import ENTER_ALT, LEAVE_ALT, PtyProcess
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
 
@@ -37,9 +31,6 @@ EPOCHS = 30
 STARTUP_SECONDS = 90.0  # importing torch and the first epoch, on a busy machine
 WAIT_SECONDS = 30.0
 
-ENTER_ALT = b"\x1b[?1049h"
-LEAVE_ALT = b"\x1b[?1049l"
-SHOW_CURSOR = b"\x1b[?25h"
 HOME = b"\x1b[H"
 LEFT, RIGHT, UP, DOWN = b"\x1b[D", b"\x1b[C", b"\x1b[A", b"\x1b[B"
 
@@ -48,58 +39,15 @@ _SELECTED_TAB = re.compile(rb"\x1b\[1;7m ([^\x1b]+?) \x1b\[")
 _PERCENT = re.compile(r"\d+\.\d+ %")
 
 
-class Screen:
-    """A child process on a pty of ``COLUMNS x ROWS``, its output collected as it comes.
+class Screen(PtyProcess):
+    """The child process on a pty of ``COLUMNS x ROWS``, read as a person sees it.
 
     The dashboard draws whole frames, each starting at the home position: the screen a
     person sees is the last complete frame (``ROWS`` lines of ``COLUMNS`` cells).
     """
 
     def __init__(self, argv: Sequence[str], cwd: Path = ROOT) -> None:
-        self.master, self.slave = os.openpty()
-        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
-        self.initial = termios.tcgetattr(self.slave)
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in ("NO_COLOR", "COLUMNS", "LINES", "TERM")
-        }
-        env["TERM"] = "xterm-256color"
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            try:
-                os.chdir(cwd)
-                os.setsid()
-                fcntl.ioctl(self.slave, termios.TIOCSCTTY, 0)
-                for fd in (0, 1, 2):
-                    os.dup2(self.slave, fd)
-                os.execve(argv[0], list(argv), env)
-            finally:
-                os._exit(127)
-        self.pid = pid
-        self.status: int | None = None
-        self.output = bytearray()
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        while not self._closing.is_set():
-            try:
-                ready, _, _ = select.select([self.master], [], [], 0.05)
-                if ready:
-                    data = os.read(self.master, 65536)
-                    if not data:
-                        return
-                    with self._lock:
-                        self.output.extend(data)
-            except OSError:
-                return
-
-    def raw(self) -> bytes:
-        with self._lock:
-            return bytes(self.output)
+        super().__init__(argv, columns=COLUMNS, rows=ROWS, cwd=cwd, timeout=WAIT_SECONDS)
 
     def frame(self) -> bytes:
         """The last complete frame as written, escape codes included (empty before one)."""
@@ -108,7 +56,7 @@ class Screen:
         frames = raw[: start if start > raw.rfind(ENTER_ALT) else len(raw)].split(HOME)
         for frame in reversed(frames):
             lines = _visible(frame).split("\n")
-            if len(lines) == ROWS and all(len(line) == COLUMNS for line in lines):
+            if len(lines) == self.rows and all(len(line) == self.columns for line in lines):
                 return frame
         return b""
 
@@ -116,76 +64,20 @@ class Screen:
         """The screen: the last complete frame's text, one line per row."""
         return _visible(self.frame())
 
+    def describe(self) -> str:
+        return f"screen:\n{self.text()}"
+
     def selected_tab(self) -> str | None:
         match = _SELECTED_TAB.search(self.frame())
         return None if match is None else match.group(1).decode()
 
-    def wait_until(
-        self, what: str, check: Callable[[], bool], timeout: float = WAIT_SECONDS
-    ) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if self.exited():
-                raise AssertionError(f"the process ended before {what}:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not within {timeout:.0f} s; screen:\n{self.text()}")
-            time.sleep(0.05)
-
     def wait_for_text(self, needle: str, timeout: float = WAIT_SECONDS) -> None:
         self.wait_until(f"{needle!r} on screen", lambda: needle in self.text(), timeout)
 
-    def send(self, keys: bytes) -> None:
-        os.write(self.master, keys)
-
-    def exited(self) -> bool:
-        if self.status is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.status = status
-                time.sleep(0.2)  # let the reader drain the last bytes
-        return self.status is not None
-
-    def wait(self, timeout: float = WAIT_SECONDS) -> int:
-        """The exit code; kills the process and fails when it does not end in time."""
-        deadline = time.monotonic() + timeout
-        while not self.exited():
-            if time.monotonic() > deadline:
-                self.kill()
-                raise AssertionError(f"still running after {timeout:.0f} s:\n{self.text()}")
-            time.sleep(0.05)
-        assert self.status is not None
-        assert os.WIFEXITED(self.status), f"ended by a signal:\n{self.tail()}"
-        return os.WEXITSTATUS(self.status)
-
-    def kill(self) -> None:
-        if self.status is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                _, self.status = os.waitpid(self.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-
-    def close(self) -> None:
-        self.kill()
-        # The reader must be gone before the descriptor is closed: a new pty may get its number.
-        self._closing.set()
-        self._reader.join()
-        os.close(self.master)
-        os.close(self.slave)
-
-    def tail(self) -> str:
-        return self.raw()[-1500:].decode("utf-8", errors="replace")
-
     def after_dashboard(self) -> str:
-        """Checks the terminal was given back: the alternate screen left and the cursor shown
-        after the last frame, the input mode as before. Returns what was printed after it."""
-        raw = self.raw()
-        assert ENTER_ALT in raw
-        left = raw.rfind(LEAVE_ALT)
-        assert left > raw.rindex(ENTER_ALT), f"the alternate screen was not left:\n{self.tail()}"
-        assert SHOW_CURSOR in raw[raw.rindex(HOME) :], "the cursor was not shown again"
-        assert termios.tcgetattr(self.slave) == self.initial, "the input mode was not restored"
-        return raw[left + len(LEAVE_ALT) :].decode("utf-8", errors="replace")
+        """Checks the terminal was given back after the last frame (see ``assert_restored``).
+        Returns what was printed after the dashboard."""
+        return self.assert_restored(HOME).decode("utf-8", errors="replace")
 
 
 def _visible(frame: bytes) -> str:
@@ -260,7 +152,7 @@ def test_demo_dashboard_shows_real_values_and_q_s_stops_gracefully(
     screen.send(b"q")
     screen.wait_for_text("Stop training?")
     screen.send(b"s")
-    code = screen.wait()
+    code = screen.wait_exit_code()
     after = screen.after_dashboard()
     assert code == 0, after
     assert "stopped: stopped" in after
@@ -297,7 +189,7 @@ def test_demo_q_c_keeps_training_then_ctrl_c_stops_gracefully(
     assert "Training" in screen.text() or "Validating" in screen.text()
 
     screen.send(b"\x03")  # Ctrl-C once: stop after the batch, with a checkpoint
-    code = screen.wait()
+    code = screen.wait_exit_code()
     after = screen.after_dashboard()
     assert code == 0, after
     assert "stopped: stopped" in after
@@ -337,7 +229,7 @@ def test_fit_waits_for_the_persistent_dashboard(screens: list[Screen], tmp_path:
     screen.wait_until("the next metric", lambda: screen.selected_tab() == "Accuracy")
     assert not screen.exited()
     screen.send(b"x")
-    assert screen.wait() == 0
+    assert screen.wait_exit_code() == 0
     assert "fit returned" in screen.after_dashboard()
 
 
@@ -355,5 +247,5 @@ def test_burnish_view_replays_a_run_and_q_quits(screens: list[Screen], tmp_path:
     screen.send(RIGHT)
     screen.wait_until("the next metric", lambda: screen.selected_tab() == "Accuracy")
     screen.send(b"q")
-    assert screen.wait() == 0
+    assert screen.wait_exit_code() == 0
     screen.after_dashboard()

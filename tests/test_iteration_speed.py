@@ -6,23 +6,10 @@ import math
 
 import pytest
 
-from burnish.metric.base import (
-    Metric,
-    MetricMetadata,
-    Numeric,
-    NumericEntry,
-    Progress,
-    input_type_of,
-)
+from burnish.metric.base import MetricMetadata, NumericEntry, Progress
 from burnish.metric.iteration_speed import IterationSpeedMetric
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fake_clock import FakeClock
+from tests.metric_checks import assert_input_less_numeric
 
 
 def meta(items: int) -> MetricMetadata:
@@ -31,7 +18,7 @@ def meta(items: int) -> MetricMetadata:
 
 def steps(
     metric: IterationSpeedMetric,
-    clock: Clock,
+    clock: FakeClock,
     count: int,
     batch: int,
     seconds: float,
@@ -47,16 +34,11 @@ def steps(
 
 
 def test_is_an_input_less_numeric_metric() -> None:
-    metric = IterationSpeedMetric()
-    assert input_type_of(metric) is None
-    assert isinstance(metric, Metric)
-    assert isinstance(metric, Numeric)
-    assert metric.higher_is_better is True
-    assert math.isnan(metric.value())
+    assert_input_less_numeric(IterationSpeedMetric(), higher_is_better=True)
 
 
 def test_first_update_is_na() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     metric = IterationSpeedMetric(clock=clock)
     entry = metric.update(None, meta(32))
     assert entry.formatted == "epoch n/a (n/a) - batch n/a (n/a)"
@@ -65,7 +47,7 @@ def test_first_update_is_na() -> None:
 
 
 def test_steady_speed() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     metric = IterationSpeedMetric(clock=clock)
     steps(metric, clock, 10, batch=32, seconds=0.1)
     clock.now += 0.1
@@ -83,7 +65,7 @@ def test_steady_speed() -> None:
 
 
 def test_batch_value_follows_the_recent_window_and_epoch_the_whole() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     metric = IterationSpeedMetric(window=1.0, clock=clock)
     items = steps(metric, clock, 20, batch=10, seconds=0.1)  # 100 item/s for 2 s
     steps(metric, clock, 30, batch=10, seconds=0.05, start=items)  # then 200 item/s for 1.5 s
@@ -94,7 +76,7 @@ def test_batch_value_follows_the_recent_window_and_epoch_the_whole() -> None:
 
 
 def test_a_progress_restart_restarts_the_measure() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     metric = IterationSpeedMetric(clock=clock)
     steps(metric, clock, 5, batch=10, seconds=0.1)
     clock.now += 10.0
@@ -102,7 +84,7 @@ def test_a_progress_restart_restarts_the_measure() -> None:
 
 
 def test_clear() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     metric = IterationSpeedMetric(clock=clock)
     steps(metric, clock, 5, batch=10, seconds=0.1)
     metric.clear()

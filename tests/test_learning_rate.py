@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import math
 
-from burnish.metric.base import (
-    Metric,
-    MetricMetadata,
-    Numeric,
-    NumericEntry,
-    Progress,
-    input_type_of,
-)
+from burnish.metric.base import MetricMetadata, NumericEntry, Progress
 from burnish.metric.host import transfer_count
 from burnish.metric.learning_rate import LearningRateMetric
+from tests.metric_checks import assert_input_less_numeric
 
 
 def meta(*lrs: float) -> MetricMetadata:
@@ -22,12 +16,8 @@ def meta(*lrs: float) -> MetricMetadata:
 
 def test_is_an_input_less_numeric_metric() -> None:
     metric = LearningRateMetric()
-    assert input_type_of(metric) is None
-    assert isinstance(metric, Metric)
-    assert isinstance(metric, Numeric)
-    assert metric.higher_is_better is False
+    assert_input_less_numeric(metric, higher_is_better=False)
     assert metric.name == "Learning Rate"
-    assert math.isnan(metric.value())
 
 
 def test_one_group() -> None:

@@ -16,14 +16,7 @@ from burnish.learner.events import (
 )
 from burnish.renderer import PlainRenderer
 from burnish.renderer.demo import synthetic_events
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fake_clock import FakeClock
 
 
 def events(epochs: int = 2, train: int = 20, valid: int = 5) -> list[LearnerEvent]:
@@ -50,7 +43,7 @@ def test_a_line_per_split_epoch_with_every_epoch_value() -> None:
 
 def test_progress_lines_every_interval_with_running_values() -> None:
     out = io.StringIO()
-    clock = Clock()
+    clock = FakeClock()
     renderer = PlainRenderer(out, interval_seconds=5.0, clock=clock)
     run = events(1, 20, 5)
     renderer.consume(run[:2])  # start, start split
@@ -68,7 +61,7 @@ def test_progress_lines_every_interval_with_running_values() -> None:
 
 def test_no_progress_line_for_a_finished_split() -> None:
     out = io.StringIO()
-    clock = Clock()
+    clock = FakeClock()
     renderer = PlainRenderer(out, interval_seconds=5.0, clock=clock)
     run = events(1, 3, 2)
     clock.now = 100.0

@@ -13,14 +13,7 @@ from typing import NamedTuple
 import psutil
 import pytest
 
-from burnish.metric.base import (
-    Metric,
-    MetricMetadata,
-    Numeric,
-    NumericEntry,
-    Progress,
-    input_type_of,
-)
+from burnish.metric.base import MetricMetadata, NumericEntry, Progress
 from burnish.metric.host import transfer_count
 from burnish.metric.system import (
     CpuMemory,
@@ -33,6 +26,7 @@ from burnish.metric.system import (
     stop_shared_sampler,
 )
 from burnish.metric.system.cpu import GB
+from tests.metric_checks import assert_input_less_numeric
 
 LOGGER = "burnish.metric.system"
 META = MetricMetadata(Progress(0, None), epoch=1, epoch_total=1, iteration=0)
@@ -271,11 +265,7 @@ def test_epoch_value_is_the_mean_of_distinct_samples() -> None:
 def test_metrics_take_no_input_and_are_numeric() -> None:
     sampler = manual(FakeCpu())
     for metric in (CpuUse(sampler), CpuMemory(sampler), CpuTemperature(sampler)):
-        assert input_type_of(metric) is None
-        assert isinstance(metric, Metric)
-        assert isinstance(metric, Numeric)
-        assert metric.higher_is_better is False
-        assert math.isnan(metric.value())
+        assert_input_less_numeric(metric, higher_is_better=False)
 
 
 def test_update_never_calls_psutil() -> None:
