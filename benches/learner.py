@@ -40,6 +40,7 @@ from burnish import (
     LearnerBuilder,
     LearningRateMetric,
     LossMetric,
+    Metric,
     PrecisionMetric,
     RecallMetric,
     TrainOutput,
@@ -212,8 +213,14 @@ class Mlp(nn.Module, TrainStep[Batch, ClassificationOutput]):
         return TrainOutput(loss, ClassificationOutput(loss, logits, y))
 
 
+SAMPLED: tuple[Callable[[], Metric[None]], ...] = (CpuUse, CpuMemory, CpuTemperature)
+FROM_METADATA: tuple[Callable[[], Metric[None]], ...] = (LearningRateMetric, IterationSpeedMetric)
+
+
 def burnish_learner(
-    dataset: TensorDataset, renderer: str = "plain", system_metrics: bool = False
+    dataset: TensorDataset,
+    renderer: str = "plain",
+    extra: tuple[Callable[[], Metric[None]], ...] = (),
 ) -> None:
     model = Mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
@@ -228,10 +235,8 @@ def burnish_learner(
             AurocMetric.multiclass(),
         ):
             builder.metric_train_numeric(metric)
-        if system_metrics:
-            for system in (LearningRateMetric(), IterationSpeedMetric(), CpuUse(), CpuMemory()):
-                builder.metric_train_numeric(system)
-            builder.metric_train_numeric(CpuTemperature())
+        for make in extra:
+            builder.metric_train_numeric(make())
         if renderer == "dashboard":
             # The real dashboard, drawn into an off-screen 120x40 terminal.
             console = Console(
@@ -251,8 +256,11 @@ RUNNERS: dict[str, Callable[[TensorDataset], None]] = {
     "plain PyTorch loop, no metrics": plain,
     "burnish Learner (plain renderer)": burnish_learner,
     "burnish Learner (dashboard, 120x40)": functools.partial(burnish_learner, renderer="dashboard"),
-    "burnish Learner (plain) + system metrics": functools.partial(
-        burnish_learner, system_metrics=True
+    "burnish Learner (plain) + CPU, memory, temperature": functools.partial(
+        burnish_learner, extra=SAMPLED
+    ),
+    "burnish Learner (plain) + learning rate, iteration speed": functools.partial(
+        burnish_learner, extra=FROM_METADATA
     ),
     "plain loop + TorchMetrics": torchmetrics_loop,
     "Ignite Engine": ignite,
