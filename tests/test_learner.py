@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from burnish import (
     AccuracyInput,
     AccuracyMetric,
+    AurocMetric,
     CheckpointError,
     ClassificationOutput,
     Direction,
@@ -115,8 +116,10 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
 def test_interrupt_saves_mid_epoch_and_resume_is_exact(tmp_path: Path) -> None:
     torch.manual_seed(5)
     reference = Classifier()
-    learn, _ = builder(tmp_path / "reference", epochs=2)
-    learn.build(reference, sgd(reference)).fit(*loaders())
+    learn, reference_log = builder(tmp_path / "reference", epochs=2)
+    learn.metric_train_numeric(AurocMetric.multiclass()).build(reference, sgd(reference)).fit(
+        *loaders()
+    )
 
     torch.manual_seed(5)
     interrupted = Classifier()
@@ -124,7 +127,8 @@ def test_interrupt_saves_mid_epoch_and_resume_is_exact(tmp_path: Path) -> None:
     interrupted.on_train_step = lambda step: interrupter.stop() if step == 9 else None
     learn, _ = builder(tmp_path / "run", epochs=2)
     result = (
-        learn.with_file_checkpointer()
+        learn.metric_train_numeric(AurocMetric.multiclass())
+        .with_file_checkpointer()
         .with_interrupter(interrupter)
         .build(interrupted, sgd(interrupted))
         .fit(*loaders())
@@ -135,11 +139,35 @@ def test_interrupt_saves_mid_epoch_and_resume_is_exact(tmp_path: Path) -> None:
     assert read_run(tmp_path / "run").end_reason == "stopped"
 
     resumed = Classifier()
-    learn, _ = builder(tmp_path / "run", epochs=2)
-    learn.with_file_checkpointer().resume().build(resumed, sgd(resumed)).fit(*loaders())
+    learn, resumed_log = builder(tmp_path / "run", epochs=2)
+    learn.metric_train_numeric(AurocMetric.multiclass()).with_file_checkpointer().resume().build(
+        resumed, sgd(resumed)
+    ).fit(*loaders())
     assert resumed.train_steps == 3
     for a, b in zip(_weights(reference), _weights(resumed), strict=True):
         assert torch.equal(a, b)
+    # The interrupted epoch's metrics continued from the checkpoint: the whole epoch counts.
+    for name in ("Loss", "Accuracy", "Macro AUROC"):
+        (resumed_epoch,) = resumed_log.epochs[Split.TRAIN][name]
+        assert resumed_epoch == reference_log.epochs[Split.TRAIN][name][1]
+
+
+def test_resuming_mid_epoch_needs_the_same_metrics(tmp_path: Path) -> None:
+    interrupter = Interrupter()
+    model = Classifier()
+    model.on_train_step = lambda step: interrupter.stop() if step == 2 else None
+    learn, _ = builder(tmp_path, epochs=2)
+    learn.with_file_checkpointer().with_interrupter(interrupter).build(model, sgd(model)).fit(
+        *loaders()
+    )
+    other = Classifier()
+    learn, _ = builder(tmp_path, epochs=2)
+    with pytest.raises(
+        ValueError, match=r"holds the train state of metrics \['Accuracy', 'Loss'\]"
+    ):
+        learn.metric_train_numeric(
+            AurocMetric.multiclass()
+        ).with_file_checkpointer().resume().build(other, sgd(other)).fit(*loaders())
 
 
 def test_ctrl_c_stops_after_the_batch_and_a_second_aborts(tmp_path: Path) -> None:

@@ -113,6 +113,7 @@ class _Resume:
     items: int
     rng: dict[str, Any]
     epoch_rng: dict[str, Any] | None
+    metric_states: dict[str, dict[str, Any]] | None
 
 
 class _Stopped(Exception):  # noqa: N818 - control flow, not an error
@@ -383,18 +384,7 @@ class Learner(Generic[ModelT]):
         model.train()
         items_total, batches_total = _items_total(loader), _batches_total(loader)
         bus.send(StartSplitEvent(Split.TRAIN, epoch, items_total))
-        if resume is not None and resume.epoch_rng is not None:
-            _set_rng_state(resume.epoch_rng)
-        epoch_rng = _rng_state()
-        batches: Iterator[Any] = iter(loader)
-        done = items = 0
-        if resume is not None:
-            # Replay the interrupted epoch's order and skip what was already trained on. The
-            # skip is eager: samplers draw their shuffle seed on the first batch, which must
-            # happen under the epoch's starting random state, not the interrupted one.
-            done, items = resume.batches_done, resume.items
-            collections.deque(itertools.islice(batches, done), maxlen=0)
-            _set_rng_state(resume.rng)
+        epoch_rng, batches, done, items = self._epoch_batches(loader, resume)
         accumulation = config.grads_accumulation
         self.optimizer.zero_grad(set_to_none=True)
         pending_grads = False
@@ -443,6 +433,28 @@ class Learner(Generic[ModelT]):
         if self.lr_scheduler is not None and config.scheduler_interval == "epoch":
             self.lr_scheduler.step()
         return self._end_split(Split.TRAIN, epoch, metrics, bus)
+
+    def _epoch_batches(
+        self, loader: Iterable[Any], resume: _Resume | None
+    ) -> tuple[dict[str, Any], Iterator[Any], int, int]:
+        """The epoch's starting random state, its batches, and the batches and items done.
+
+        Resuming mid-epoch replays the interrupted epoch's order and skips what was already
+        trained on. The skip is eager: samplers draw their shuffle seed on the first batch,
+        which must happen under the epoch's starting random state, not the interrupted one.
+        The epoch's metrics continue from their saved state.
+        """
+        if resume is not None and resume.epoch_rng is not None:
+            _set_rng_state(resume.epoch_rng)
+        epoch_rng = _rng_state()
+        batches = iter(loader)
+        if resume is None:
+            return epoch_rng, batches, 0, 0
+        collections.deque(itertools.islice(batches, resume.batches_done), maxlen=0)
+        _set_rng_state(resume.rng)
+        if resume.metric_states is not None:
+            self.config.train_metrics.load_state_dict(resume.metric_states)
+        return epoch_rng, batches, resume.batches_done, resume.items
 
     def _valid_epoch(
         self, epoch: int, loader: Iterable[Any], bus: _EventBus, split: Split = Split.VALID
@@ -562,6 +574,11 @@ class Learner(Generic[ModelT]):
                     "history": self.history.state_dict(),
                     "rng": _rng_state(),
                     "epoch_rng": epoch_rng,
+                    # Mid-epoch, the epoch's metrics continue from here on resume.
+                    # Mid-epoch, the epoch's metrics continue from here on resume.
+                    "train_metrics": (
+                        self.config.train_metrics.state_dict() if batches_done else None
+                    ),
                 },
             },
         )
@@ -598,6 +615,7 @@ class Learner(Generic[ModelT]):
             int(learner["items"]),
             learner["rng"],
             learner["epoch_rng"],
+            learner.get("train_metrics"),
         )
 
     # -- plumbing ----------------------------------------------------------------------------

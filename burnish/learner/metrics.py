@@ -8,7 +8,7 @@ from typing import Any
 
 from burnish.adaptor import StepAdaptations, check_adaptable
 from burnish.learner.events import MetricUpdate, Split
-from burnish.metric.base import Metric, MetricMetadata, Numeric, input_type_of
+from burnish.metric.base import Metric, MetricMetadata, Numeric, Stateful, input_type_of
 
 __all__ = ["RegisteredMetric", "SplitMetrics"]
 
@@ -70,6 +70,29 @@ class SplitMetrics:
     def clear(self) -> None:
         for registered in self.registered:
             registered.metric.clear()
+
+    def state_dict(self) -> dict[str, dict[str, Any]]:
+        """Each stateful metric's epoch state, by name (for a mid-epoch checkpoint)."""
+        return {name: metric.state_dict() for name, metric in self._stateful().items()}
+
+    def load_state_dict(self, states: dict[str, dict[str, Any]]) -> None:
+        """Continue the epoch of every stateful metric from :meth:`state_dict`.
+
+        Raises ``ValueError`` when the saved metrics are not the registered ones: a metric
+        starting afresh in the middle of an epoch would report a value of part of it.
+        """
+        stateful = self._stateful()
+        if set(stateful) != set(states):
+            raise ValueError(
+                f"the checkpoint holds the {self.split.value} state of metrics "
+                f"{sorted(states)}, but the learner registers {sorted(stateful)}: register the "
+                "same metrics to resume in the middle of an epoch"
+            )
+        for name, metric in stateful.items():
+            metric.load_state_dict(states[name])
+
+    def _stateful(self) -> dict[str, Stateful]:
+        return {r.metric.name: r.metric for r in self.registered if isinstance(r.metric, Stateful)}
 
     def close(self) -> None:
         """Close the metrics that hold resources (those with a ``close()`` method)."""

@@ -30,6 +30,7 @@ __all__ = [
     "Numeric",
     "NumericEntry",
     "Progress",
+    "Stateful",
     "Text",
     "format_value",
     "input_type_of",
@@ -173,6 +174,23 @@ class DeferredChecks(Protocol):
         ...
 
     def clear(self) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """A metric whose epoch state can be saved and restored (in a learner's checkpoints).
+
+    The state holds tensors, numbers, lists and dicts only, so it loads with
+    ``torch.load(..., weights_only=True)``.
+    """
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class MetricEntry:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import get_args
+from typing import Any, get_args
 
 import torch
 from typing_extensions import Self
@@ -221,6 +221,15 @@ class TaskChecks:
     def clear(self) -> None:
         self.num_classes = None
         self.bounds.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"num_classes": self.num_classes, "bounds": self.bounds.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.clear()
+        if state["num_classes"] is not None:
+            self._expect_classes(int(state["num_classes"]))
+        self.bounds.load_state_dict(state["bounds"])
 
 
 def check_top_k(metric: str, top_k: int, scores: torch.Tensor) -> None:

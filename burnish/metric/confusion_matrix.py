@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from typing_extensions import Self
@@ -118,3 +119,10 @@ class ConfusionMatrixMetric:
     def clear(self) -> None:
         self._matrix = None
         self._checks.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"matrix": self._matrix, "checks": self._checks.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._matrix = state["matrix"]
+        self._checks.load_state_dict(state["checks"])

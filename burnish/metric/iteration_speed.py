@@ -6,6 +6,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
 
@@ -99,6 +100,14 @@ class IterationSpeedMetric:
 
     def running_iterations_per_second(self) -> float:
         return self._running()[1]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Nothing: rates are measured on this process's clock, so a resumed epoch restarts
+        its measurement."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.clear()
 
     def clear(self) -> None:
         self._recent.clear()

@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from typing import get_args
+from typing import Any, get_args
 
 import torch
 from typing_extensions import Self
@@ -268,6 +268,19 @@ class _RankingMetric:
         self._last = ()
         self._cached = None
         self._updates = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "accumulator": self._accumulator.state_dict(),
+            "histogram": self._histogram.state_dict(),
+            "checks": self._checks.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.clear()
+        self._accumulator.load_state_dict(state["accumulator"])
+        self._histogram.load_state_dict(state["histogram"])
+        self._checks.load_state_dict(state["checks"])
 
 
 class AurocMetric(_RankingMetric):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import torch
 
@@ -156,6 +156,20 @@ class NumericMetricState:
         self._batch = (math.nan, 0, 0.0)
         self.checks.clear()
 
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "sum": self._sum,
+            "count": self._count,
+            "batch": list(self._batch),
+            "checks": self.checks.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._sum, self._count = state["sum"], state["count"]
+        batch, batch_count, is_mean = state["batch"]
+        self._batch = (batch, batch_count, float(is_mean))
+        self.checks.load_state_dict(state["checks"])
+
 
 class NumericState(Protocol):
     """What a numeric metric's state answers; the metric delegates to it."""
@@ -167,6 +181,10 @@ class NumericState(Protocol):
     def running_value(self) -> NumericEntry: ...
 
     def clear(self) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 StateT = TypeVar("StateT", bound=NumericState)
@@ -188,6 +206,14 @@ class NumericStateMetric(Generic[StateT]):
 
     def clear(self) -> None:
         self._state.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The epoch state so far (tensors, numbers, lists), for a checkpoint."""
+        return self._state.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the epoch from a :meth:`state_dict`."""
+        self._state.load_state_dict(state)
 
 
 def nan_mean(values: Sequence[float]) -> float:
@@ -321,6 +347,19 @@ class ConfusionStatsState:
         self._items = 0
         self.checks.clear()
 
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "counts": self._counts,
+            "batch": self._batch,
+            "items": self._items,
+            "checks": self.checks.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._counts, self._batch = state["counts"], state["batch"]
+        self._items = int(state["items"])
+        self.checks.load_state_dict(state["checks"])
+
 
 class PredictionAccumulator:
     """Every batch's scores and targets, kept on their device for epoch-wide ranking metrics.
@@ -360,6 +399,17 @@ class PredictionAccumulator:
         self._targets = []
         self.items = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        gathered = self.gather()
+        scores, targets = (None, None) if gathered is None else gathered
+        return {"scores": scores, "targets": targets, "items": self.items}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.clear()
+        if state["scores"] is not None:
+            self._scores, self._targets = [state["scores"]], [state["targets"]]
+        self.items = int(state["items"])
+
 
 class ScoreHistogram:
     """Fixed-size counts of scores per bin (binned ranking metrics): memory independent of the
@@ -382,3 +432,9 @@ class ScoreHistogram:
     def clear(self) -> None:
         self.counts = None
         self.items = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts, "items": self.items}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.counts, self.items = state["counts"], int(state["items"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -134,6 +134,12 @@ class GuardBounds:
 
     def clear(self) -> None:
         self._flat = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"bounds": list(self._flat)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._flat = list(state["bounds"])
 
 
 def expect_input(metric: str, item: object, kind: type[InputT]) -> InputT:

@@ -10,7 +10,7 @@ import copy
 import math
 import weakref
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from typing_extensions import Self
 
@@ -63,6 +63,13 @@ class HostMeanState:
         self._sum = 0.0
         self._count = 0
         self._current = math.nan
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sum": self._sum, "count": self._count, "current": self._current}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._sum, self._count = float(state["sum"]), int(state["count"])
+        self._current = float(state["current"])
 
 
 _NOT_COPIED = frozenset({"_sampler", "_subscribed", "_release"})
@@ -171,5 +178,10 @@ class SampledMetric(SamplerClient, NumericStateMetric[HostMeanState]):
 
     def clear(self) -> None:
         super().clear()
+        self._seen = -1
+        self._repeat = None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         self._seen = -1
         self._repeat = None
