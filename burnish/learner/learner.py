@@ -159,14 +159,12 @@ class _LossWatch:
         self.every_seconds = every_seconds
         self._pending: list[tuple[int, int, torch.Tensor]] = []
         self._checked_at = time.monotonic()
-        self.skipped = 0
 
     def admit(self, loss: torch.Tensor, epoch: int, iteration: int) -> bool:
         """Whether to train on this batch. Only the ``skip`` policy reads the loss here."""
         if self.policy == "skip":
             if bool(torch.isfinite(loss.detach()).all()):
                 return True
-            self.skipped += 1
             log.warning(
                 "skipping a batch with a non-finite loss (epoch %d, iteration %d)", epoch, iteration
             )
