@@ -2,7 +2,7 @@
 
 Everything is offline: the 1,797 8x8 digit images ship with scikit-learn.
 
-Run: make demo  (or: python examples/digits.py --epochs 12 --directory runs/digits)
+Run: make demo  (or: python examples/digits.py --epochs 40 --directory runs/digits)
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def digits_loaders(batch_size: int, seed: int = 0) -> tuple[DataLoader[Batch], D
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--directory", default="runs/digits")
