@@ -163,7 +163,11 @@ def test_resuming_mid_epoch_needs_the_same_metrics(tmp_path: Path) -> None:
     other = Classifier()
     learn, _ = builder(tmp_path, epochs=2)
     with pytest.raises(
-        ValueError, match=r"holds the train state of metrics \['Accuracy', 'Loss'\]"
+        ValueError,
+        match=(
+            r"train metrics: the saved state holds metrics \['Accuracy', 'Loss'\], "
+            r"not \['Accuracy', 'Loss', 'Macro AUROC'\]"
+        ),
     ):
         learn.metric_train_numeric(
             AurocMetric.multiclass()
@@ -454,7 +458,10 @@ def test_one_metric_instance_cannot_serve_two_splits(tmp_path: Path) -> None:
     metric = LossMetric()
     with pytest.raises(ValueError, match="'Loss' is already registered: each split needs its own"):
         LearnerBuilder(tmp_path).metric_train_numeric(metric).metric_valid_numeric(metric)
-    with pytest.raises(ValueError, match="train metrics must have distinct names; Loss"):
+    with pytest.raises(
+        ValueError,
+        match="train metrics: metric names must be distinct; 'Loss' appears more than once",
+    ):
         LearnerBuilder(tmp_path).metric_train_numeric(LossMetric()).metric_train_numeric(
             LossMetric()
         ).renderer(NullRenderer()).build(Classifier(), sgd(Classifier()))

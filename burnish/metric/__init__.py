@@ -12,6 +12,7 @@ from burnish.metric.base import (
     input_type_of,
     resolve_entries,
 )
+from burnish.metric.collection import MetricCollection
 from burnish.metric.confusion import (
     DecisionRule,
     FBetaScoreMetric,
@@ -47,6 +48,7 @@ __all__ = [
     "HammingScoreMetric",
     "LossMetric",
     "Metric",
+    "MetricCollection",
     "MetricEntry",
     "MetricMetadata",
     "Numeric",
