@@ -92,6 +92,10 @@ def quit_prompt(width: int, height: int) -> list[Line]:
     return lines
 
 
+def _epoch_position(value: float) -> str:
+    return f"{value:.1f}"
+
+
 class PlotsPanel:
     def __init__(self, state: DashboardState, controls: Controls) -> None:
         self.state = state
@@ -109,6 +113,8 @@ class PlotsPanel:
             # The chart keeps about a point per dot column, two per cell: about this many.
             metric_series(self.state, metrics[selected], view, max_points=2 * width),
             x_title="epoch",
+            # Epoch positions: one decimal reads as "epoch 2.5", where 4 digits read as noise.
+            format_x=_epoch_position,
             empty_text="no epoch values yet" if view is View.SUMMARY else "no data yet",
         )
         names = [metric.name for metric in metrics]
