@@ -410,7 +410,9 @@ class ExplodingLoss(Classifier):
     def train_step(self, batch: Batch) -> TrainOutput[ClassificationOutput]:
         output = super().train_step(batch)
         if self.train_steps == 3:
-            return TrainOutput(output.loss * math.nan, output.item)
+            item = output.item
+            loss = output.loss * math.nan
+            return TrainOutput(loss, ClassificationOutput(loss, item.output, item.targets))
         return output
 
 
@@ -424,9 +426,13 @@ def test_nonfinite_loss_errors_naming_epoch_and_iteration(tmp_path: Path) -> Non
 def test_nonfinite_loss_skip_and_stop(tmp_path: Path) -> None:
     model = ExplodingLoss()
     before = _weights(model)
-    learn = LearnerBuilder(tmp_path / "skip").num_epochs(1).renderer(NullRenderer())
+    learn, memory = builder(tmp_path / "skip", epochs=1)
     learn.on_nonfinite_loss("skip").build(model, sgd(model)).fit(loaders()[0])
     assert all(torch.isfinite(w).all() for w in _weights(model))
+    # The skipped batch is left out of the metrics too: 5 of 6 batches, a finite mean loss.
+    (loss,) = memory.epochs[Split.TRAIN]["Loss"]
+    assert loss.count == 96 - 16
+    assert math.isfinite(loss.value)
     assert any(not torch.equal(a, b) for a, b in zip(before, _weights(model), strict=True))
 
     stopping = ExplodingLoss()

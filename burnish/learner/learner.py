@@ -400,6 +400,7 @@ class Learner(Generic[ModelT]):
             items += batch_size_of(batch)
             self.iteration += 1
             lrs = self._lrs()  # the rates this step trains with, before the scheduler moves them
+            # A skipped batch (non-finite loss) is left out of training and metrics alike.
             if watch.admit(output.loss, epoch, self.iteration):
                 loss = output.loss / accumulation if accumulation > 1 else output.loss
                 loss.backward()  # type: ignore[no-untyped-call]
@@ -407,14 +408,14 @@ class Learner(Generic[ModelT]):
                 if done % accumulation == 0 or done == batches_total:
                     self._optimizer_step()
                     pending_grads = False
-            progress = Progress(items, items_total)
-            self._publish_step(
-                Split.TRAIN,
-                TrainingProgress(progress, epoch, config.num_epochs, self.iteration),
-                output.item,
-                lrs,
-                bus,
-            )
+                progress = Progress(items, items_total)
+                self._publish_step(
+                    Split.TRAIN,
+                    TrainingProgress(progress, epoch, config.num_epochs, self.iteration),
+                    output.item,
+                    lrs,
+                    bus,
+                )
             watch.check()
             if config.interrupter.should_stop():
                 watch.check(force=True)
