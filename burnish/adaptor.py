@@ -39,6 +39,7 @@ __all__ = [
 InputT = TypeVar("InputT")
 OutputT = TypeVar("OutputT")
 T = TypeVar("T")
+_MISSING = object()
 
 
 @runtime_checkable
@@ -60,9 +61,11 @@ class MetricInput:
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, once per step and key across every metric that asks."""
-        if key not in self.derived:
-            self.derived[key] = compute()
-        return cast("T", self.derived[key])
+        # One lookup on the path taken by every metric after the first.
+        value = self.derived.get(key, _MISSING)
+        if value is _MISSING:
+            value = self.derived[key] = compute()
+        return cast("T", value)
 
 
 @dataclass(frozen=True, eq=False)

@@ -35,8 +35,7 @@ class AccuracyMetric(NumericStateMetric[NumericMetricState]):
     def update(self, item: AccuracyInput, metadata: MetricMetadata) -> MetricEntry:
         item = expect_input(self.name, item, AccuracyInput)
         outputs, targets = item.outputs, item.targets
-        self._checks.check(outputs, targets)
-        self._checks.observe(item, outputs, targets, self.pad_token)
+        self._checks.watch(item, outputs, targets, self.pad_token)
         # The same memo key as the multiclass top-1 rule of precision, recall and F-beta.
         predicted = item.memo("argmax", lambda: outputs.argmax(dim=1))
         correct, count = accuracy_counts(predicted, targets, self.pad_token)

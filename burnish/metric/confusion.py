@@ -145,6 +145,25 @@ class TaskChecks:
     def verify(self, host: Sequence[list[float]]) -> None:
         self.bounds.verify(host)
 
+    def watch(
+        self,
+        item: MetricInput,
+        scores: torch.Tensor,
+        targets: torch.Tensor,
+        pad_token: int | None = None,
+    ) -> None:
+        """Check a step's input now (:meth:`check`) and fold its value ranges in (:meth:`observe`).
+
+        Shapes and dtypes are checked once per step and task however many metrics ask.
+        """
+        key = ("checked", self.task, id(scores), id(targets))
+        if key not in item.derived:
+            self.check(scores, targets)
+            item.derived[key] = True
+        elif self.task != "binary":
+            self._expect_classes(scores.shape[1])
+        self.observe(item, scores, targets, pad_token)
+
     def check(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
         """Raise now for wrong shapes or dtypes, naming the metric, what was expected and got."""
         name = self.metric
@@ -344,11 +363,10 @@ class _ConfusionScoreMetric(NumericStateMetric[ConfusionStatsState]):
     def update(self, item: ConfusionStatsInput, metadata: MetricMetadata) -> MetricEntry:
         item = expect_input(self.name, item, ConfusionStatsInput)
         scores, targets = item.predictions, item.targets
-        self._checks.check(scores, targets)
+        self._checks.watch(item, scores, targets)
         check_top_k(self.name, self.rule.top_k, scores)
-        self._checks.observe(item, scores, targets)
         counts = confusion_counts(item, self.rule, scores, targets)
-        return self._state.update(counts, scores.shape[0])
+        return self._state.update(counts, scores.shape[0], item)
 
     def per_class(self) -> list[float]:
         """The epoch's value per class (``reduction="none"``; NaN outside the label set), or

@@ -75,8 +75,7 @@ class ConfusionMatrixMetric:
     def update(self, item: ConfusionStatsInput, metadata: MetricMetadata) -> MetricEntry:
         item = expect_input(self.name, item, ConfusionStatsInput)
         scores, targets = item.predictions, item.targets
-        self._checks.check(scores, targets)
-        self._checks.observe(item, scores, targets)
+        self._checks.watch(item, scores, targets)
         decided = self.rule.decide(item, scores).reshape(-1)
         if self.rule.task == "multiclass":
             classes = scores.shape[1]

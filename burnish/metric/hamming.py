@@ -40,8 +40,7 @@ class HammingScoreMetric(NumericStateMetric[NumericMetricState]):
     def update(self, item: HammingScoreInput, metadata: MetricMetadata) -> MetricEntry:
         item = expect_input(self.name, item, HammingScoreInput)
         outputs, targets = item.outputs, item.targets
-        self._checks.check(outputs, targets)
-        self._checks.observe(item, outputs, targets)
+        self._checks.watch(item, outputs, targets)
         # Shared with multilabel precision/recall/F-beta using the same threshold.
         correct, count = hamming_counts(self._rule.decide(item, outputs), targets)
         return self._state.update(correct, count)

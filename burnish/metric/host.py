@@ -33,18 +33,28 @@ def to_host(values: Sequence[torch.Tensor]) -> list[list[float]]:
     """Copy every tensor to the host as a flat list of floats, one transfer per device."""
     global _transfers
     result: list[list[float]] = [[] for _ in values]
-    by_device: dict[torch.device, list[int]] = {}
+    # Grouped by device, then by dtype and shape: a reader takes hundreds of small tensors at
+    # once (a step's values for every step since the last read), and stacking each group costs
+    # one operation where flattening costs one per tensor.
+    by_device: dict[torch.device, dict[tuple[torch.dtype, torch.Size], list[int]]] = {}
     for index, tensor in enumerate(values):
-        by_device.setdefault(tensor.device, []).append(index)
-    for device, indices in by_device.items():
-        # cat promotes mixed dtypes itself: one conversion for all, not one per tensor.
-        flat = torch.cat([values[i].detach().reshape(-1) for i in indices])
+        groups = by_device.setdefault(tensor.device, {})
+        groups.setdefault((tensor.dtype, tensor.shape), []).append(index)
+    for device, groups in by_device.items():
+        # cat promotes mixed dtypes itself: one conversion for all, not one per group.
+        flat = torch.cat(
+            [
+                torch.stack([values[i] for i in indices]).detach().reshape(-1)
+                for indices in groups.values()
+            ]
+        )
         host = flat.to(accumulator_dtype(device)).tolist()
         with _lock:
             _transfers += 1
         offset = 0
-        for i in indices:
-            size = values[i].numel()
-            result[i] = host[offset : offset + size]
-            offset += size
+        for (_, shape), indices in groups.items():
+            size = shape.numel()
+            for i in indices:
+                result[i] = host[offset : offset + size]
+                offset += size
     return result

@@ -44,8 +44,7 @@ class PerplexityMetric(NumericStateMetric[NumericMetricState]):
     def update(self, item: PerplexityInput, metadata: MetricMetadata) -> MetricEntry:
         item = expect_input(self.name, item, PerplexityInput)
         logits, targets = item.outputs, item.targets
-        self._checks.check(logits, targets)
-        self._checks.observe(item, logits, targets, self.pad_token)
+        self._checks.watch(item, logits, targets, self.pad_token)
         # Out-of-range targets are clamped (the targets guard reports them) so gather never
         # fails on the device; padding keeps its value so that it is still recognised.
         safe = targets.clamp(0, logits.shape[1] - 1)

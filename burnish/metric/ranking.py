@@ -56,6 +56,7 @@ from burnish.metric.state import (
     format_values,
     nan_mean,
     read_checked,
+    read_values,
 )
 from burnish.metric.validation import expect_input
 
@@ -162,8 +163,7 @@ class _RankingMetric:
     def update(self, item: AurocInput, metadata: MetricMetadata) -> MetricEntry:
         item = expect_input(self.name, item, AurocInput)
         scores, targets = item.predictions, item.targets
-        self._checks.check(scores, targets)
-        self._checks.observe(item, scores, targets)
+        self._checks.watch(item, scores, targets)
         self._updates += 1
         if self.bins is None:
             self._accumulator.append(scores, targets)
@@ -180,9 +180,10 @@ class _RankingMetric:
             counts = item.memo((*key, id(targets)), histogram)
             self._histogram.add(counts, scores.shape[0])
             self._last = (counts,)
-        shapes = [tuple(tensor.shape) for tensor in self._last]
+        # The batch's tensors stay on the device: a step logs no value, and the batch text is
+        # ranked and read only if a reader shows it.
         return MetricEntry.deferred(
-            self.name, self._last, functools.partial(self._render_update, shapes), self._checks
+            self.name, (), functools.partial(self._render_update, self._last), self._checks
         )
 
     def _values(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -208,16 +209,10 @@ class _RankingMetric:
         return average_ranking_scores(values, result[2], self.average).reshape(1)
 
     def _render_update(
-        self, shapes: list[tuple[int, ...]], host: Sequence[list[float]]
+        self, last: tuple[torch.Tensor, ...], host: Sequence[list[float]]
     ) -> tuple[Text, Text]:
         def formatted() -> str:
-            tensors = [
-                torch.tensor(values, dtype=torch.float64).view(shape)
-                for values, shape in zip(host, shapes, strict=True)
-            ]
-            if self.bins is None:
-                tensors[1] = tensors[1].long()
-            batch = [float(value) for value in self._values(tensors)]
+            (batch,) = read_values([self._values(last)])
             return f"batch {format_values(self._options, batch)}"
 
         # A step logs no value: one batch's ranking says little about the epoch's, and ranking

@@ -13,6 +13,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import torch
 
+from burnish.adaptor import MetricInput
 from burnish.metric.base import (
     DeferredChecks,
     DeferredValue,
@@ -80,9 +81,13 @@ class NumericMetricState:
         """Add a batch whose values sum to ``batch_sum`` over ``batch_count`` items."""
         batch_sum = batch_sum.detach()
         if isinstance(self._sum, torch.Tensor):
-            self._sum = self._sum + batch_sum  # promotes to the sum's float64
-        else:
+            self._sum = self._sum + batch_sum  # promotes to the sum's dtype
+        elif batch_sum.is_floating_point():
             self._sum = batch_sum.to(accumulator_dtype(batch_sum.device))
+        else:
+            # Counts (correct predictions) add exactly, and an add without a dtype
+            # conversion costs half as much.
+            self._sum = batch_sum.long()
         return self._updated(batch_sum, batch_count, is_mean=False)
 
     def update_mean(self, batch_mean: torch.Tensor, batch_count: int) -> MetricEntry:
@@ -266,12 +271,28 @@ class ConfusionStatsState:
         self.checks: DeferredChecks = GuardBounds(()) if checks is None else checks
         self.clear()
 
-    def update(self, counts: torch.Tensor, items: int) -> MetricEntry:
-        """Add a batch's ``counts`` over ``items`` items; the tensor is never modified."""
-        if self._counts is None:
-            self._counts = counts.to(accumulator_dtype(counts.device))
+    def update(
+        self, counts: torch.Tensor, items: int, shared: MetricInput | None = None
+    ) -> MetricEntry:
+        """Add a batch's integer ``counts`` over ``items`` items; the tensor is never modified.
+
+        States that add the same step's counts to the same running sum (precision, recall and
+        F-beta of one rule, updated together since the epoch began) share the addition through
+        the ``shared`` input's memo: one operation per step for them all. Sharing is decided by
+        identity, so a state cleared or restored apart simply stops sharing.
+        """
+        previous = self._counts
+
+        def accumulate() -> tuple[torch.Tensor | None, torch.Tensor]:
+            # Out of place: entries keep their snapshot. The previous sum rides along in the
+            # memo so that its id cannot be reused within the step.
+            return previous, counts if previous is None else previous + counts
+
+        if shared is None:
+            self._counts = accumulate()[1]
         else:
-            self._counts = self._counts + counts  # out of place: entries keep their snapshot
+            key = ("epoch-counts", id(counts), id(previous))
+            self._counts = shared.memo(key, accumulate)[1]
         self._batch = counts
         self._items += items
         # The shape travels with the entry: the state may be cleared before it is read.

@@ -38,9 +38,8 @@ class TopKAccuracyMetric(NumericStateMetric[NumericMetricState]):
     def update(self, item: TopKAccuracyInput, metadata: MetricMetadata) -> MetricEntry:
         item = expect_input(self.name, item, TopKAccuracyInput)
         outputs, targets = item.outputs, item.targets
-        self._checks.check(outputs, targets)
+        self._checks.watch(item, outputs, targets, self.pad_token)
         check_top_k(self.name, self.k, outputs)
-        self._checks.observe(item, outputs, targets, self.pad_token)
         # Shared with precision/recall top-k rules (and, for k=1, with AccuracyMetric's argmax).
         top = self._rule.decide(item, outputs)
         correct, count = topk_accuracy_counts(top, targets, self.pad_token)
