@@ -1,0 +1,224 @@
+"""What the dashboard and the system metrics add to a training step, part by part.
+
+End-to-end timings (``benches/learner.py``) on a shared 2-core machine move by several percent
+from run to run, more than the 1 % and 3 % bounds to be shown. This bench measures each part
+of the added work alone, as the CPU time of the thread doing it (the best of several runs), and
+adds the parts up against the reference workload's step (``benches/learner.py``):
+
+- the training thread: updating the extra metrics and sending their entries, per step;
+- the consumers, on their own threads: the JSONL logger's flush (every second) and the
+  renderer's tick (a plain renderer's, or the dashboard's, which draws one 120x40 frame per
+  tick) over the steps of one tick;
+- the sampler thread: one sample of what the system metrics need, at its 2 Hz.
+
+The learner's own metrics (loss, accuracy, macro precision, recall, F1, AUROC) are updated in
+every run, so that the consumers read them as they do in training; the added cost of a
+configuration is its total minus the reference's. Work on another thread counts in full, as if
+it held the interpreter lock for all of it (a bound: its tensor operations release it).
+
+Run: .venv/bin/python benches/overhead.py [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from learner import BATCH, EPOCHS, SAMPLES, data, plain
+
+from burnish import (
+    AccuracyMetric,
+    AurocMetric,
+    ClassificationOutput,
+    CpuMemory,
+    CpuTemperature,
+    CpuUse,
+    FBetaScoreMetric,
+    IterationSpeedMetric,
+    LearningRateMetric,
+    LossMetric,
+    Metric,
+    PrecisionMetric,
+    RecallMetric,
+)
+from burnish.learner.events import (
+    LearnerEvent,
+    ProcessedItemEvent,
+    Split,
+    StartEvent,
+    StartSplitEvent,
+    TrainingProgress,
+)
+from burnish.learner.metrics import RegisteredMetric, SplitMetrics
+from burnish.logger.jsonl import JsonlMetricLogger
+from burnish.metric.base import MetricMetadata, Progress
+from burnish.metric.system.sampler import Need, SystemSampler
+from burnish.renderer import PlainRenderer, TuiRenderer
+
+STEPS = 1_000
+CLASSES = 10
+
+
+def reference_metrics() -> list[Metric[object]]:
+    return [
+        LossMetric(),
+        AccuracyMetric(),
+        PrecisionMetric.multiclass(),
+        RecallMetric.multiclass(),
+        FBetaScoreMetric.multiclass(),
+        AurocMetric.multiclass(),
+    ]
+
+
+SAMPLED: tuple[Callable[[], Metric[None]], ...] = (CpuUse, CpuMemory, CpuTemperature)
+FROM_METADATA: tuple[Callable[[], Metric[None]], ...] = (LearningRateMetric, IterationSpeedMetric)
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    extra: tuple[Callable[[], Metric[None]], ...] = ()
+    dashboard: bool = False
+
+
+def outputs() -> list[ClassificationOutput]:
+    generator = torch.Generator().manual_seed(0)
+    return [
+        ClassificationOutput(
+            torch.rand((), generator=generator),
+            torch.randn(BATCH, CLASSES, generator=generator),
+            torch.randint(0, CLASSES, (BATCH,), generator=generator),
+        )
+        for _ in range(STEPS)
+    ]
+
+
+def train_thread(config: Config, steps: Sequence[ClassificationOutput]) -> tuple[float, list]:
+    """CPU seconds to update the metrics and build the step events, and the events."""
+    metrics = [*reference_metrics(), *(make() for make in config.extra)]
+    split = SplitMetrics(Split.TRAIN, [RegisteredMetric.of(m, plotted=True) for m in metrics])
+    events: list[LearnerEvent] = [
+        StartEvent(1, (Split.TRAIN,), time.monotonic()),
+        StartSplitEvent(Split.TRAIN, 1, STEPS * BATCH),
+    ]
+    start = time.thread_time()
+    for index, output in enumerate(steps, start=1):
+        progress = TrainingProgress(Progress(index * BATCH, STEPS * BATCH), 1, 1, index)
+        metadata = MetricMetadata(progress.progress, 1, 1, index, (0.05,))
+        updates = split.update(output, metadata)
+        events.append(ProcessedItemEvent(Split.TRAIN, progress, updates, (0.05,), 0.0))
+    elapsed = time.thread_time() - start
+    split.close()
+    return elapsed, events
+
+
+def consumers(config: Config, events: list, steps_per_second: float) -> float:
+    """CPU seconds of the logger's flushes and the renderer's ticks over the events."""
+    console = Console(
+        file=io.StringIO(), width=120, height=40, force_terminal=True, color_system="truecolor"
+    )
+    renderer = (
+        TuiRenderer(console=console, input_fd=None)
+        if config.dashboard
+        else PlainRenderer(stream=io.StringIO())
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        logger = JsonlMetricLogger(directory)
+        total = 0.0
+        for consumer in (logger, renderer):
+            tick = max(1, round(consumer.tick_seconds * steps_per_second))
+            start = time.thread_time()
+            for first in range(0, len(events), tick):
+                consumer.consume(events[first : first + tick])
+            total += time.thread_time() - start
+        logger.close()
+    renderer.close()
+    return total
+
+
+def sampler_seconds_per_second(config: Config, repeats: int) -> float:
+    """CPU seconds a second that the sampler thread spends on what the metrics need."""
+    if not config.extra or config.extra != SAMPLED:
+        return 0.0
+    sampler = SystemSampler(background=False)
+    for need in (Need.CPU_USE, Need.MEMORY, Need.CPU_TEMPERATURE):
+        sampler.acquire(need)
+    sampler.poll()
+    start = time.thread_time()
+    for _ in range(repeats * 10):
+        sampler.poll()
+    per_sample = (time.thread_time() - start) / (repeats * 10)
+    return per_sample / sampler.interval
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    logging.disable(logging.WARNING)
+    dataset = data()
+    plain(dataset)
+    steps_per_run = EPOCHS * -(-SAMPLES // BATCH)
+    plain_step = min(_timed(lambda: plain(dataset)) for _ in range(args.repeats)) / steps_per_run
+    configs = [
+        Config("reference: plain renderer"),
+        Config("dashboard (120x40)", dashboard=True),
+        Config("+ CPU, memory, temperature", extra=SAMPLED),
+        Config("+ learning rate, iteration speed", extra=FROM_METADATA),
+    ]
+    steps = outputs()
+    for config in configs:  # warm-up: first-call paths, rich's imports
+        consumers(config, train_thread(config, steps[:100])[1], 1 / plain_step)
+    measured: dict[str, tuple[float, float, float]] = {}
+    for config in configs:
+        trains, consumed = [], []
+        for _ in range(args.repeats):
+            train, events = train_thread(config, steps)
+            trains.append(train / STEPS)
+            learner_step = plain_step + trains[-1]
+            consumed.append(consumers(config, events, 1 / learner_step) / STEPS)
+        sampler = sampler_seconds_per_second(config, args.repeats)
+        measured[config.name] = (min(trains), min(consumed), sampler)
+    reference = measured[configs[0].name]
+    reference_step = plain_step + reference[0] + reference[1]
+    print(
+        f"plain loop step (reference workload, best of {args.repeats}): "
+        f"{1e6 * plain_step:.0f} µs; learner step with its 6 metrics, all threads: "
+        f"{1e6 * reference_step:.0f} µs"
+    )
+    print()
+    print(
+        "| configuration | training thread µs/step | consumers µs/step | sampler µs/step | "
+        "added µs/step | added % of the learner step |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, (train, consumer, sampler) in measured.items():
+        sampler_per_step = sampler * reference_step
+        added = train + consumer + sampler_per_step - reference[0] - reference[1]
+        print(
+            f"| {name} | {1e6 * train:.1f} | {1e6 * consumer:.1f} | {1e6 * sampler_per_step:.2f} "
+            f"| {1e6 * added:+.1f} | {100 * added / reference_step:+.2f} % |"
+        )
+
+
+def _timed(run: Callable[[], object]) -> float:
+    start = time.thread_time()
+    run()
+    return time.thread_time() - start
+
+
+if __name__ == "__main__":
+    main()
