@@ -3,7 +3,8 @@
 No burnish base class is involved. A metric is any object with ``name``, ``update``,
 ``compute`` and ``clear``; adding ``higher_is_better``, ``value`` and ``running_value`` makes it
 numeric, so the dashboard plots it. Its input type is read from ``update``'s annotation, and
-``register_adaptor`` teaches burnish's ``RegressionOutput`` to produce it.
+``register_adaptor`` teaches burnish's ``RegressionOutput`` to produce it. ``state_reductions``
+says how its states combine across the processes of a distributed run (torchrun).
 
 Run: python examples/custom_metric.py
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -25,6 +27,7 @@ from burnish import (
     adapt,
     register_adaptor,
 )
+from burnish.distributed import compute_view
 from burnish.metric.host import to_host
 
 
@@ -46,6 +49,7 @@ class MeanAbsoluteErrorMetric:
 
     name = "MAE"
     higher_is_better = False
+    state_reductions: ClassVar[dict[str, str]] = {"_sum": "sum", "_count": "sum"}
 
     def __init__(self) -> None:
         self._format = FormatOptions(self.name).precision(3)
@@ -79,7 +83,8 @@ class MeanAbsoluteErrorMetric:
         return formatted, NumericEntry(current, int(batch_count), "aggregated").serialize()
 
     def compute(self) -> MetricEntry:
-        running = self.running_value()
+        # Over every process's data in a distributed run; this metric itself otherwise.
+        running = compute_view(self).running_value()
         return MetricEntry(self.name, self._format.format(running.value), running.serialize())
 
     def value(self) -> float:

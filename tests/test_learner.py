@@ -3,7 +3,7 @@ from __future__ import annotations
 import math
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ from burnish import (
     TrainStep,
     read_run,
 )
-from burnish.learner.events import EndEvent, ProcessedItemEvent, StartEvent
+from burnish.learner.events import Actor, EndEvent, LearnerEvent, ProcessedItemEvent, StartEvent
 from burnish.metric.base import MetricEntry, MetricMetadata
 from tests.learner_fixtures import Batch, Classifier, NullRenderer, builder, dataset, loaders, sgd
 
@@ -527,3 +527,16 @@ def test_evaluate_stops_without_writing_a_checkpoint(tmp_path: Path) -> None:
     assert learner.evaluate(loaders()[1]) == {}
     assert read_run(tmp_path).end_reason == "stopped"
     assert not (tmp_path / "checkpoint").exists()
+
+
+def test_a_consumer_failing_on_the_last_events_ends_at_once() -> None:
+    class FailsAtTheEnd(NullRenderer):
+        def consume(self, events: Sequence[LearnerEvent]) -> None:
+            if any(isinstance(event, EndEvent) for event in events):
+                raise ValueError("Accuracy: expected scores that are finite, received NaN")
+
+    actor = Actor(FailsAtTheEnd(), "failing")
+    actor.send(EndEvent("error", 0.0))
+    actor.join(timeout=10.0)
+    assert isinstance(actor.error, ValueError)
+    assert not actor._thread.is_alive()

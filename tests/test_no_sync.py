@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,13 +24,16 @@ from burnish.metric import (
     AurocMetric,
     ConfusionMatrixMetric,
     FBetaScoreMetric,
+    FunctionMetric,
     HammingScoreMetric,
+    LossMetric,
     PerplexityMetric,
     PrecisionMetric,
     RecallMetric,
     TopKAccuracyMetric,
 )
 from burnish.metric.host import transfer_count
+from burnish.metric.wrappers import BatchWise, BootStrapper, Classwise, Running, RunningEpochWise
 
 META = MetricMetadata.fake()
 
@@ -128,5 +132,51 @@ def test_update_makes_no_transfer(factory: Callable[[], object], kind: str) -> N
 @pytest.mark.parametrize(("factory", "kind"), CASES)
 @pytest.mark.usefixtures("no_reads")
 def test_update_never_reads_a_tensor(factory: Callable[[], object], kind: str) -> None:
+    metric = factory()
+    run_updates(metric, kind)
+
+
+def _f1() -> object:
+    precision, recall = PrecisionMetric.multiclass(), RecallMetric.multiclass()
+    return 2 * precision * recall / (precision + recall)
+
+
+def _accuracy_of_argmax(targets: np.ndarray, scores: np.ndarray) -> float:
+    return float((scores.argmax(1) == targets).mean())
+
+
+# Metrics built on metrics (derived, wrapped, in another usage, a function of NumPy arrays).
+COMPOSED: list[tuple[Callable[[], object], str]] = [
+    (_f1, "multiclass"),
+    (lambda: PrecisionMetric.multiclass(reduction="none")[2] > 0.5, "multiclass"),
+    (lambda: AccuracyMetric() / 100 - LossMetric(), "multiclass"),
+    (lambda: AurocMetric.multiclass() * 2, "multiclass"),
+    (lambda: Classwise(RecallMetric.multiclass(reduction="none")), "multiclass"),
+    (lambda: Running(FBetaScoreMetric.multiclass(), 2), "multiclass"),
+    (lambda: Running(PerplexityMetric(), alpha=0.9), "multiclass"),
+    (lambda: Running(AurocMetric.multiclass(), 2), "multiclass"),
+    (lambda: BootStrapper(AccuracyMetric(), 4), "multiclass"),
+    (lambda: BootStrapper(HammingScoreMetric(), 3, sampling="multinomial"), "multilabel"),
+    (lambda: BatchWise(TopKAccuracyMetric(2)), "multiclass"),
+    (lambda: RunningEpochWise(RecallMetric.multilabel()), "multilabel"),
+    (lambda: Running(PrecisionMetric.binary(), alpha=0.5), "binary"),
+    (lambda: FunctionMetric(_accuracy_of_argmax), "multiclass"),
+]
+
+
+@pytest.mark.parametrize(("factory", "kind"), COMPOSED)
+def test_composed_update_makes_no_transfer(factory: Callable[[], object], kind: str) -> None:
+    metric = factory()
+    before = transfer_count()
+    entries = run_updates(metric, kind)
+    assert transfer_count() == before
+    # Reading is where the transfers happen.
+    _ = entries[-1].formatted, entries[-1].serialized  # type: ignore[attr-defined]
+    assert transfer_count() > before
+
+
+@pytest.mark.parametrize(("factory", "kind"), COMPOSED)
+@pytest.mark.usefixtures("no_reads")
+def test_composed_update_never_reads_a_tensor(factory: Callable[[], object], kind: str) -> None:
     metric = factory()
     run_updates(metric, kind)

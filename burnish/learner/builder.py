@@ -57,6 +57,7 @@ class LearnerBuilder:
         self._device: torch.device | None = None
         self._nonfinite: NonFiniteLoss = "error"
         self._summary = False
+        self._ddp_options: dict[str, Any] = {}
 
     # -- metrics -----------------------------------------------------------------------------
 
@@ -131,6 +132,12 @@ class LearnerBuilder:
                 "per device with torchrun"
             )
         self._device = torch.device(devices[0])
+        return self
+
+    def with_ddp_options(self, **options: Any) -> Self:
+        """Keyword arguments for ``DistributedDataParallel`` in a distributed run, e.g.
+        ``find_unused_parameters=True`` for a model whose step leaves parameters unused."""
+        self._ddp_options = options
         return self
 
     # -- checkpoints and stopping ------------------------------------------------------------
@@ -214,6 +221,7 @@ class LearnerBuilder:
             device=self._device,
             on_nonfinite_loss=self._nonfinite,
             summary=self._summary,
+            ddp_options=self._ddp_options,
         )
         return Learner(model, optimizer, lr_scheduler, config)
 

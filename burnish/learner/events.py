@@ -164,8 +164,8 @@ class Actor:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        ended = False
         try:
-            ended = False
             while not ended:
                 started = time.monotonic()
                 events = self._drain(self.consumer.tick_seconds)
@@ -176,7 +176,9 @@ class Actor:
                     self._ending.wait(max(0.0, self.consumer.tick_seconds - elapsed))
         except BaseException as error:
             self.error = error
-            self._discard_until_end()
+            # The events that failed may have held the end: then there is none left to wait for.
+            if not ended:
+                self._discard_until_end()
         finally:
             try:
                 self.consumer.close()

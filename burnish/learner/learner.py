@@ -3,12 +3,17 @@
 The training thread runs steps and publishes events; renderers and loggers read them on their
 own threads. Nothing here reads a device value per step: the loss is checked for NaN/inf in
 batches, about once a second, and metric values are read by whoever shows or logs them.
+
+Inside an initialised process group of several processes (torchrun), the model trains wrapped
+in ``DistributedDataParallel``, each process reads its share of the data, metrics sync at the
+end of each split, and only rank 0 shows, logs and checkpoints.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import itertools
 import logging
 import random
@@ -20,10 +25,23 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, cast
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
+from burnish.distributed import (
+    DistributedError,
+    collective,
+    is_communication_error,
+    is_distributed,
+    is_main_process,
+    is_sharded,
+    set_loader_epoch,
+    shard_loader,
+)
+from burnish.distributed.process import failure
 from burnish.learner.checkpoint import (
     CheckpointError,
     CheckpointingStrategy,
@@ -31,6 +49,7 @@ from burnish.learner.checkpoint import (
     plan,
 )
 from burnish.learner.checkpoint.strategy import ActionKind
+from burnish.learner.distributed import StepModule, StopVote, Verdict, control_group
 from burnish.learner.early_stopping import EarlyStoppingStrategy
 from burnish.learner.events import (
     Actor,
@@ -51,6 +70,9 @@ from burnish.learner.step import TrainOutput, batch_size_of, move_to_device
 from burnish.learner.summary import LearnerSummary
 from burnish.metric.base import MetricEntry, MetricMetadata, NumericEntry, Progress
 
+if TYPE_CHECKING:
+    from torch.distributed import ProcessGroup
+
 __all__ = ["FitResult", "Learner", "LearnerConfig", "NonFiniteLoss", "NonFiniteLossError"]
 
 log = logging.getLogger("burnish.learner")
@@ -59,6 +81,7 @@ ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 NonFiniteLoss = Literal["error", "skip", "stop"]
 SchedulerInterval = Literal["iteration", "epoch"]
 CHECKPOINT_FORMAT = 1
+_ECHO_SECONDS = 1.0
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -88,6 +111,7 @@ class LearnerConfig:
     on_nonfinite_loss: NonFiniteLoss = "error"
     loss_check_seconds: float = 1.0
     summary: bool = True
+    ddp_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,6 +183,7 @@ class _LossWatch:
         self.every_seconds = every_seconds
         self._pending: list[tuple[int, int, torch.Tensor]] = []
         self._checked_at = time.monotonic()
+        self.found: str | None = None
 
     def admit(self, loss: torch.Tensor, epoch: int, iteration: int) -> bool:
         """Whether to train on this batch. Only the ``skip`` policy reads the loss here."""
@@ -173,23 +198,35 @@ class _LossWatch:
         return True
 
     def check(self, force: bool = False) -> None:
+        """Act on the policy at the first non-finite loss found."""
+        if self.look(force):
+            self.fail(cast(str, self.found))
+
+    def look(self, force: bool = False) -> bool:
+        """Read the losses kept (about once a second, or now with ``force``); whether a
+        non-finite one has been found, described by :attr:`found`."""
         now = time.monotonic()
+        if self.found is not None:
+            return True
         if not self._pending or (not force and now - self._checked_at < self.every_seconds):
-            return
+            return False
         self._checked_at = now
         pending, self._pending = self._pending, []
         losses = [loss.reshape(-1) for _, _, loss in pending]
         finite = torch.cat(losses).isfinite()
         if bool(finite.all()):
-            return
+            return False
         first_bad = int(finite.logical_not().nonzero()[0, 0])
         ends = list(itertools.accumulate(loss.numel() for loss in losses))
         epoch, iteration, loss = pending[next(i for i, end in enumerate(ends) if first_bad < end)]
-        message = (
+        self.found = (
             f"the loss is {loss.reshape(-1)[0].item()} at epoch {epoch}, iteration {iteration}; "
             "lower the learning rate, clip gradients (LearnerBuilder.clip_grad_norm) or choose "
             "LearnerBuilder.on_nonfinite_loss('skip' or 'stop')"
         )
+        return True
+
+    def fail(self, message: str) -> NoReturn:
         if self.policy == "stop":
             log.error("stopping: %s", message)
             raise _Stopped("nonfinite_loss")
@@ -224,6 +261,9 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def _items_total(loader: Iterable[Any]) -> int | None:
+    sampler = getattr(loader, "sampler", None)
+    if is_sharded(sampler):
+        return len(sampler)  # type: ignore[arg-type]
     dataset = getattr(loader, "dataset", None)
     try:
         return len(dataset) if dataset is not None else len(loader)  # type: ignore[arg-type]
@@ -292,6 +332,9 @@ class Learner(Generic[ModelT]):
         self.history = MetricHistory()
         self.iteration = 0
         self.checkpointer = FileCheckpointer(config.directory / "checkpoint")
+        self._ddp: DistributedDataParallel | None = None
+        # The current fit's vote on stopping: None outside a distributed run.
+        self._vote: StopVote | None = None
         for split_metrics, method in (
             (config.train_metrics, "train_step"),
             (config.valid_metrics, "valid_step"),
@@ -305,14 +348,27 @@ class Learner(Generic[ModelT]):
     def fit(
         self, train_loader: Iterable[Any], valid_loader: Iterable[Any] | None = None
     ) -> FitResult[ModelT]:
-        """Train for the configured epochs, validating after each when a loader is given."""
+        """Train for the configured epochs, validating after each when a loader is given.
+
+        In a distributed run every process calls it: ``DataLoader``s with the default sampler
+        are given one that shares the data among the processes (see
+        :func:`~burnish.distributed.shard_loader`), the model trains wrapped in
+        ``DistributedDataParallel``, and every process returns the same synced results.
+        """
         config = self.config
         config.interrupter.reset()
         if valid_loader is not None:
             _step_method(self.model, "valid_step", "ValidStep")
-        if config.checkpointing is not None or config.resume_from is not None:
+        self._vote = StopVote(self._control_group) if is_distributed() else None
+        if is_main_process() and (
+            config.checkpointing is not None or config.resume_from is not None
+        ):
             self.checkpointer.ensure_writable()
         resume = self._restore() if config.resume_from is not None else None
+        if self._vote is not None:
+            train_loader = shard_loader(train_loader, pad=True)
+            if valid_loader is not None:
+                valid_loader = shard_loader(valid_loader, pad=False)
         first_epoch = 1 if resume is None else resume.epoch + (resume.batches_done == 0)
         splits = (Split.TRAIN, Split.VALID) if valid_loader is not None else (Split.TRAIN,)
         watch = _LossWatch(config.on_nonfinite_loss, config.loss_check_seconds)
@@ -326,24 +382,32 @@ class Learner(Generic[ModelT]):
                 try:
                     for epoch in range(first_epoch, config.num_epochs + 1):
                         partial = resume if resume is not None and resume.epoch == epoch else None
+                        set_loader_epoch(train_loader, epoch)
                         finals[Split.TRAIN] = self._train_epoch(
                             epoch, train_loader, bus, watch, partial
                         )
                         if valid_loader is not None:
+                            set_loader_epoch(valid_loader, epoch)
                             finals[Split.VALID] = self._valid_epoch(epoch, valid_loader, bus)
                         bus.send(EpochEndEvent(epoch))
                         self._checkpoint(epoch)
                         if self._should_stop_early(epoch):
                             reason = "early_stopped"
                             break
+                        self._stop_if_agreed(epoch)
                 except _Stopped as stopped:
                     reason = stopped.reason
             bus.end(reason)
+            if self._vote is not None:
+                # Every process returns once rank 0 has written the run's files: a process
+                # resuming at once must find the last checkpoint.
+                with collective("waiting for rank 0 to write its files"):
+                    dist.barrier(group=self._control_group)
             bus.raise_if_failed()
         summary = LearnerSummary.from_history(
             self.history, config.num_epochs, type(self.model).__qualname__
         )
-        if config.summary:
+        if config.summary and is_main_process():
             print(summary, flush=True)
         return FitResult(self.model, finals, summary, reason)
 
@@ -353,6 +417,8 @@ class Learner(Generic[ModelT]):
         Returns each metric's entry for the split; empty when stopped before its end.
         """
         _step_method(self.model, "valid_step", "ValidStep")
+        if is_distributed():
+            loader = shard_loader(loader, pad=False)
         finals: dict[str, MetricEntry] = {}
         reason = "completed"
         with self._bus() as bus:
@@ -376,10 +442,11 @@ class Learner(Generic[ModelT]):
         watch: _LossWatch,
         resume: _Resume | None,
     ) -> dict[str, MetricEntry]:
-        config, model = self.config, self.model
+        config, model, vote = self.config, self.model, self._vote
         metrics = config.train_metrics
         metrics.clear()
         model.train()
+        step = self._train_step if vote is None else self._wrapped()
         items_total, batches_total = _items_total(loader), _batches_total(loader)
         bus.send(StartSplitEvent(Split.TRAIN, epoch, items_total))
         epoch_rng, batches, done, items = self._epoch_batches(loader, resume)
@@ -388,24 +455,37 @@ class Learner(Generic[ModelT]):
         pending_grads = False
         for host_batch in batches:
             batch = self._transfer(host_batch, self.device)
-            output = self._train_step(batch)
-            if not isinstance(output, TrainOutput):
-                raise TypeError(
-                    f"{type(model).__qualname__}.train_step must return TrainOutput(loss, item), "
-                    f"got {type(output).__qualname__}"
-                )
-            if done == (0 if resume is None else resume.batches_done):
-                metrics.check_adaptable(type(output.item))
-            done += 1
-            items += batch_size_of(batch)
-            self.iteration += 1
-            lrs = self._lrs()  # the rates this step trains with, before the scheduler moves them
+            steps_optimizer = (done + 1) % accumulation == 0 or done + 1 == batches_total
+            collectives = (
+                contextlib.nullcontext()
+                if vote is None
+                else self._step_collectives(epoch, sync_gradients=steps_optimizer)
+            )
+            with collectives:
+                output = step(batch)
+                if not isinstance(output, TrainOutput):
+                    raise TypeError(
+                        f"{type(model).__qualname__}.train_step must return TrainOutput(loss, "
+                        f"item), got {type(output).__qualname__}"
+                    )
+                if done == (0 if resume is None else resume.batches_done):
+                    metrics.check_adaptable(type(output.item))
+                done += 1
+                items += batch_size_of(batch)
+                self.iteration += 1
+                # The rates this step trains with, before the scheduler moves them.
+                lrs = self._lrs()
+                admitted = watch.admit(output.loss, epoch, self.iteration)
+                if vote is not None and watch.policy == "skip":
+                    # Every process skips the batch, or none: DDP syncs every backward pass.
+                    admitted = vote.everyone(admitted)
+                if admitted:
+                    loss = output.loss / accumulation if accumulation > 1 else output.loss
+                    loss.backward()  # type: ignore[no-untyped-call]
+                    pending_grads = True
             # A skipped batch (non-finite loss) is left out of training and metrics alike.
-            if watch.admit(output.loss, epoch, self.iteration):
-                loss = output.loss / accumulation if accumulation > 1 else output.loss
-                loss.backward()  # type: ignore[no-untyped-call]
-                pending_grads = True
-                if done % accumulation == 0 or done == batches_total:
+            if admitted:
+                if steps_optimizer:
                     self._optimizer_step()
                     pending_grads = False
                 progress = Progress(items, items_total)
@@ -416,14 +496,14 @@ class Learner(Generic[ModelT]):
                     lrs,
                     bus,
                 )
-            watch.check()
-            if config.interrupter.should_stop():
-                watch.check(force=True)
-                self._save(epoch, done, items, epoch_rng)
-                raise _Stopped("stopped")
+            self._after_step(watch, epoch, done, items, epoch_rng)
         if pending_grads:
             self._optimizer_step()
-        watch.check(force=True)
+        if vote is None:
+            watch.check(force=True)
+        else:
+            verdict = vote.agree(config.interrupter.should_stop(), watch.look(force=True))
+            self._obey(verdict, watch, epoch=epoch, done=done, items=items, epoch_rng=epoch_rng)
         if done == 0:
             raise ValueError(
                 f"the train loader yielded no batches in epoch {epoch}: is the dataset empty, "
@@ -432,6 +512,76 @@ class Learner(Generic[ModelT]):
         if self.lr_scheduler is not None and config.scheduler_interval == "epoch":
             self.lr_scheduler.step()
         return self._end_split(Split.TRAIN, epoch, metrics, bus)
+
+    @contextlib.contextmanager
+    def _step_collectives(self, epoch: int, sync_gradients: bool) -> Iterator[None]:
+        """Around a training step's forward and backward passes in a distributed run: no
+        gradient all-reduce for a step that only accumulates gradients, and a failed collective
+        raised as a :class:`DistributedError` that says which step it was."""
+        ddp = self._wrapped()
+        # Skipping batches makes gradients that were never all-reduced unrecoverable: with
+        # that policy every backward pass syncs.
+        accumulate = not sync_gradients and self.config.on_nonfinite_loss != "skip"
+        with ddp.no_sync() if accumulate else contextlib.nullcontext():
+            try:
+                yield
+            except RuntimeError as error:
+                if isinstance(error, DistributedError) or not is_communication_error(error):
+                    raise
+                what = f"training step {self.iteration} of epoch {epoch} (its gradient all-reduce)"
+                raise failure(what, error) from error
+
+    def _after_step(
+        self,
+        watch: _LossWatch,
+        epoch: int,
+        done: int,
+        items: int,
+        epoch_rng: dict[str, Any],
+    ) -> None:
+        """Act on non-finite losses and stop requests: at once on one process; in a distributed
+        run, on the vote, which every process reads at the same step."""
+        vote, interrupter = self._vote, self.config.interrupter
+        if vote is None:
+            watch.check()
+            if interrupter.should_stop():
+                watch.check(force=True)
+                self._save(epoch, done, items, epoch_rng)
+                raise _Stopped("stopped")
+            return
+        verdict = vote.cast(interrupter.should_stop(), watch.look())
+        if verdict.stop:
+            # The last losses are checked before the state is saved, as on one process.
+            verdict = vote.agree(True, watch.look(force=True))
+        self._obey(verdict, watch, epoch=epoch, done=done, items=items, epoch_rng=epoch_rng)
+
+    def _obey(
+        self,
+        verdict: Verdict,
+        watch: _LossWatch,
+        *,
+        epoch: int,
+        done: int,
+        items: int,
+        epoch_rng: dict[str, Any] | None,
+    ) -> None:
+        if verdict.nonfinite_rank is not None:
+            watch.fail(
+                watch.found
+                or f"the loss became non-finite on rank {verdict.nonfinite_rank}: its own "
+                "error says where"
+            )
+        if verdict.stop:
+            self._save(epoch, done, items, epoch_rng)
+            raise _Stopped("stopped")
+
+    def _stop_if_agreed(self, epoch: int) -> None:
+        """In a distributed run, a stop asked for during validation takes effect at the end of
+        the epoch: shares of validation data differ, so no validation step is a collective."""
+        vote = self._vote
+        if vote is not None and vote.agree(self.config.interrupter.should_stop(), False).stop:
+            self._save(epoch, 0, 0, None)
+            raise _Stopped("stopped")
 
     def _epoch_batches(
         self, loader: Iterable[Any], resume: _Resume | None
@@ -451,7 +601,8 @@ class Learner(Generic[ModelT]):
             return epoch_rng, batches, 0, 0
         collections.deque(itertools.islice(batches, resume.batches_done), maxlen=0)
         _set_rng_state(resume.rng)
-        if resume.metric_states is not None:
+        # Saved merged over every process: rank 0 continues it, the others start afresh.
+        if resume.metric_states is not None and is_main_process():
             self.config.train_metrics.load_state_dict(resume.metric_states)
         return epoch_rng, batches, resume.batches_done, resume.items
 
@@ -459,10 +610,14 @@ class Learner(Generic[ModelT]):
         self, epoch: int, loader: Iterable[Any], bus: _EventBus, split: Split = Split.VALID
     ) -> dict[str, MetricEntry]:
         config, model = self.config, self.model
+        # The model itself, not its DDP wrapper: validation needs no gradient sync, and shares
+        # of validation data may differ by a batch, which no collective could wait for.
         valid_step = _step_method(model, "valid_step", "ValidStep")
         metrics = config.valid_metrics
         metrics.clear()
         model.eval()
+        # A stop asked for meanwhile waits for the end of the split (see _stop_if_agreed).
+        stoppable = not is_distributed()
         items_total = _items_total(loader)
         bus.send(StartSplitEvent(split, epoch, items_total))
         items = 0
@@ -481,7 +636,7 @@ class Learner(Generic[ModelT]):
                     self._lrs(),
                     bus,
                 )
-                if config.interrupter.should_stop():
+                if stoppable and config.interrupter.should_stop():
                     if split is Split.VALID:
                         # This epoch's training is complete; its partial validation is not kept.
                         self._save(epoch, 0, 0, None)
@@ -543,7 +698,7 @@ class Learner(Generic[ModelT]):
 
     def _checkpoint(self, epoch: int) -> None:
         strategy = self.config.checkpointing
-        if strategy is None:
+        if strategy is None or not is_main_process():
             return
         for action in plan(strategy, epoch, self.history, self.checkpointer.epochs()):
             if action.kind is ActionKind.SAVE:
@@ -555,6 +710,11 @@ class Learner(Generic[ModelT]):
         self, epoch: int, batches_done: int, items: int, epoch_rng: dict[str, Any] | None
     ) -> None:
         if self.config.checkpointing is None:
+            return
+        # Mid-epoch, the epoch's metrics continue from here on resume. In a distributed run,
+        # every process's (a collective), merged: rank 0 continues them.
+        metric_states = self.config.train_metrics.state_dict() if batches_done else None
+        if not is_main_process():
             return
         self.checkpointer.save(
             epoch,
@@ -573,11 +733,7 @@ class Learner(Generic[ModelT]):
                     "history": self.history.state_dict(),
                     "rng": _rng_state(),
                     "epoch_rng": epoch_rng,
-                    # Mid-epoch, the epoch's metrics continue from here on resume.
-                    # Mid-epoch, the epoch's metrics continue from here on resume.
-                    "train_metrics": (
-                        self.config.train_metrics.state_dict() if batches_done else None
-                    ),
+                    "train_metrics": metric_states,
                 },
             },
         )
@@ -619,13 +775,28 @@ class Learner(Generic[ModelT]):
 
     # -- plumbing ----------------------------------------------------------------------------
 
+    @functools.cached_property
+    def _control_group(self) -> ProcessGroup | None:
+        # Made once: creating a group is itself a collective.
+        return control_group()
+
+    def _wrapped(self) -> DistributedDataParallel:
+        """The model in ``DistributedDataParallel``, its forward the model's ``train_step``
+        (wrapped once: DDP broadcasts rank 0's weights to every process then)."""
+        if self._ddp is None:
+            with collective("wrapping the model in DistributedDataParallel"):
+                module = StepModule(self.model, self._train_step)
+                self._ddp = DistributedDataParallel(module, **self.config.ddp_options)
+        return self._ddp
+
     @contextlib.contextmanager
     def _bus(self) -> Iterator[_EventBus]:
+        # Only rank 0 shows and logs: the other processes are quiet.
         consumers = [
             *([self.config.renderer] if self.config.renderer is not None else []),
             *self.config.loggers,
         ]
-        bus = _EventBus(consumers)
+        bus = _EventBus(consumers if is_main_process() else [])
         try:
             yield bus
         finally:
@@ -636,15 +807,25 @@ class Learner(Generic[ModelT]):
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
-        """First Ctrl-C (or SIGTERM): stop after the batch and checkpoint. Second: abort now."""
+        """First Ctrl-C (or SIGTERM): stop after the batch and checkpoint. Second: abort now.
+
+        Under torchrun, the launcher passes the terminal's Ctrl-C on to every process, which
+        so gets it twice: in a distributed run, a second signal within a second of the first
+        is taken for the same one.
+        """
         if threading.current_thread() is not threading.main_thread():
             yield
             return
         interrupter = self.config.interrupter
+        echo = _ECHO_SECONDS if is_distributed() else 0.0
+        first: list[float] = []
 
         def handle(signum: int, frame: FrameType | None) -> None:
             if interrupter.should_stop():
+                if first and time.monotonic() - first[0] < echo:
+                    return
                 raise KeyboardInterrupt
+            first.append(time.monotonic())
             log.warning("stopping after this batch (press Ctrl-C again to abort at once)")
             interrupter.stop()
 

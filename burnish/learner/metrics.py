@@ -62,8 +62,9 @@ class SplitMetrics:
         self.collection.clear()
 
     def state_dict(self) -> dict[str, dict[str, Any]]:
-        """Each stateful metric's epoch state, by name (for a mid-epoch checkpoint)."""
-        return self.collection.state_dict()
+        """Each stateful metric's epoch state, by name (for a mid-epoch checkpoint); in a
+        distributed run, merged over every process (a collective), for one process to resume."""
+        return self.collection.synced().state_dict()
 
     def load_state_dict(self, states: dict[str, dict[str, Any]]) -> None:
         try:

@@ -1,6 +1,7 @@
 """Metrics: the protocols, the state helpers and the built-in metrics."""
 
 from burnish.metric.accuracy import AccuracyMetric
+from burnish.metric.arithmetic import DerivedMetric, derive
 from burnish.metric.base import (
     FormatOptions,
     Metric,
@@ -13,6 +14,7 @@ from burnish.metric.base import (
     resolve_entries,
 )
 from burnish.metric.collection import MetricCollection
+from burnish.metric.composite import Composite, CompositeMetric
 from burnish.metric.confusion import (
     DecisionRule,
     FBetaScoreMetric,
@@ -20,8 +22,10 @@ from burnish.metric.confusion import (
     RecallMetric,
 )
 from burnish.metric.confusion_matrix import ConfusionMatrixMetric
+from burnish.metric.function import FunctionMetric
 from burnish.metric.hamming import HammingScoreMetric
 from burnish.metric.loss import LossMetric
+from burnish.metric.mixins import MetricMixin, NumericMetricMixin
 from burnish.metric.perplexity import PerplexityMetric
 from burnish.metric.ranking import AucPrMetric, AurocMetric
 from burnish.metric.state import (
@@ -32,18 +36,36 @@ from burnish.metric.state import (
     ScoreHistogram,
 )
 from burnish.metric.topk import TopKAccuracyMetric
+from burnish.metric.totals import Accumulative, Totals
 from burnish.metric.validation import DeferredChecks, GuardBounds, RangeGuard
+from burnish.metric.wrappers import (
+    BatchWise,
+    BootStrapper,
+    BootstrapResult,
+    Classwise,
+    Running,
+    RunningEpochWise,
+)
 
 __all__ = [
+    "Accumulative",
     "AccuracyMetric",
     "AucPrMetric",
     "AurocMetric",
+    "BatchWise",
+    "BootStrapper",
+    "BootstrapResult",
+    "Classwise",
+    "Composite",
+    "CompositeMetric",
     "ConfusionMatrixMetric",
     "ConfusionStatsState",
     "DecisionRule",
     "DeferredChecks",
+    "DerivedMetric",
     "FBetaScoreMetric",
     "FormatOptions",
+    "FunctionMetric",
     "GuardBounds",
     "HammingScoreMetric",
     "LossMetric",
@@ -51,8 +73,10 @@ __all__ = [
     "MetricCollection",
     "MetricEntry",
     "MetricMetadata",
+    "MetricMixin",
     "Numeric",
     "NumericEntry",
+    "NumericMetricMixin",
     "NumericMetricState",
     "NumericStateMetric",
     "PerplexityMetric",
@@ -61,8 +85,12 @@ __all__ = [
     "Progress",
     "RangeGuard",
     "RecallMetric",
+    "Running",
+    "RunningEpochWise",
     "ScoreHistogram",
     "TopKAccuracyMetric",
+    "Totals",
+    "derive",
     "input_type_of",
     "resolve_entries",
 ]

@@ -2,6 +2,8 @@
 
 Each step's output is adapted once per input type however many metrics take it, and work the
 inputs share (an argmax, the counts of a decision rule) is done once, through the inputs' memo.
+Each distinct metric is updated once per step, also when composites (derived metrics, wrappers)
+share it as an operand or it is registered beside them (see :mod:`burnish.metric.composite`).
 """
 
 from __future__ import annotations
@@ -10,15 +12,10 @@ import copy
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from burnish.adaptor import StepAdaptations, check_adaptable
-from burnish.metric.base import (
-    Metric,
-    MetricEntry,
-    MetricMetadata,
-    Numeric,
-    Stateful,
-    input_type_of,
-)
+from burnish.adaptor import check_adaptable
+from burnish.distributed.sync import compute_views
+from burnish.metric.base import Metric, MetricEntry, MetricMetadata, Numeric, Stateful
+from burnish.metric.composite import UpdatePlan
 
 __all__ = ["MetricCollection"]
 
@@ -41,7 +38,6 @@ class MetricCollection:
         self.prefix, self.postfix = prefix, postfix
         self._metrics: dict[str, Metric[Any]] = {}
         self._names: dict[str, str] = {}
-        self._inputs: dict[str, type[Any] | None] = {}
         for name, metric in named:
             key = f"{prefix}{name}{postfix}"
             if key in self._metrics:
@@ -51,7 +47,7 @@ class MetricCollection:
                 )
             self._metrics[key] = metric
             self._names[key] = name
-            self._inputs[key] = input_type_of(metric)
+        self._plan = UpdatePlan(self._metrics.values())
 
     def __getitem__(self, key: str) -> Metric[Any]:
         return self._metrics[key]
@@ -67,32 +63,42 @@ class MetricCollection:
 
     def check_adaptable(self, output_type: type[Any]) -> None:
         """Raise ``TypeError`` now if a metric's input cannot be made from ``output_type``."""
-        for key, metric in self._metrics.items():
-            check_adaptable(output_type, self._inputs[key], metric.name)
+        for metric, input_type in self._plan.leaves():
+            check_adaptable(output_type, input_type, metric.name)
 
     def update(
         self, output: object, metadata: MetricMetadata | None = None
     ) -> dict[str, MetricEntry]:
-        """Update every metric with ``output`` (adapted once per input type)."""
-        step = StepAdaptations(output)
+        """Update every metric with ``output`` (adapted once per input type), each distinct
+        metric once."""
         metadata = MetricMetadata.fake() if metadata is None else metadata
-        inputs = self._inputs
-        return {
-            key: metric.update(None if (kind := inputs[key]) is None else step.get(kind), metadata)
-            for key, metric in self._metrics.items()
-        }
+        return dict(zip(self._metrics, self._plan.update(output, metadata), strict=True))
 
     def compute(self) -> dict[str, MetricEntry]:
-        """Every metric's epoch entry."""
-        return {key: metric.compute() for key, metric in self._metrics.items()}
+        """Every metric's epoch entry (over every process of a distributed run: :meth:`synced`)."""
+        return {key: metric.compute() for key, metric in self.synced().items()}
 
     def values(self) -> dict[str, float]:
-        """The numeric metrics' epoch values (NaN: none yet); text metrics are left out."""
+        """The numeric metrics' epoch values (NaN: none yet), over every process of a
+        distributed run; text metrics are left out."""
         return {
             key: metric.running_value().value
-            for key, metric in self._metrics.items()
+            for key, metric in self.synced().items()
             if isinstance(metric, Numeric)
         }
+
+    def synced(self) -> MetricCollection:
+        """The collection as :meth:`compute` reads it: in a distributed run, a copy holding each
+        metric synced over its ``process_group`` (one sync for all the metrics of a group; see
+        :mod:`burnish.distributed.sync`), else the collection itself. A collective: every
+        process calls it. The metrics themselves keep their own process's state.
+        """
+        views = compute_views(list(self._metrics.values()))
+        if all(view is metric for view, metric in zip(views, self._metrics.values(), strict=True)):
+            return self
+        clone = copy.copy(self)
+        clone._metrics = dict(zip(self._metrics, views, strict=True))
+        return clone
 
     def clear(self) -> None:
         for metric in self._metrics.values():
@@ -103,7 +109,8 @@ class MetricCollection:
     def clone(self, *, prefix: str | None = None, postfix: str | None = None) -> MetricCollection:
         """An independent copy, state included (as TorchMetrics' ``clone``), optionally
         renamed: ``collection.clone(prefix="valid/")``; ``reset()`` it to start afresh."""
-        metrics = {self._names[key]: copy.deepcopy(m) for key, m in self._metrics.items()}
+        # One copy of them all: metrics shared by composites stay shared in the copy.
+        metrics = copy.deepcopy({self._names[key]: m for key, m in self._metrics.items()})
         return MetricCollection(
             metrics,
             prefix=self.prefix if prefix is None else prefix,

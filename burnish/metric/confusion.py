@@ -30,12 +30,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any, ClassVar, get_args
 
 import torch
 from typing_extensions import Self
 
 from burnish.adaptor import ConfusionStatsInput, MetricInput
+from burnish.distributed.sync import StateSync
 from burnish.functional.confusion import (
     Reduction,
     ScoreKind,
@@ -50,6 +51,7 @@ from burnish.metric.base import (
     MetricEntry,
     MetricMetadata,
 )
+from burnish.metric.dtypes import widen
 from burnish.metric.state import ConfusionStatsState, NumericStateMetric
 from burnish.metric.validation import (
     GuardBounds,
@@ -104,9 +106,11 @@ class DecisionRule:
             return item.memo(
                 ("topk", self.top_k, id(scores)), lambda: scores.topk(self.top_k, dim=1).indices
             )
+        # Half-precision scores are widened: their sigmoid, and the threshold rounded to them,
+        # would move decisions near the threshold.
         return item.memo(
             ("threshold", self.threshold, self.sigmoid, id(scores)),
-            lambda: (scores.sigmoid() if self.sigmoid else scores) > self.threshold,
+            lambda: (widen(scores).sigmoid() if self.sigmoid else widen(scores)) > self.threshold,
         )
 
 
@@ -119,6 +123,9 @@ class TaskChecks:
     the input's memo) and folded into one running tensor per metric (:class:`GuardBounds`).
     Implements :class:`~burnish.metric.validation.DeferredChecks`.
     """
+
+    # Synced with the metric, so that every process raises for any process's wrong input.
+    state_reductions: ClassVar[dict[str, StateSync]] = {"bounds": "nested"}
 
     def __init__(
         self, metric: str, task: Task, *, probabilities: bool, hint: str = "pass sigmoid=True"

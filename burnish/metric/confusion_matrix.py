@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from typing_extensions import Self
 
 from burnish.adaptor import ConfusionStatsInput
+from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.functional.confusion import confusion_matrix
 from burnish.metric.base import MetricEntry, MetricMetadata, Text
 from burnish.metric.confusion import DecisionRule, TaskChecks
+from burnish.metric.mixins import MetricMixin
 from burnish.metric.state import read_checked
 from burnish.metric.validation import expect_input
 
@@ -36,7 +38,7 @@ def format_matrix(rows: Sequence[Sequence[int]], labels: Sequence[str] | None = 
     return "\n".join(lines)
 
 
-class ConfusionMatrixMetric:
+class ConfusionMatrixMetric(MetricMixin, SyncOnCompute):
     """Counts of (target class, predicted class) pairs over the epoch, as a text table.
 
     ``multiclass()``: scores ``(N, C)`` (logits or probabilities; the argmax is the prediction)
@@ -47,6 +49,7 @@ class ConfusionMatrixMetric:
     """
 
     input_type = ConfusionStatsInput
+    state_reductions: ClassVar[dict[str, StateSync]] = {"_matrix": "sum", "_checks": "nested"}
 
     def __init__(self, rule: DecisionRule | None = None, name: str = "Confusion Matrix") -> None:
         rule = DecisionRule() if rule is None else rule
@@ -106,11 +109,13 @@ class ConfusionMatrixMetric:
 
     def compute(self) -> MetricEntry:
         """The epoch's table; ``n/a`` in an empty epoch."""
-        if self._matrix is None:
-            read_checked([], self._checks)
+        view = compute_view(self)
+        matrix, checks = view._matrix, view._checks
+        if matrix is None:
+            read_checked([], checks)
             return MetricEntry(self.name, "n/a", "null")
-        classes = int(self._matrix.shape[0])
-        (values,) = read_checked([self._matrix], self._checks)
+        classes = int(matrix.shape[0])
+        (values,) = read_checked([matrix], checks)
         rows = [[int(v) for v in values[i * classes : (i + 1) * classes]] for i in range(classes)]
         formatted, serialized = format_matrix(rows), json.dumps(rows)
         return MetricEntry(self.name, formatted, serialized)

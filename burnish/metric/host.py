@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-__all__ = ["accumulator_dtype", "to_host", "transfer_count"]
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = ["accumulator_dtype", "to_host", "to_numpy", "transfer_count"]
 
 _lock = threading.Lock()
 _transfers = 0
@@ -41,14 +45,16 @@ def to_host(values: Sequence[torch.Tensor]) -> list[list[float]]:
         groups = by_device.setdefault(tensor.device, {})
         groups.setdefault((tensor.dtype, tensor.shape), []).append(index)
     for device, groups in by_device.items():
-        # cat promotes mixed dtypes itself: one conversion for all, not one per group.
+        dtype = accumulator_dtype(device)
+        # Each group in the accumulator's dtype before they are joined: cat would promote
+        # mixed dtypes to the narrower float (int64 counts and bfloat16 bounds to bfloat16).
         flat = torch.cat(
             [
-                torch.stack([values[i] for i in indices]).detach().reshape(-1)
+                torch.stack([values[i] for i in indices]).detach().reshape(-1).to(dtype)
                 for indices in groups.values()
             ]
         )
-        host = flat.to(accumulator_dtype(device)).tolist()
+        host = flat.tolist()
         with _lock:
             _transfers += 1
         offset = 0
@@ -58,3 +64,17 @@ def to_host(values: Sequence[torch.Tensor]) -> list[list[float]]:
                 result[i] = host[offset : offset + size]
                 offset += size
     return result
+
+
+def to_numpy(values: Sequence[torch.Tensor]) -> list[NDArray[Any]]:
+    """Copy every tensor to the host as a NumPy array of its shape and dtype (bfloat16, which
+    NumPy lacks, as float32), for functions of NumPy arrays; one transfer per tensor."""
+    global _transfers
+    arrays = []
+    for tensor in values:
+        host = tensor.detach()
+        host = host.float() if host.dtype == torch.bfloat16 else host
+        arrays.append(host.cpu().numpy())
+        with _lock:
+            _transfers += 1
+    return arrays

@@ -9,11 +9,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.mixins import NumericMetricMixin
 
 __all__ = ["IterationSpeedMetric"]
 
 
-class IterationSpeedMetric:
+class IterationSpeedMetric(NumericMetricMixin):
     """Items/s (the numeric value) and iterations/s, from the progress and the wall clock.
 
     Each update is one iteration (step), and the items are ``metadata.progress``'s processed

@@ -8,6 +8,7 @@ import torch
 
 from burnish.adaptor import LossInput
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.dtypes import widen
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import GuardBounds, RangeGuard, check_ndim, expect_input
 
@@ -29,7 +30,7 @@ class LossMetric(NumericStateMetric[NumericMetricState]):
 
     def update(self, item: LossInput, metadata: MetricMetadata) -> MetricEntry:
         item = expect_input(self.name, item, LossInput)
-        loss = item.tensor.detach()
+        loss = widen(item.tensor.detach())
         check_ndim(self.name, "the loss", loss, (0, 1), "() or (N,)")
         if loss.ndim == 1:
             self._finite.observe(torch.aminmax(loss))

@@ -10,6 +10,7 @@ from burnish.adaptor import PerplexityInput
 from burnish.functional.perplexity import token_nll
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
 from burnish.metric.confusion import TaskChecks
+from burnish.metric.dtypes import widen
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import expect_input
 
@@ -43,7 +44,7 @@ class PerplexityMetric(NumericStateMetric[NumericMetricState]):
 
     def update(self, item: PerplexityInput, metadata: MetricMetadata) -> MetricEntry:
         item = expect_input(self.name, item, PerplexityInput)
-        logits, targets = item.outputs, item.targets
+        logits, targets = widen(item.outputs), item.targets
         self._checks.watch(item, logits, targets, self.pad_token)
         # Out-of-range targets are clamped (the targets guard reports them) so gather never
         # fails on the device; padding keeps its value so that it is still recognised.

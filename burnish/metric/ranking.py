@@ -33,12 +33,13 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from typing import Any, get_args
+from typing import Any, ClassVar, get_args
 
 import torch
 from typing_extensions import Self
 
 from burnish.adaptor import AurocInput
+from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.functional.confusion import Task
 from burnish.functional.ranking import (
     RankingAverage,
@@ -50,6 +51,8 @@ from burnish.functional.ranking import (
 )
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry, Text
 from burnish.metric.confusion import TaskChecks
+from burnish.metric.dtypes import widen
+from burnish.metric.mixins import NumericMetricMixin
 from burnish.metric.state import (
     PredictionAccumulator,
     ScoreHistogram,
@@ -66,13 +69,18 @@ __all__ = ["AucPrMetric", "AurocMetric"]
 _NO_STEP_VALUE = NumericEntry(math.nan, 0, "aggregated").serialize()
 
 
-class _RankingMetric:
+class _RankingMetric(NumericMetricMixin, SyncOnCompute):
     """What AUROC and average precision share; ``_which`` picks the curve (0 ROC, 1 PR)."""
 
     _which: int
     _title: str
     input_type = AurocInput
     higher_is_better = True
+    state_reductions: ClassVar[dict[str, StateSync]] = {
+        "_accumulator": "nested",
+        "_histogram": "nested",
+        "_checks": "nested",
+    }
 
     def __init__(
         self,
@@ -116,8 +124,7 @@ class _RankingMetric:
         self._accumulator = PredictionAccumulator()
         self._histogram = ScoreHistogram()
         self._last: tuple[torch.Tensor, ...] = ()
-        self._cached: tuple[int, list[float]] | None = None
-        self._updates = 0
+        self._cached: tuple[tuple[torch.Tensor, ...], list[float]] | None = None
 
     @classmethod
     def binary(
@@ -156,6 +163,7 @@ class _RankingMetric:
         return self._histogram.nbytes if self.bins is not None else self._accumulator.nbytes
 
     def _activate(self, scores: torch.Tensor) -> torch.Tensor:
+        scores = widen(scores)
         if self.softmax:
             return scores.softmax(dim=1)
         return scores.sigmoid() if self.sigmoid else scores
@@ -164,7 +172,6 @@ class _RankingMetric:
         item = expect_input(self.name, item, AurocInput)
         scores, targets = item.predictions, item.targets
         self._checks.watch(item, scores, targets)
-        self._updates += 1
         if self.bins is None:
             self._accumulator.append(scores, targets)
             self._last = (scores.detach(), targets.detach())
@@ -228,16 +235,21 @@ class _RankingMetric:
 
     def epoch_values(self) -> list[float]:
         """The epoch's value: one number, or one per class for ``average="none"``."""
-        if self._cached is not None and self._cached[0] == self._updates:
-            read_checked([], self._checks)  # deferred checks still run on every read
-            return self._cached[1]
+        state: tuple[torch.Tensor, ...]
         if self.bins is not None:
             counts = self._histogram.counts
-            values = self._read(() if counts is None else (counts,))
+            state = () if counts is None else (counts,)
         else:
             gathered = self._accumulator.gather()
-            values = self._read(() if gathered is None else gathered)
-        self._cached = (self._updates, values)
+            state = () if gathered is None else gathered
+        # Cached by the state's tensors, which every update replaces, so that a synced copy of
+        # this metric (holding other tensors) never reads this process's value.
+        cached = self._cached
+        if cached is not None and _same_tensors(cached[0], state):
+            read_checked([], self._checks)  # deferred checks still run on every read
+            return cached[1]
+        values = self._read(state)
+        self._cached = (state, values)
         return values
 
     def value(self) -> float:
@@ -249,8 +261,9 @@ class _RankingMetric:
         return NumericEntry(nan_mean(self.epoch_values()), self._items(), "final")
 
     def compute(self) -> MetricEntry:
-        values = self.epoch_values()
-        entry = NumericEntry(nan_mean(values), self._items(), "final")
+        view = compute_view(self)
+        values = view.epoch_values()
+        entry = NumericEntry(nan_mean(values), view._items(), "final")
         return MetricEntry(self.name, format_values(self._options, values), entry.serialize())
 
     def _items(self) -> int:
@@ -262,7 +275,6 @@ class _RankingMetric:
         self._checks.clear()
         self._last = ()
         self._cached = None
-        self._updates = 0
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -276,6 +288,10 @@ class _RankingMetric:
         self._accumulator.load_state_dict(state["accumulator"])
         self._histogram.load_state_dict(state["histogram"])
         self._checks.load_state_dict(state["checks"])
+
+
+def _same_tensors(first: Sequence[torch.Tensor], second: Sequence[torch.Tensor]) -> bool:
+    return len(first) == len(second) and all(a is b for a, b in zip(first, second, strict=True))
 
 
 class AurocMetric(_RankingMetric):

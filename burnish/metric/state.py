@@ -2,20 +2,23 @@
 
 A state's bookkeeping costs one device operation per step (its running sum, out of place, so
 that every entry handed out is a snapshot). Its entries are rendered in groups on the reading
-thread, with their texts built only when read.
+thread, with their texts built only when read. Each state declares how it syncs across the
+processes of a distributed run (``state_reductions``, see :mod:`burnish.distributed.sync`).
 """
 
 from __future__ import annotations
 
 import array
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import torch
 
 from burnish.adaptor import MetricInput
+from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.metric.base import (
     DeferredChecks,
     DeferredValue,
@@ -26,6 +29,8 @@ from burnish.metric.base import (
     format_value,
 )
 from burnish.metric.host import accumulator_dtype, to_host
+from burnish.metric.mixins import NumericMetricMixin
+from burnish.metric.totals import Totals, undefined
 from burnish.metric.validation import GuardBounds
 
 __all__ = [
@@ -61,6 +66,11 @@ class NumericMetricState:
     cleared with the state.
     """
 
+    state_reductions: ClassVar[dict[str, StateSync]] = {
+        "_sum": "sum",
+        "_count": "sum",
+        "checks": "nested",
+    }
     _sum: torch.Tensor | float
     _count: torch.Tensor | int
     _batch: tuple[DeferredValue, DeferredValue, float]
@@ -157,6 +167,14 @@ class NumericMetricState:
             return NumericEntry(mean, int(count), "aggregated")
         return NumericEntry(mean, int(count), "final")
 
+    def totals(self) -> Totals:
+        """The epoch's sum and count so far (see :class:`~burnish.metric.totals.Totals`)."""
+        return Totals((self._sum, self._count), self._evaluate, (self.checks,))
+
+    def _evaluate(self, totals: Sequence[list[float]]) -> list[float]:
+        (total,), (count,) = totals
+        return [self._mean(total, count)]
+
     def clear(self) -> None:
         self._sum = 0.0
         self._count = 0
@@ -187,6 +205,8 @@ class NumericState(Protocol):
 
     def running_value(self) -> NumericEntry: ...
 
+    def totals(self) -> Totals | None: ...
+
     def clear(self) -> None: ...
 
     def state_dict(self) -> dict[str, Any]: ...
@@ -197,19 +217,25 @@ class NumericState(Protocol):
 StateT = TypeVar("StateT", bound=NumericState)
 
 
-class NumericStateMetric(Generic[StateT]):
-    """What a metric built on one state (``self._state``) delegates to it."""
+class NumericStateMetric(NumericMetricMixin, SyncOnCompute, Generic[StateT]):
+    """What a metric built on one state (``self._state``) delegates to it; with arithmetic,
+    ``reset()`` and ``to(device)`` from :class:`~burnish.metric.mixins.NumericMetricMixin`."""
 
+    state_reductions: ClassVar[dict[str, StateSync]] = {"_state": "nested"}
     _state: StateT
 
     def compute(self) -> MetricEntry:
-        return self._state.compute()
+        return compute_view(self)._state.compute()
 
     def value(self) -> float:
         return self._state.value()
 
     def running_value(self) -> NumericEntry:
         return self._state.running_value()
+
+    def totals(self) -> Totals | None:
+        """The state's totals (see :class:`~burnish.metric.totals.Totals`)."""
+        return self._state.totals()
 
     def clear(self) -> None:
         self._state.clear()
@@ -231,12 +257,17 @@ def nan_mean(values: Sequence[float]) -> float:
     return sum(defined) / len(defined) if defined else math.nan
 
 
-def format_values(options: FormatOptions, values: Sequence[float]) -> str:
-    """One value as ``options`` formats it; several (per class) as their mean and a list."""
-    if len(values) == 1:
+def format_values(
+    options: FormatOptions, values: Sequence[float], labels: Sequence[str] | None = None
+) -> str:
+    """One value as ``options`` formats it; several (per class) as their mean and a list, each
+    named by its label (by default its index). With labels, even one value is listed."""
+    if len(values) == 1 and labels is None:
         return options.format(values[0])
+    names = [str(index) for index in range(len(values))] if labels is None else labels
     per_class = ", ".join(
-        f"{index}: {format_value(value, options.precision_)}" for index, value in enumerate(values)
+        f"{name}: {format_value(value, options.precision_)}"
+        for name, value in zip(names, values, strict=True)
     )
     return f"{options.format(nan_mean(values))} mean [{per_class}]"
 
@@ -263,6 +294,11 @@ class ConfusionStatsState:
     of sums is not a mean that loggers could re-weight.
     """
 
+    state_reductions: ClassVar[dict[str, StateSync]] = {
+        "_counts": "sum",
+        "_items": "sum",
+        "checks": "nested",
+    }
     _counts: torch.Tensor | None
     _batch: torch.Tensor | None
     _items: int
@@ -352,6 +388,18 @@ class ConfusionStatsState:
         """The counts summed over the epoch so far (``None`` before the first update)."""
         return self._counts
 
+    def totals(self) -> Totals:
+        """The epoch's per-class counts so far (see :class:`~burnish.metric.totals.Totals`)."""
+        counts = self._counts
+        if counts is None:
+            # One placeholder, so that the layout of totals composed with others stays fixed.
+            return Totals((0.0,), undefined, (self.checks,))
+        evaluate = functools.partial(self._evaluate, counts.shape)
+        return Totals((counts,), evaluate, (self.checks,))
+
+    def _evaluate(self, shape: torch.Size, totals: Sequence[list[float]]) -> list[float]:
+        return self._reduced(totals, shape)[0]
+
     def value(self) -> float:
         """The latest batch value; NaN before the first update."""
         return nan_mean(self._read(self._batch))
@@ -395,6 +443,12 @@ class PredictionAccumulator:
     fixed-size alternative. Tensors are kept as given (detached, not copied): do not modify a
     batch's outputs in place after updating a metric with them.
     """
+
+    state_reductions: ClassVar[dict[str, StateSync]] = {
+        "_scores": "cat",
+        "_targets": "cat",
+        "items": "sum",
+    }
 
     def __init__(self) -> None:
         self._scores: list[torch.Tensor] = []
@@ -442,6 +496,8 @@ class ScoreHistogram:
     """Fixed-size counts of scores per bin (binned ranking metrics): memory independent of the
     number of samples. Batches add out of place, so entries may hold the tensors handed out.
     """
+
+    state_reductions: ClassVar[dict[str, StateSync]] = {"counts": "sum", "items": "sum"}
 
     def __init__(self) -> None:
         self.counts: torch.Tensor | None = None

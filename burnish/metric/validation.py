@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
 from burnish.adaptor import adapt, supported_inputs
+from burnish.distributed.sync import StateSync
 from burnish.metric.base import DeferredChecks, DeferredValue
 
 __all__ = [
@@ -96,8 +97,11 @@ class GuardBounds:
     per step and shared by the metrics watching the same tensors, through the input's memo).
     They are kept as references and folded every ``every`` steps, so a snapshot is one list
     copy and reading them is part of the metric's one transfer. Implements
-    :class:`DeferredChecks`.
+    :class:`DeferredChecks`. Across processes, every process's bounds are gathered: checks
+    then see every process's inputs.
     """
+
+    state_reductions: ClassVar[dict[str, StateSync]] = {"_flat": "cat"}
 
     def __init__(self, guards: Sequence[RangeGuard], every: int = 16) -> None:
         self.guards = tuple(guards)

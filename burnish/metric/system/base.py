@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from typing_extensions import Self
@@ -17,6 +17,7 @@ from typing_extensions import Self
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
 from burnish.metric.state import NumericStateMetric
 from burnish.metric.system.sampler import Need, SystemSample, SystemSampler, shared_sampler
+from burnish.metric.totals import Totals
 
 __all__ = ["HostMeanState", "SampledMetric", "SamplerClient"]
 
@@ -48,6 +49,10 @@ class HostMeanState:
         mean = self._sum / self._count if self._count else math.nan
         return NumericEntry(mean, self._count, "aggregated")
 
+    def totals(self) -> Totals:
+        """The epoch's sum and count so far (see :class:`~burnish.metric.totals.Totals`)."""
+        return Totals((self._sum, float(self._count)), _mean)
+
     def formatted(self, current: str | None = None) -> str:
         """``epoch <running> - batch <current>``, as Burn shows a numeric metric."""
         batch = self.options.format(self._current) if current is None else current
@@ -70,6 +75,11 @@ class HostMeanState:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._sum, self._count = float(state["sum"]), int(state["count"])
         self._current = float(state["current"])
+
+
+def _mean(totals: Sequence[list[float]]) -> list[float]:
+    (total,), (count,) = totals
+    return [total / count if count else math.nan]
 
 
 _NOT_COPIED = frozenset({"_sampler", "_subscribed", "_release"})

@@ -1,0 +1,154 @@
+"""Metrics made of other metrics, and the once-per-step order in which a set of them updates.
+
+A composite (a derived metric such as ``2 * p * r / (p + r)``, or a wrapper such as
+``Running(metric, window)``) names its operands and combines their step entries into its own.
+Used alone, its ``update()`` updates its operands and combines them. In a
+:class:`~burnish.metric.collection.MetricCollection` (and so in a learner) every distinct
+metric, by identity, is updated once per step, however many composites share it and whether
+or not it is also registered on its own; each composite then combines the entries of the step.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from burnish.adaptor import StepAdaptations
+from burnish.metric.base import (
+    Metric,
+    MetricEntry,
+    MetricMetadata,
+    NumericEntry,
+    Stateful,
+    input_type_of,
+)
+from burnish.metric.mixins import NumericMetricMixin
+from burnish.metric.operand import Decoded, NumericMetric, OperandReader, PendingGroup
+
+__all__ = ["Composite", "CompositeMetric", "UpdatePlan"]
+
+
+@runtime_checkable
+class Composite(Protocol):
+    """A metric computed from other metrics' updates."""
+
+    def operands(self) -> Sequence[Metric[Any]]:
+        """The metrics this one is made of, each distinct; updated before :meth:`combine`."""
+        ...
+
+    def combine(
+        self, step: StepAdaptations, entries: Sequence[MetricEntry], metadata: MetricMetadata
+    ) -> MetricEntry:
+        """This step's entry, once every operand has been updated with the step (``entries``:
+        theirs, in the order of :meth:`operands`). ``step`` adapts the step's output."""
+        ...
+
+
+class UpdatePlan:
+    """How one step updates ``metrics``: every distinct metric once, by identity, operands
+    before the composites that combine them."""
+
+    def __init__(self, metrics: Iterable[Metric[Any]]) -> None:
+        self._index: dict[int, int] = {}
+        # (metric, its input type, None) for a metric updated directly; (metric, None, the
+        # positions of its operands) for a composite.
+        self._steps: list[tuple[Any, type[Any] | None, tuple[int, ...] | None]] = []
+        self._roots = [self._add(metric) for metric in metrics]
+
+    def _add(self, metric: Metric[Any]) -> int:
+        known = self._index.get(id(metric))
+        if known is not None:
+            return known
+        if isinstance(metric, Composite):
+            operands = tuple(self._add(operand) for operand in metric.operands())
+            step: tuple[Any, type[Any] | None, tuple[int, ...] | None] = (metric, None, operands)
+        else:
+            step = (metric, input_type_of(metric), None)
+        self._index[id(metric)] = len(self._steps)
+        self._steps.append(step)
+        return len(self._steps) - 1
+
+    def leaves(self) -> list[tuple[Metric[Any], type[Any] | None]]:
+        """The metrics updated directly (not composites), with their input types."""
+        return [(metric, kind) for metric, kind, operands in self._steps if operands is None]
+
+    def update(self, item: object, metadata: MetricMetadata) -> list[MetricEntry]:
+        """Update with one step's output (or an input every metric takes); the entries of
+        ``metrics``, in their order."""
+        step = StepAdaptations(item)
+        entries: list[MetricEntry] = []
+        for metric, kind, operands in self._steps:
+            if operands is None:
+                entries.append(metric.update(None if kind is None else step.get(kind), metadata))
+            else:
+                operand_entries = [entries[index] for index in operands]
+                entries.append(metric.combine(step, operand_entries, metadata))
+        return [entries[index] for index in self._roots]
+
+
+class CompositeMetric(NumericMetricMixin, ABC):
+    """What numeric composites share: a reader per operand (see
+    :class:`~burnish.metric.operand.OperandReader`), ``update()`` alone, ``clear()`` and state.
+
+    Its input is its operands' when they share one, else the step's output (``object``).
+    Subclasses implement :meth:`combine` and the numeric methods.
+    """
+
+    name: str
+
+    def __init__(self, operands: Sequence[NumericMetric]) -> None:
+        self._readers = [OperandReader(operand) for operand in operands]
+        kinds = {input_type_of(operand) for operand in operands}
+        self.input_type: type[Any] | None = kinds.pop() if len(kinds) == 1 else object
+        self._updates = 0
+        self._plan: UpdatePlan | None = None
+
+    def operands(self) -> Sequence[Metric[Any]]:
+        return [reader.metric for reader in self._readers]
+
+    def update(self, item: object, metadata: MetricMetadata) -> MetricEntry:
+        """Update every operand once with ``item`` (a step output, or the input they share)."""
+        if self._plan is None:
+            self._plan = UpdatePlan([self])
+        (entry,) = self._plan.update(item, metadata)
+        return entry
+
+    @abstractmethod
+    def combine(
+        self, step: StepAdaptations, entries: Sequence[MetricEntry], metadata: MetricMetadata
+    ) -> MetricEntry: ...
+
+    @abstractmethod
+    def compute(self) -> MetricEntry: ...
+
+    @abstractmethod
+    def value(self) -> float: ...
+
+    @abstractmethod
+    def running_value(self) -> NumericEntry: ...
+
+    def _now(self) -> list[Decoded]:
+        """Every operand's values now, read in one transfer."""
+        return PendingGroup([reader.now() for reader in self._readers]).read()
+
+    def clear(self) -> None:
+        for reader in self._readers:
+            reader.metric.clear()
+            reader.clear()
+        self._updates = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The operands' states (``None`` for an operand without one)."""
+        operands = [
+            reader.metric.state_dict() if isinstance(reader.metric, Stateful) else None
+            for reader in self._readers
+        ]
+        return {"operands": operands, "updates": self._updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for reader, operand in zip(self._readers, state["operands"], strict=True):
+            if operand is not None and isinstance(reader.metric, Stateful):
+                reader.metric.load_state_dict(operand)
+            reader.restored()
+        self._updates = int(state["updates"])

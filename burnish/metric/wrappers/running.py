@@ -1,0 +1,243 @@
+"""Running values: a metric over its last ``window`` updates (TorchMetrics' ``Running``), or an
+exponential moving average of it (Ignite's ``RunningAverage``).
+
+For a metric with totals (every built-in but the exact ranking metrics; see
+:mod:`burnish.metric.totals`) the running value is computed from totals over the span, so a
+ratio stays a ratio of summed counts: a running precision is ``tp / (tp + fp)`` over the window,
+not a mean of batch precisions. A window costs nothing on the device (its totals are the
+difference of the totals ``window`` updates apart, taken on the host when read); a moving
+average keeps decayed totals, ``alpha * past + (1 - alpha) * batch``, a few operations per step.
+For a mean over items with equal batches (accuracy, loss) that is exactly Ignite's average of
+batch values.
+
+Other metrics (an exact AUROC, a function metric, your own) take a window only: the last
+``window`` inputs are kept (references, no copies) and replayed into a copy of the metric when a
+value is read, at the cost of ``window`` updates per read. Their window restarts after a resume.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import threading
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from burnish.adaptor import StepAdaptations
+from burnish.metric.base import (
+    DeferredValue,
+    FormatOptions,
+    MetricEntry,
+    MetricMetadata,
+    NumericEntry,
+    Text,
+)
+from burnish.metric.composite import CompositeMetric
+from burnish.metric.host import accumulator_dtype
+from burnish.metric.operand import (
+    NumericMetric,
+    Pending,
+    PendingGroup,
+    Span,
+    epoch_entry,
+    step_texts,
+)
+from burnish.metric.state import nan_mean
+from burnish.metric.totals import Totals, totals_of
+
+__all__ = ["Running"]
+
+# The readers' threads and the training thread may read at once; replays are rare enough to
+# take turns (and a module lock, unlike one per metric, lets metrics be copied).
+_replaying = threading.RLock()
+
+
+def _as_float(value: DeferredValue) -> DeferredValue:
+    if isinstance(value, torch.Tensor) and not value.is_floating_point():
+        return value.to(accumulator_dtype(value.device))
+    return value
+
+
+def _since(after: Totals, before: Totals | None) -> tuple[DeferredValue, ...]:
+    """The totals of the updates between ``before`` and ``after``, on their device."""
+    if before is None:
+        return tuple(_as_float(value) for value in after.values)
+    return tuple(_as_float(a - b) for a, b in zip(after.values, before.values, strict=True))
+
+
+class Running(CompositeMetric):
+    """``metric`` over its last ``window`` updates, or, with ``alpha``, its exponential moving
+    average (``alpha`` the weight of the past, as in Ignite); see the module text.
+
+    The value (:meth:`value`, :meth:`running_value`, :meth:`compute`) is the running one; step
+    entries show it with the batch's (``running 0.91 - batch 0.88``) and log it, so plots are
+    smoothed. ``clear()`` (each epoch, in a learner) starts the window afresh. The wrapped metric
+    is an operand: registered beside it, it is still updated once per step.
+    """
+
+    def __init__(
+        self,
+        metric: NumericMetric,
+        window: int | None = None,
+        *,
+        alpha: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__([metric])
+        self.metric = metric
+        self.name = f"Running {metric.name}" if name is None else name
+        if (window is None) == (alpha is None):
+            raise ValueError(f"{self.name}: expected either a window or an alpha")
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int)):
+            raise ValueError(f"{self.name}: expected window as an int >= 1, received {window!r}")
+        if window is not None and window < 1:
+            raise ValueError(f"{self.name}: expected window as an int >= 1, received {window!r}")
+        if alpha is not None and not 0.0 < alpha < 1.0:
+            raise ValueError(f"{self.name}: expected alpha within (0, 1), received {alpha!r}")
+        self.window = window
+        self.alpha = alpha
+        self.higher_is_better = metric.higher_is_better
+        self._additive = totals_of(metric) is not None
+        if alpha is not None and not self._additive:
+            raise ValueError(
+                f"{self.name}: a moving average needs a metric with totals, which "
+                f"{type(metric).__qualname__} has not; give a window instead"
+            )
+        self._options = FormatOptions(self.name).precision(4)
+        # A window of totals: the totals at each of the last window + 1 updates.
+        self._history: deque[Totals] = deque(maxlen=(window or 0) + 1)
+        # A moving average: the decayed totals, the latest batch's and the totals after it.
+        self._average: tuple[Totals, Totals, Totals] | None = None
+        # A window replayed: the last inputs, and a copy of the metric to replay them into.
+        self._inputs: deque[tuple[object, MetricMetadata]] = deque(maxlen=window or 1)
+        self._scratch: NumericMetric | None = None
+        if not self._additive:
+            self._scratch = copy.deepcopy(metric)
+            self._scratch.clear()
+
+    def combine(
+        self, step: StepAdaptations, entries: Sequence[MetricEntry], metadata: MetricMetadata
+    ) -> MetricEntry:
+        self._updates += 1
+        (entry,) = entries
+        if not self._additive:
+            kind = self.input_type
+            self._inputs.append((None if kind is None else step.get(kind), metadata))
+            render = functools.partial(self._render_replayed, tuple(self._inputs), entry)
+            return MetricEntry.deferred(self.name, (), render)
+        totals = totals_of(self.metric)
+        assert totals is not None, "a metric with totals keeps them"
+        if self.alpha is None:
+            self._history.append(totals)
+        else:
+            self._average = self._decayed(totals)
+        group = PendingGroup([self._pending()])
+        return MetricEntry.deferred(self.name, group.values, functools.partial(self._render, group))
+
+    def _decayed(self, totals: Totals) -> tuple[Totals, Totals, Totals]:
+        alpha = self.alpha
+        assert alpha is not None, "a moving average has an alpha"
+        last = None if self._average is None else self._average[2]
+        batch = _since(totals, last)
+        if self._average is None:
+            average = batch
+        else:
+            past = self._average[0].values
+            average = tuple(a * alpha + b * (1.0 - alpha) for a, b in zip(past, batch, strict=True))
+        return (
+            Totals(average, totals.evaluate, totals.checks),
+            Totals(batch, totals.evaluate, totals.checks),
+            totals,
+        )
+
+    def _pending(self) -> Pending:
+        """The latest batch's values and the running ones, over the spans kept now."""
+        if self._average is not None:
+            average, batch, _ = self._average
+            return Pending.of_spans(Span(batch), Span(average))
+        history = self._history
+        if not history:
+            return Pending.known(([math.nan], [math.nan]))
+        latest = history[-1]
+        previous = history[-2] if len(history) > 1 else None
+        start = history[0] if len(history) == history.maxlen else None
+        return Pending.of_spans(Span(latest, previous), Span(latest, start))
+
+    def _render(self, group: PendingGroup, host: Sequence[list[float]]) -> tuple[Text, Text]:
+        ((batch, running),) = group.decode(host)
+        return self._texts(batch, running or [math.nan])
+
+    def _texts(self, batch: list[float], running: list[float]) -> tuple[Text, Text]:
+        return step_texts(self._options, batch, running, label="running", logged=nan_mean(running))
+
+    def _replayed(self, inputs: Sequence[tuple[object, MetricMetadata]]) -> list[float]:
+        scratch = self._scratch
+        assert scratch is not None, "a replayed window has a copy to replay into"
+        with _replaying:
+            scratch.clear()
+            for item, metadata in inputs:
+                scratch.update(item, metadata)
+            epoch_values = getattr(scratch, "epoch_values", None)
+            if callable(epoch_values):
+                return list(epoch_values())
+            return [scratch.running_value().value]
+
+    def _render_replayed(
+        self,
+        inputs: Sequence[tuple[object, MetricMetadata]],
+        entry: MetricEntry,
+        host: Sequence[list[float]],
+    ) -> tuple[Text, Text]:
+        batch = NumericEntry.deserialize(entry.serialized).value
+        return self._texts([batch], self._replayed(inputs))
+
+    def epoch_values(self) -> list[float]:
+        """The running values now: one, or one per class."""
+        if not self._additive:
+            return self._replayed(tuple(self._inputs))
+        ((_, running),) = PendingGroup([self._pending()]).read()
+        return running or [math.nan]
+
+    def value(self) -> float:
+        """The running value now (what Ignite's and TorchMetrics' ``compute()`` give)."""
+        return nan_mean(self.epoch_values())
+
+    def running_value(self) -> NumericEntry:
+        """The running value now, a ``final`` entry."""
+        return NumericEntry(self.value(), self._updates, "final")
+
+    def compute(self) -> MetricEntry:
+        return epoch_entry(self.name, self._options, self.epoch_values(), self._updates)
+
+    def clear(self) -> None:
+        super().clear()
+        self._history.clear()
+        self._average = None
+        self._inputs.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The wrapped metric's state and the running window or average (a replayed window
+        keeps no inputs: it restarts)."""
+        state = super().state_dict()
+        state["history"] = [list(totals.values) for totals in self._history]
+        average = self._average
+        state["average"] = None if average is None else [list(t.values) for t in average]
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._history.clear()
+        self._average = None
+        self._inputs.clear()
+        current = totals_of(self.metric)
+        if current is None:
+            return
+        evaluate, checks = current.evaluate, current.checks
+        self._history.extend(Totals(tuple(v), evaluate, checks) for v in state["history"])
+        if state["average"] is not None:
+            average, batch, last = (Totals(tuple(v), evaluate, checks) for v in state["average"])
+            self._average = (average, batch, last)
