@@ -61,7 +61,6 @@ def test_entries_are_snapshots_built_on_read_without_transfers() -> None:
     before = transfer_count()
     first = metric.update(None, meta(1e-3))
     second = metric.update(None, meta(3e-3))
-    assert first.is_deferred
     assert first.formatted == "epoch 1.00e-03 - batch 1.00e-03"
     assert second.formatted == "epoch 2.00e-03 - batch 3.00e-03"
     assert transfer_count() == before

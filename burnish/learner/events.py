@@ -54,7 +54,7 @@ class TrainingProgress:
 class MetricUpdate:
     """One metric's entry. ``higher_is_better`` is ``None`` for text metrics (not plotted).
 
-    For a numeric metric, ``NumericEntry.deserialize(entry.serialized)`` is the value to plot.
+    For a numeric metric, ``entry.numeric`` is the value to plot.
     """
 
     entry: MetricEntry

@@ -68,7 +68,7 @@ from burnish.learner.interrupt import Interrupter
 from burnish.learner.metrics import SplitMetrics
 from burnish.learner.step import TrainOutput, batch_size_of, move_to_device
 from burnish.learner.summary import LearnerSummary
-from burnish.metric.base import MetricEntry, MetricMetadata, NumericEntry, Progress
+from burnish.metric.base import MetricEntry, MetricMetadata, Progress
 
 if TYPE_CHECKING:
     from torch.distributed import ProcessGroup
@@ -125,7 +125,7 @@ class FitResult(Generic[ModelT]):
 
     def value(self, split: Split, name: str) -> float:
         """A numeric metric's last epoch value."""
-        return NumericEntry.deserialize(self.metrics[split][name].serialized).value
+        return self.metrics[split][name].numeric.value
 
 
 @dataclass(frozen=True)
@@ -668,7 +668,7 @@ class Learner(Generic[ModelT]):
         bus.send(EndSplitEvent(split, epoch, updates, time.monotonic()))
         for update in updates:
             if update.numeric:
-                value = NumericEntry.deserialize(update.entry.serialized).value
+                value = update.entry.numeric.value
                 self.history.record(split, update.entry.name, epoch, value)
         return {update.entry.name: update.entry for update in updates}
 

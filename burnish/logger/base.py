@@ -43,11 +43,7 @@ def numeric_values(
     A step entry counting nothing (a system sample already logged, a batch of padding) adds
     nothing to a count-weighted mean, so step logs leave it out.
     """
-    values = {
-        update.entry.name: NumericEntry.deserialize(update.entry.serialized)
-        for update in metrics
-        if update.numeric
-    }
+    values = {update.entry.name: update.entry.numeric for update in metrics if update.numeric}
     if skip_empty:
         return {
             name: entry

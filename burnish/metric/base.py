@@ -201,15 +201,17 @@ class MetricEntry:
     deferred entries in one transfer.
     """
 
-    __slots__ = ("_checks", "_formatted", "_render", "_serialized", "_values", "name")
+    __slots__ = ("_checks", "_formatted", "_numeric", "_render", "_serialized", "_values", "name")
 
-    def __init__(self, name: str, formatted: str, serialized: str) -> None:
+    def __init__(self, name: str, formatted: Text, serialized: Text) -> None:
+        """An entry whose texts are known, or built on first read when given as functions."""
         self.name = name
         self._formatted: Text = formatted
         self._serialized: Text = serialized
         self._values: tuple[DeferredValue, ...] = ()
         self._render: Render | GroupRender | None = None
         self._checks: DeferredChecks | None = None
+        self._numeric: NumericEntry | None = None
 
     @classmethod
     def deferred(
@@ -256,6 +258,14 @@ class MetricEntry:
         if not isinstance(self._serialized, str):
             self._serialized = self._serialized()
         return self._serialized
+
+    @property
+    def numeric(self) -> NumericEntry:
+        """The log text read as a :class:`NumericEntry` (a numeric metric's), parsed once: an
+        entry repeated over many steps (a system sample) is read by every consumer each step."""
+        if self._numeric is None:
+            self._numeric = NumericEntry.deserialize(self.serialized)
+        return self._numeric
 
     def __repr__(self) -> str:
         return f"MetricEntry({self.name!r}, {self.formatted!r}, {self.serialized!r})"

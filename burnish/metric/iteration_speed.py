@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
@@ -64,18 +65,25 @@ class IterationSpeedMetric(NumericMetricMixin):
             recent.popleft()
         self._current = _rates(recent[0], recent[-1])
         running = self._running()
-        return MetricEntry.deferred(self.name, [*self._current, *running], self._render)
+        per_second = self._current
+        # n/a counts for nothing when a logger averages the step entries.
+        entry = (
+            NumericEntry(per_second[0], 0, "aggregated")
+            if math.isnan(per_second[0])
+            else NumericEntry(per_second[0])
+        )
+        # Host numbers: the log text now (cheap), the display text only if someone reads it.
+        formatted = functools.partial(self._formatted, *per_second, *running)
+        return MetricEntry(self.name, formatted, entry.serialize())
 
-    def _render(self, host: Sequence[list[float]]) -> tuple[str, str]:
-        (items,), (iterations,), (running_items,), (running_iterations,) = host
-        formatted = (
+    def _formatted(
+        self, items: float, iterations: float, running_items: float, running_iterations: float
+    ) -> str:
+        return (
             f"epoch {self._items.format(running_items)} "
             f"({self._iterations.format(running_iterations)}) - "
             f"batch {self._items.format(items)} ({self._iterations.format(iterations)})"
         )
-        # n/a counts for nothing when a logger averages the step entries.
-        entry = NumericEntry(items, 0, "aggregated") if math.isnan(items) else NumericEntry(items)
-        return formatted, entry.serialize()
 
     def _running(self) -> tuple[float, float]:
         if self._start is None or not self._recent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -31,14 +32,16 @@ class LearningRateMetric(NumericStateMetric[HostMeanState]):
         value = lrs[0] if lrs else math.nan
         counted = self._state.add(value)
         running = self._state.running_value().value
-        # Texts are built only if someone reads this step's entry.
-        return MetricEntry.deferred(self.name, [value, running, float(counted), *lrs], self._render)
+        # Host numbers: the log text now (cheap), the display text only if someone reads it.
+        serialized = NumericEntry(value, int(counted), "aggregated").serialize()
+        return MetricEntry(
+            self.name, functools.partial(self._formatted, value, running, lrs), serialized
+        )
 
-    def _render(self, host: Sequence[list[float]]) -> tuple[str, str]:
-        (value,), (running,), (counted,), *groups = host
+    def _formatted(self, value: float, running: float, lrs: Sequence[float]) -> str:
         options = self._state.options
         formatted = f"epoch {options.format(running)} - batch {options.format(value)}"
-        if len(groups) > 1:
-            rates = ", ".join(options.format(group) for (group,) in groups)
+        if len(lrs) > 1:
+            rates = ", ".join(options.format(group) for group in lrs)
             formatted = f"{formatted} (groups: {rates})"
-        return formatted, NumericEntry(value, int(counted), "aggregated").serialize()
+        return formatted

@@ -145,7 +145,7 @@ class PendingGroup:
 
 
 def _logged_value(entry: MetricEntry) -> float:
-    return NumericEntry.deserialize(entry.serialized).value
+    return entry.numeric.value
 
 
 class OperandReader:

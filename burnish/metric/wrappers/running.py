@@ -192,7 +192,7 @@ class Running(CompositeMetric):
         entry: MetricEntry,
         host: Sequence[list[float]],
     ) -> tuple[Text, Text]:
-        batch = NumericEntry.deserialize(entry.serialized).value
+        batch = entry.numeric.value
         return self._texts([batch], self._replayed(inputs))
 
     def epoch_values(self) -> list[float]:

@@ -18,7 +18,7 @@ from burnish.learner.events import (
     StartEvent,
     StartSplitEvent,
 )
-from burnish.metric.base import MetricEntry, NumericEntry, resolve_entries
+from burnish.metric.base import MetricEntry, resolve_entries
 from burnish.renderer.tui.eta import EtaEstimator
 from burnish.renderer.tui.history import MetricHistory
 
@@ -216,9 +216,9 @@ class DashboardState:
 
 
 def _plotted(entry: MetricEntry) -> float:
-    serialized = entry.serialized  # resolved already: a deferred check's error was raised then
     try:
-        return NumericEntry.deserialize(serialized).value
+        # Resolved already: a deferred check's error was raised then.
+        return entry.numeric.value
     except ValueError:
         # A numeric metric whose log text is not a number is shown, not plotted.
         return math.nan
