@@ -74,3 +74,14 @@ def test_clear_starts_a_new_epoch() -> None:
     assert metric.running_value().count == 0
     assert metric.compute().formatted == "n/a"
     assert metric.update(None, meta(4e-3)).formatted == "epoch 4.00e-03 - batch 4.00e-03"
+
+
+def test_steps_at_the_same_rate_share_one_entry_and_still_count() -> None:
+    metric = LearningRateMetric()
+    entries = [metric.update(None, meta(2e-3)) for _ in range(3)]
+    changed = metric.update(None, meta(4e-3))
+    assert entries[0] is entries[1] is entries[2]
+    assert changed is not entries[0]
+    assert metric.running_value() == NumericEntry(2.5e-3, 4, "aggregated")
+    metric.clear()
+    assert metric.update(None, meta(4e-3)) is not changed  # a new epoch starts afresh

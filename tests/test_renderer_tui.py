@@ -362,6 +362,12 @@ def test_renderer_redraws_only_when_something_changed() -> None:
     now[0] = 1.1
     renderer.consume([])
     assert renderer.frames == 2  # the clock
+    now[0] = 1.3
+    renderer.consume(events[-1:])
+    assert renderer.frames == 2  # new data waits for the data refresh
+    now[0] = 1.6
+    renderer.consume(events[-1:])
+    assert renderer.frames == 3  # half a second after the last frame
     renderer.close()
 
 

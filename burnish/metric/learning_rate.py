@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
 from burnish.metric.state import NumericStateMetric
@@ -26,17 +27,32 @@ class LearningRateMetric(NumericStateMetric[HostMeanState]):
     def __init__(self, name: str = "Learning Rate") -> None:
         self.name = name
         self._state = HostMeanState(FormatOptions(name).precision(2))
+        self._repeat: tuple[tuple[float, ...], MetricEntry] | None = None
 
     def update(self, item: None, metadata: MetricMetadata) -> MetricEntry:
         lrs = metadata.lrs
         value = lrs[0] if lrs else math.nan
         counted = self._state.add(value)
+        if self._repeat is not None and self._repeat[0] == lrs:
+            # The rates of the step before, so the same entry: most steps of most schedules,
+            # and a consumer reads an entry once however many steps it stands for.
+            return self._repeat[1]
         running = self._state.running_value().value
         # Host numbers: the log text now (cheap), the display text only if someone reads it.
         serialized = NumericEntry(value, int(counted), "aggregated").serialize()
-        return MetricEntry(
+        entry = MetricEntry(
             self.name, functools.partial(self._formatted, value, running, lrs), serialized
         )
+        self._repeat = (lrs, entry)
+        return entry
+
+    def clear(self) -> None:
+        super().clear()
+        self._repeat = None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._repeat = None
 
     def _formatted(self, value: float, running: float, lrs: Sequence[float]) -> str:
         options = self._state.options

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -32,9 +33,10 @@ class TuiRenderer:
     """A live dashboard of plots, metrics, status, system use and progress.
 
     Runs on the renderer actor's thread: each :meth:`consume` folds the new events in, applies
-    the keys pressed since, and draws a frame when anything changed, or each
-    ``refresh_seconds`` for the clock, so at most ``1 / tick_seconds`` frames a second (4: a
-    frame costs a few milliseconds of the interpreter, which training shares).
+    the keys pressed since, and draws a frame: at once for a key or a resize (at most
+    ``1 / tick_seconds`` frames a second, 4), for new training data at most every
+    ``data_refresh_seconds`` (2 frames a second: a 120x40 frame costs a few milliseconds of the
+    interpreter, which training shares), and each ``refresh_seconds`` for the clock.
     ``q`` then ``s`` calls ``interrupter.stop()`` (``q`` alone with ``confirm_stop=False``).
     With ``persistent``, :meth:`close` keeps the final dashboard up (arrows still browse it)
     until another key is pressed, and the learner waits for it.
@@ -43,6 +45,7 @@ class TuiRenderer:
     """
 
     tick_seconds = 0.25
+    data_refresh_seconds = 0.5
 
     def __init__(
         self,
@@ -86,22 +89,26 @@ class TuiRenderer:
     def consume(self, events: Sequence[LearnerEvent]) -> None:
         try:
             session = self.session
-            changed = self.state.apply(events)
+            updated = self.state.apply(events)
+            pressed = False
             for key in session.pressed_keys():
-                changed |= self.controls.handle(key, len(self.state.numeric_metrics))
-            self._draw(changed)
+                pressed |= self.controls.handle(key, len(self.state.numeric_metrics))
+            self._draw(pressed, updated)
         except BaseException:
             self._failed = True
             raise
 
-    def _draw(self, changed: bool) -> None:
+    def _draw(self, changed: bool, updated: bool = False) -> None:
+        """Draw a frame if ``changed`` (a key), on a resize, if ``updated`` (new data) and the
+        last frame is ``data_refresh_seconds`` old, or if it is ``refresh_seconds`` old."""
         now = self.clock()
         size = (self.console.size.width, self.console.size.height)
         if size != self._size:
             self._size = size
             changed = True
-        stale = self._last_frame is None or now - self._last_frame >= self.refresh_seconds
-        if changed or stale:
+        age = math.inf if self._last_frame is None else now - self._last_frame
+        due = age >= (self.data_refresh_seconds if updated else self.refresh_seconds)
+        if changed or due:
             self.session.show(self.dashboard)
             self._last_frame = now
             self.frames += 1
