@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benches/metrics.py
 	$(BIN)/python benches/learner.py
 	$(BIN)/python benches/render.py
+	$(BIN)/python benches/overhead.py
 
 clean:
 	rm -rf $(VENV)

@@ -99,3 +99,19 @@ def test_rejects_bad_windows() -> None:
         IterationSpeedMetric(window=0)
     with pytest.raises(ValueError, match="max_steps at least 2"):
         IterationSpeedMetric(max_steps=1)
+
+
+def test_close_steps_share_an_entry_while_the_value_stays_current() -> None:
+    clock = FakeClock(100.0)
+    metric = IterationSpeedMetric(clock=clock)
+    steps(metric, clock, 2, batch=10, seconds=0.1)
+    clock.now += 0.001
+    first = metric.update(None, meta(30))
+    clock.now += 0.001
+    second = metric.update(None, meta(40))
+    assert second is first  # 1 ms apart: one entry for both
+    assert metric.value() == pytest.approx(30 / 0.102)  # the value itself is this step's
+    clock.now += 0.05
+    third = metric.update(None, meta(50))
+    assert third is not first
+    assert NumericEntry.deserialize(third.serialized).value == pytest.approx(metric.value())

@@ -14,6 +14,7 @@ every label. ``none`` gives the per-class vector, with NaN for classes outside t
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import torch
@@ -55,12 +56,12 @@ def multiclass_counts(
     if predicted.ndim == 2 and predicted.shape[1] == 1:
         predicted = predicted.squeeze(1)
     if predicted.ndim == 1:
-        # Misses are counted in a spill region [C, 2C) that is cut off: no mask, few kernels.
+        # A miss counts no true positive: it goes to a spill column C that is cut off (no
+        # data-dependent mask, few kernels).
         missed = predicted != targets
-        index = torch.stack((predicted, targets, torch.add(targets, missed, alpha=num_classes)))
-        counts = torch.zeros(3, 2 * num_classes, dtype=torch.long, device=targets.device)
-        # A contiguous source: scattering an expanded scalar costs twice as much on the CPU.
-        counts.scatter_add_(1, index, torch.ones_like(index))
+        index = torch.stack((predicted, targets, targets.masked_fill(missed, num_classes)))
+        counts = torch.zeros(3, num_classes + 1, dtype=torch.long, device=targets.device)
+        counts.scatter_add_(1, index, _ones(index.shape, index.device))
         return counts[:, :num_classes]
     hits = (predicted == targets.unsqueeze(1)).any(dim=1)
     index = torch.cat(
@@ -74,6 +75,13 @@ def multiclass_counts(
     source = torch.cat((ones, hits.long()))
     counts = torch.zeros(3 * num_classes, dtype=torch.long, device=index.device)
     return counts.scatter_add_(0, index, source).view(3, num_classes)
+
+
+@functools.lru_cache(maxsize=16)
+def _ones(shape: torch.Size, device: torch.device) -> torch.Tensor:
+    """A source of ones to scatter, made once per shape (batch size) and device: a contiguous
+    source scatters twice as fast as an expanded scalar, and filling it costs a kernel."""
+    return torch.ones(shape, dtype=torch.long, device=device)
 
 
 def threshold_counts(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

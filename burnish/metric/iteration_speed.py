@@ -14,6 +14,9 @@ from burnish.metric.mixins import NumericMetricMixin
 
 __all__ = ["IterationSpeedMetric"]
 
+# A new entry at most this often: 50 a second, more than any reader shows or needs.
+_ENTRY_SECONDS = 0.02
+
 
 class IterationSpeedMetric(NumericMetricMixin):
     """Items/s (the numeric value) and iterations/s, from the progress and the wall clock.
@@ -48,6 +51,7 @@ class IterationSpeedMetric(NumericMetricMixin):
         self._start: tuple[float, int, int] | None = None
         self._steps = 0
         self._current = (math.nan, math.nan)
+        self._entry: tuple[float, MetricEntry] | None = None
 
     def update(self, item: None, metadata: MetricMetadata) -> MetricEntry:
         now = self._clock()
@@ -64,6 +68,10 @@ class IterationSpeedMetric(NumericMetricMixin):
         while len(recent) > 2 and now - recent[1][0] >= self.window:
             recent.popleft()
         self._current = _rates(recent[0], recent[-1])
+        if self._entry is not None and now - self._entry[0] < _ENTRY_SECONDS:
+            # Rates over a window of a second barely move between close steps: the same
+            # entry, which each consumer reads once however many steps it stands for.
+            return self._entry[1]
         running = self._running()
         per_second = self._current
         # n/a counts for nothing when a logger averages the step entries.
@@ -74,7 +82,8 @@ class IterationSpeedMetric(NumericMetricMixin):
         )
         # Host numbers: the log text now (cheap), the display text only if someone reads it.
         formatted = functools.partial(self._formatted, *per_second, *running)
-        return MetricEntry(self.name, formatted, entry.serialize())
+        self._entry = (now, MetricEntry(self.name, formatted, entry.serialize()))
+        return self._entry[1]
 
     def _formatted(
         self, items: float, iterations: float, running_items: float, running_iterations: float
@@ -123,6 +132,7 @@ class IterationSpeedMetric(NumericMetricMixin):
         self._start = None
         self._steps = 0
         self._current = (math.nan, math.nan)
+        self._entry = None
 
 
 def _rates(first: tuple[float, int, int], last: tuple[float, int, int]) -> tuple[float, float]:
