@@ -24,6 +24,7 @@ __all__ = [
     "DeferredValue",
     "FormatOptions",
     "GroupRender",
+    "LogText",
     "Metric",
     "MetricEntry",
     "MetricMetadata",
@@ -148,7 +149,10 @@ class NumericEntry:
 DeferredValue = torch.Tensor | float
 Text = str | Callable[[], str]
 """A text, or a function that builds it on first read (most entries are never displayed)."""
-Render = Callable[[Sequence[list[float]]], tuple[Text, Text]]
+LogText = Text | NumericEntry
+"""A log text, or the numeric entry it serializes (then serialized only if a reader asks for
+the text: loggers and plots read the entry itself)."""
+Render = Callable[[Sequence[list[float]]], tuple[Text, LogText]]
 
 
 @runtime_checkable
@@ -159,7 +163,7 @@ class GroupRender(Protocol):
     reducing per-class counts is done for the whole batch of entries at once.
     """
 
-    def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, Text]]: ...
+    def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, LogText]]: ...
 
 
 class DeferredChecks(Protocol):
@@ -203,15 +207,22 @@ class MetricEntry:
 
     __slots__ = ("_checks", "_formatted", "_numeric", "_render", "_serialized", "_values", "name")
 
-    def __init__(self, name: str, formatted: Text, serialized: Text) -> None:
+    def __init__(self, name: str, formatted: Text, serialized: LogText) -> None:
         """An entry whose texts are known, or built on first read when given as functions."""
         self.name = name
-        self._formatted: Text = formatted
-        self._serialized: Text = serialized
         self._values: tuple[DeferredValue, ...] = ()
         self._render: Render | GroupRender | None = None
         self._checks: DeferredChecks | None = None
-        self._numeric: NumericEntry | None = None
+        self._set_texts(formatted, serialized)
+
+    def _set_texts(self, formatted: Text, serialized: LogText) -> None:
+        self._formatted: Text = formatted
+        if isinstance(serialized, NumericEntry):
+            self._numeric: NumericEntry | None = serialized
+            self._serialized: Text = serialized.serialize
+        else:
+            self._numeric = None
+            self._serialized = serialized
 
     @classmethod
     def deferred(
@@ -237,8 +248,8 @@ class MetricEntry:
     def is_deferred(self) -> bool:
         return self._render is not None
 
-    def _fill(self, texts: tuple[Text, Text]) -> None:
-        self._formatted, self._serialized = texts
+    def _fill(self, texts: tuple[Text, LogText]) -> None:
+        self._set_texts(*texts)
         self._values = ()
         self._render = None
         self._checks = None

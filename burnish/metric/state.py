@@ -23,6 +23,7 @@ from burnish.metric.base import (
     DeferredChecks,
     DeferredValue,
     FormatOptions,
+    LogText,
     MetricEntry,
     NumericEntry,
     Text,
@@ -130,12 +131,12 @@ class NumericMetricState:
     def _batch_mean(self, batch: float, batch_count: float, is_mean: float) -> float:
         return self._mean(batch * batch_count if is_mean else batch, batch_count)
 
-    def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, Text]]:
+    def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, LogText]]:
         return [self._render(*(values[0] for values in host)) for host in hosts]
 
     def _render(
         self, batch: float, batch_count: float, is_mean: float, total: float, count: float
-    ) -> tuple[Text, Text]:
+    ) -> tuple[Text, LogText]:
         running = self._mean(total, count)
         current = self._batch_mean(batch, batch_count, is_mean)
         options = self.options
@@ -144,8 +145,8 @@ class NumericMetricState:
             return f"epoch {options.format(running)} - batch {options.format(current)}"
 
         if self.transform is None:
-            return formatted, NumericEntry(current, int(batch_count), "aggregated").serialize()
-        return formatted, NumericEntry(current).serialize()
+            return formatted, NumericEntry(current, int(batch_count), "aggregated")
+        return formatted, NumericEntry(current)
 
     def compute(self) -> MetricEntry:
         """The epoch entry: the running value over every item seen since :meth:`clear`."""
@@ -349,12 +350,12 @@ class ConfusionStatsState:
         reduced: list[list[float]] = self.reduce(counts).reshape(len(rows), -1).tolist()
         return reduced
 
-    def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, Text]]:
+    def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, LogText]]:
         # Entries of different shapes (a state reused for another task) are reduced apart.
         by_shape: dict[tuple[int, int], list[int]] = {}
         for index, host in enumerate(hosts):
             by_shape.setdefault((int(host[2][0]), int(host[3][0])), []).append(index)
-        rendered: dict[int, tuple[Text, Text]] = {}
+        rendered: dict[int, tuple[Text, LogText]] = {}
         for shape, indices in by_shape.items():
             size = torch.Size(shape)
             batches = self._reduced([hosts[i][0] for i in indices], size)
@@ -363,7 +364,7 @@ class ConfusionStatsState:
                 rendered[i] = self._texts(batch, epoch)
         return [rendered[i] for i in range(len(hosts))]
 
-    def _texts(self, batch: list[float], epoch: list[float]) -> tuple[Text, Text]:
+    def _texts(self, batch: list[float], epoch: list[float]) -> tuple[Text, LogText]:
         options = self.options
 
         def formatted() -> str:
@@ -371,7 +372,7 @@ class ConfusionStatsState:
                 return f"epoch {options.format(epoch[0])} - batch {options.format(batch[0])}"
             return f"epoch {format_values(options, epoch)}"
 
-        return formatted, NumericEntry(nan_mean(batch)).serialize()
+        return formatted, NumericEntry(nan_mean(batch))
 
     def _read(self, counts: torch.Tensor | None) -> list[float]:
         if counts is None:
