@@ -359,15 +359,18 @@ class ConfusionStatsState:
         for shape, indices in by_shape.items():
             size = torch.Size(shape)
             batches = self._reduced([hosts[i][0] for i in indices], size)
-            epochs = self._reduced([hosts[i][1] for i in indices], size)
-            for i, batch, epoch in zip(indices, batches, epochs, strict=True):
-                rendered[i] = self._texts(batch, epoch)
+            for i, batch in zip(indices, batches, strict=True):
+                rendered[i] = self._texts(batch, hosts[i][1], size)
         return [rendered[i] for i in range(len(hosts))]
 
-    def _texts(self, batch: list[float], epoch: list[float]) -> tuple[Text, LogText]:
+    def _texts(
+        self, batch: list[float], epoch_counts: list[float], size: torch.Size
+    ) -> tuple[Text, LogText]:
         options = self.options
 
         def formatted() -> str:
+            # Reduced only if shown: a log reads every step's batch value, a display the last.
+            (epoch,) = self._reduced([epoch_counts], size)
             if len(epoch) == 1:
                 return f"epoch {options.format(epoch[0])} - batch {options.format(batch[0])}"
             return f"epoch {format_values(options, epoch)}"
