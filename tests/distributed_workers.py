@@ -21,6 +21,7 @@ from burnish import (
     AucPrMetric,
     AurocMetric,
     ClassificationOutput,
+    Classwise,
     ConfusionMatrixMetric,
     FBetaScoreMetric,
     FitResult,
@@ -39,6 +40,7 @@ from burnish import (
     PrecisionMetric,
     RecallMetric,
     TopKAccuracyMetric,
+    derive,
 )
 from burnish.adaptor import AurocInput, ConfusionStatsInput
 from burnish.distributed import StateSync, compute_view, synced
@@ -131,20 +133,27 @@ class SummaryMetric:
 
 
 def multiclass_metrics() -> MetricCollection:
+    precision, recall = PrecisionMetric.multiclass(), RecallMetric.multiclass(reduction="micro")
+    per_class = PrecisionMetric.multiclass(reduction="none")
+    auroc = AurocMetric.multiclass()
     return MetricCollection(
         [
             LossMetric(),
             AccuracyMetric(),
             TopKAccuracyMetric(2),
-            PrecisionMetric.multiclass(),
-            RecallMetric.multiclass(reduction="micro"),
+            precision,
+            recall,
             FBetaScoreMetric.multiclass(reduction="weighted", beta=2.0),
-            PrecisionMetric.multiclass(reduction="none"),
+            per_class,
             PerplexityMetric(pad_token=0),
             ConfusionMatrixMetric.multiclass(),
-            AurocMetric.multiclass(),
+            auroc,
             AucPrMetric.multiclass(bins=20, softmax=True),
             AurocMetric.multiclass("micro", bins=16, softmax=True),
+            # Composites read their operands, which are registered too and sync once.
+            derive(2 * precision * recall / (precision + recall), name="Derived F1"),
+            derive(auroc - precision, name="AUROC minus precision"),
+            Classwise(per_class, [f"class {i}" for i in range(CLASSES)], name="Named precision"),
         ]
     )
 
@@ -171,6 +180,7 @@ def binary_metrics() -> list[Any]:
         AucPrMetric.binary(),
         AurocMetric.binary(bins=11, name="Binned AUROC"),
         ConfusionMatrixMetric.binary(name="Binary Confusion Matrix"),
+        derive(1 - RecallMetric.binary(), name="Binary miss rate"),
     ]
 
 

@@ -63,6 +63,10 @@ def synced_runs(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]
 def test_every_family_syncs_to_the_value_over_the_union(synced_runs: list[dict[str, Any]]) -> None:
     union = reference(ALL_ROWS)
     assert {"Loss", "Macro AUROC", "multilabel/Hamming Score @ Threshold(0.5)"} <= union.keys()
+    # Composites too: derived metrics (in a collection and alone) and a classwise wrapper.
+    assert {"Derived F1", "AUROC minus precision", "Named precision", "Binary miss rate"} <= (
+        union.keys()
+    )
     for run in synced_runs:
         for scenario in SCENARIOS:  # uneven shares, and each rank once without data
             assert_same(run[scenario], union)
@@ -93,7 +97,8 @@ def test_a_collection_syncs_with_one_collective_of_each_kind(
 ) -> None:
     for run in synced_runs:
         # A header, one all-reduce of the sums, one all-gather of the predictions and bounds,
-        # for twelve metrics; the user's metric adds an all-reduce of its min and max.
+        # for twelve metrics and three composites of them; the user's metric adds an
+        # all-reduce of its min and max.
         assert run["collectives"]["multiclass"] == 3
         assert run["collectives"]["summary"] == 4
 

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from burnish.adaptor import StepAdaptations
+from burnish.distributed.sync import compute_view
 from burnish.metric.base import (
     FormatOptions,
     MetricEntry,
@@ -295,7 +296,11 @@ class DerivedMetric(CompositeMetric):
     def __init__(
         self, node: _Node, *, name: str | None = None, higher_is_better: bool | None = None
     ) -> None:
-        super().__init__(list({id(leaf): leaf for leaf in node.leaves()}.values()))
+        operands = list({id(leaf): leaf for leaf in node.leaves()}.values())
+        super().__init__(operands)
+        # The expression's own metrics, in reader order: a synced copy's readers read synced
+        # copies of them, and their values still go to these leaves.
+        self._operands = tuple(operands)
         self._node = node
         self.name = node.text() if name is None else name
         self._named = name is not None
@@ -321,8 +326,8 @@ class DerivedMetric(CompositeMetric):
 
     def _evaluate(self, vectors: Sequence[list[float]]) -> list[float]:
         values = {
-            id(reader.metric): torch.tensor(vector, dtype=torch.float64)
-            for reader, vector in zip(self._readers, vectors, strict=True)
+            id(operand): torch.tensor(vector, dtype=torch.float64)
+            for operand, vector in zip(self._operands, vectors, strict=True)
         }
         result: list[float] = self._node.evaluate(values).reshape(-1).tolist()
         return result
@@ -356,7 +361,9 @@ class DerivedMetric(CompositeMetric):
         return NumericEntry(nan_mean(self.epoch_values()), self._updates, "final")
 
     def compute(self) -> MetricEntry:
-        return epoch_entry(self.name, self._options, self.epoch_values(), self._updates)
+        """The epoch entry, over every process of a distributed run (see ``SyncOnCompute``)."""
+        values = compute_view(self).epoch_values()
+        return epoch_entry(self.name, self._options, values, self._updates)
 
     def totals(self) -> Totals | None:
         """The operands' totals together, when every operand has them."""

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from burnish.adaptor import StepAdaptations
+from burnish.distributed.sync import StateSync, SyncOnCompute
 from burnish.metric.base import (
     Metric,
     MetricEntry,
@@ -87,14 +88,19 @@ class UpdatePlan:
         return [entries[index] for index in self._roots]
 
 
-class CompositeMetric(NumericMetricMixin, ABC):
+class CompositeMetric(SyncOnCompute, NumericMetricMixin, ABC):
     """What numeric composites share: a reader per operand (see
     :class:`~burnish.metric.operand.OperandReader`), ``update()`` alone, ``clear()`` and state.
 
     Its input is its operands' when they share one, else the step's output (``object``).
     Subclasses implement :meth:`combine` and the numeric methods.
+
+    In a distributed run it syncs through its operands: a synced composite reads synced
+    operands, and an operand shared by several composites, or registered beside them, is
+    synced once with the rest of a collection.
     """
 
+    state_reductions: ClassVar[dict[str, StateSync]] = {"_readers": "nested"}
     name: str
 
     def __init__(self, operands: Sequence[NumericMetric]) -> None:

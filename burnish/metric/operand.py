@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from burnish.distributed.sync import StateSync
 from burnish.metric.base import (
     DeferredChecks,
     DeferredValue,
@@ -152,6 +153,9 @@ class OperandReader:
     """How a composite reads one numeric operand: per class, for the latest update the composite
     saw (:meth:`step`, deferred) and for now (:meth:`now`). Keeps the operand's totals at the
     composite's last two updates, so that the batch is the updates in between."""
+
+    # A synced composite's readers read the synced operand.
+    state_reductions: ClassVar[dict[str, StateSync]] = {"metric": "nested"}
 
     def __init__(self, metric: NumericMetric) -> None:
         self.metric = metric

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Sequence
 
 from burnish.adaptor import StepAdaptations
+from burnish.distributed.sync import compute_view
 from burnish.metric.arithmetic import DerivedMetric, pick
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry, Text
 from burnish.metric.composite import CompositeMetric
@@ -82,12 +83,14 @@ class Classwise(CompositeMetric):
         return NumericEntry(nan_mean(self.epoch_values()), self._updates, "final")
 
     def compute(self) -> MetricEntry:
-        values = self.epoch_values()
+        """The epoch entry, over every process of a distributed run (see ``SyncOnCompute``)."""
+        values = compute_view(self).epoch_values()
         return epoch_entry(self.name, self._options, values, self._updates, self._labels(values))
 
     def totals(self) -> Totals | None:
         """The wrapped metric's totals: naming classes changes none of its values."""
-        return totals_of(self.metric)
+        # Through the reader, which a synced copy points at the synced metric.
+        return totals_of(self._readers[0].metric)
 
     def __getitem__(self, index: int | str) -> DerivedMetric:
         """One class, by index or label, as a metric."""

@@ -23,11 +23,12 @@ import math
 import threading
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from burnish.adaptor import StepAdaptations
+from burnish.distributed.sync import StateSync
 from burnish.metric.base import (
     DeferredValue,
     FormatOptions,
@@ -77,7 +78,12 @@ class Running(CompositeMetric):
     entries show it with the batch's (``running 0.91 - batch 0.88``) and log it, so plots are
     smoothed. ``clear()`` (each epoch, in a learner) starts the window afresh. The wrapped metric
     is an operand: registered beside it, it is still updated once per step.
+
+    The window is this process's latest updates: in a distributed run, the value is the
+    process's own (the wrapped metric, registered beside it, syncs as usual).
     """
+
+    state_reductions: ClassVar[dict[str, StateSync]] = {}
 
     def __init__(
         self,
