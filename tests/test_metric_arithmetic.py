@@ -34,6 +34,7 @@ from burnish import (
     derive,
 )
 from burnish.metric.host import transfer_count
+from tests.metric_checks import record_updates
 
 META = MetricMetadata.fake()
 CLASSES = 5
@@ -177,14 +178,7 @@ def test_direction_is_inferred_and_can_be_given() -> None:
 
 
 def test_each_distinct_operand_updates_once_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-    original = PrecisionMetric.update
-
-    def counting(self: PrecisionMetric, item: Any, metadata: MetricMetadata) -> Any:
-        calls.append(self.name)
-        return original(self, item, metadata)
-
-    monkeypatch.setattr(PrecisionMetric, "update", counting)
+    calls = record_updates(monkeypatch, PrecisionMetric)
     p = PrecisionMetric.multiclass()
     square = p * p
     batch = _batches(1, [20])[0]

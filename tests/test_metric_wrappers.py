@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -43,6 +42,7 @@ from burnish import (
 )
 from burnish.metric.host import transfer_count
 from tests.learner_fixtures import Classifier, builder, loaders, sgd
+from tests.metric_checks import record_updates
 
 META = MetricMetadata.fake()
 CLASSES = 4
@@ -340,14 +340,7 @@ def test_usage_modes() -> None:
 
 
 def test_wrappers_share_their_metric_in_a_collection(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-    original = PrecisionMetric.update
-
-    def counting(self: PrecisionMetric, item: Any, metadata: MetricMetadata) -> Any:
-        calls.append(self.name)
-        return original(self, item, metadata)
-
-    monkeypatch.setattr(PrecisionMetric, "update", counting)
+    calls = record_updates(monkeypatch, PrecisionMetric)
     precision = PrecisionMetric.multiclass(reduction="none")
     classwise = Classwise(precision, LABELS, name="By class")
     collection = MetricCollection(
