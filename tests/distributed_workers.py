@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
+from sklearn.metrics import f1_score, log_loss
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -20,11 +22,14 @@ from burnish import (
     AccuracyMetric,
     AucPrMetric,
     AurocMetric,
+    BatchWise,
+    BootStrapper,
     ClassificationOutput,
     Classwise,
     ConfusionMatrixMetric,
     FBetaScoreMetric,
     FitResult,
+    FunctionMetric,
     HammingScoreMetric,
     Interrupter,
     Learner,
@@ -39,11 +44,15 @@ from burnish import (
     PerplexityMetric,
     PrecisionMetric,
     RecallMetric,
+    Running,
+    RunningEpochWise,
     TopKAccuracyMetric,
     derive,
 )
 from burnish.adaptor import AurocInput, ConfusionStatsInput
 from burnish.distributed import StateSync, compute_view, synced
+from burnish.metric.base import input_type_of
+from burnish.metric.composite import CompositeMetric
 from tests.distributed_spawn import exit_now
 from tests.learner_fixtures import Batch, Classifier, NullRenderer, dataset, sgd
 
@@ -53,14 +62,26 @@ LABELS = 3
 ROWS = 80
 
 Rows = list[tuple[int, int]]
-# Each process's batches (row ranges), per scenario; every scenario covers rows 0-60.
+# Each process's batches (row ranges), per scenario; every scenario covers rows 0-60. The
+# processes' batches of one step are adjacent rows: stepping together, they read one range.
 SCENARIOS: dict[str, tuple[Rows, Rows]] = {
-    "uneven": ([(0, 16), (16, 29), (29, 37)], [(37, 44), (44, 60)]),
+    "uneven": ([(0, 16), (25, 37), (40, 55)], [(16, 25), (37, 40), (55, 60)]),
     "rank 1 empty": ([(0, 20), (20, 60)], []),
     "rank 0 empty": ([], [(0, 30), (30, 60)]),
 }
 # Rows added after a first compute, to check that the processes carry on with their own state.
 MORE: tuple[Rows, Rows] = ([(60, 70)], [(70, 80)])
+
+
+def lockstep(shares: Sequence[Rows]) -> Rows:
+    """The batches of one process that steps as the processes do together: its step ``i`` reads
+    the rows of every process's batch ``i``, which the scenarios keep adjacent."""
+    steps: Rows = []
+    for batches in itertools.zip_longest(*shares):
+        present = sorted(batch for batch in batches if batch is not None)
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(present)), present
+        steps.append((present[0][0], present[-1][1]))
+    return steps
 
 
 def data() -> dict[str, torch.Tensor]:
@@ -132,13 +153,34 @@ class SummaryMetric:
         self._sorted: torch.Tensor | None = None
 
 
+def _probabilities(item: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    return item.targets, item.predictions.softmax(1)
+
+
+def _labels(item: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    return item.targets, item.predictions.argmax(1)
+
+
+def _thresholded(item: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    return item.targets, item.predictions > 0.5
+
+
 def multiclass_metrics() -> MetricCollection:
+    loss = LossMetric()
     precision, recall = PrecisionMetric.multiclass(), RecallMetric.multiclass(reduction="micro")
     per_class = PrecisionMetric.multiclass(reduction="none")
     auroc = AurocMetric.multiclass()
+    classes = list(range(CLASSES))
+    # Arrays of two dtypes and shapes, gathered whatever each process's share.
+    log_loss_metric = FunctionMetric(
+        log_loss, arrays=_probabilities, labels=classes, name="Log loss", higher_is_better=False
+    )
+    f1_by_class = FunctionMetric(
+        f1_score, arrays=_labels, average=None, labels=classes, zero_division=0.0
+    )
     return MetricCollection(
         [
-            LossMetric(),
+            loss,
             AccuracyMetric(),
             TopKAccuracyMetric(2),
             precision,
@@ -154,6 +196,14 @@ def multiclass_metrics() -> MetricCollection:
             derive(2 * precision * recall / (precision + recall), name="Derived F1"),
             derive(auroc - precision, name="AUROC minus precision"),
             Classwise(per_class, [f"class {i}" for i in range(CLASSES)], name="Named precision"),
+            log_loss_metric,
+            Classwise(f1_by_class, name="F1 by class"),
+            # Windows of totals, of a moving average and of inputs replayed.
+            Running(precision, 2),
+            Running(loss, alpha=0.6),
+            Running(log_loss_metric, 2),
+            BatchWise(LossMetric(), name="Batch loss"),
+            RunningEpochWise(AccuracyMetric(), name="Run accuracy"),
         ]
     )
 
@@ -181,6 +231,9 @@ def binary_metrics() -> list[Any]:
         AurocMetric.binary(bins=11, name="Binned AUROC"),
         ConfusionMatrixMetric.binary(name="Binary Confusion Matrix"),
         derive(1 - RecallMetric.binary(), name="Binary miss rate"),
+        Running(PrecisionMetric.binary(), 2, name="Binary running precision"),
+        BatchWise(AurocMetric.binary(), name="Binary batch AUROC"),
+        FunctionMetric(f1_score, arrays=_thresholded, name="Binary sklearn F1"),
     ]
 
 
@@ -205,8 +258,8 @@ class Families:
             self.multilabel.update(MultiLabelClassificationOutput(loss, scores, labels))
             binary = (d["scores"][part], d["binary"][part])
             for metric in self.binary:
-                kind = AurocInput if isinstance(metric, AurocMetric | AucPrMetric) else None
-                metric.update((kind or ConfusionStatsInput)(*binary), META)
+                kind = AurocInput if input_type_of(metric) is AurocInput else ConfusionStatsInput
+                metric.update(kind(*binary), META)
             self.summary.update(d["values"][part], META)
 
     def compute(self) -> dict[str, str]:
@@ -269,16 +322,82 @@ def sync_every_family(rank: int) -> dict[str, Any]:
             accuracy.sync_on_compute = True
             families.feed(MORE[rank])
             out["continued"] = families.compute()
-            count = _counting_collectives()
-            families.multiclass.compute()
-            between = count()
-            families.summary.compute()
-            out["collectives"] = {"multiclass": between, "summary": count() - between}
+            out["shared operands"] = _shared_operands(families.multiclass)
+            out["collectives"] = _collectives(families)
+    out["bootstrap"] = {
+        scenario: _bootstrap_values(bootstrapped(shares, rank))
+        for scenario, shares in SCENARIOS.items()
+    }
     out["groups"] = _sync_over_groups(rank)
     out["nan"] = _nan_summary(rank)
     out["input error"] = _input_error(rank)
     out["shape error"] = _shape_error(rank)
     return out
+
+
+def _collectives(families: Families) -> dict[str, int]:
+    """The collectives of a sync: of the collection, of its metrics but the composites, and of
+    the user's metric."""
+    plain = {k: m for k, m in families.multiclass.items() if not isinstance(m, CompositeMetric)}
+    syncs: dict[str, Callable[[], object]] = {
+        "multiclass": families.multiclass.compute,
+        "without composites": MetricCollection(plain).compute,
+        "summary": families.summary.compute,
+    }
+    count = _counting_collectives()
+    counts: dict[str, int] = {}
+    for name, sync in syncs.items():
+        before = count()
+        sync()
+        counts[name] = count() - before
+    return counts
+
+
+def _shared_operands(collection: MetricCollection) -> dict[str, bool]:
+    """Whether the composites of a synced collection read the copy of their operands that the
+    collection holds, synced once."""
+    view = collection.synced()
+    precision = view["Macro Precision"]
+    readers = ("Derived F1", "AUROC minus precision", "Running Macro Precision")
+    return {
+        "synced": precision is not collection["Macro Precision"],
+        "shared": all(
+            any(operand is precision for operand in _operands(view[name])) for name in readers
+        ),
+    }
+
+
+def _operands(metric: object) -> list[object]:
+    assert isinstance(metric, CompositeMetric)
+    return list(metric.operands())
+
+
+BOOTSTRAPS = 5
+
+
+def bootstrapped(shares: Sequence[Rows], rank: int) -> BootStrapper:
+    """Process ``rank``'s bootstrapped accuracy over its share, from a generator that first drew
+    the resamples of the earlier ranks' shares: together, the processes draw the resamples that
+    one process fed every share in turn draws."""
+    d = data()
+
+    def feed(metric: BootStrapper, share: Rows) -> None:
+        for start, stop in share:
+            logits, targets = d["logits"][start:stop], d["targets"][start:stop]
+            metric.update(ClassificationOutput(torch.tensor(0.0), logits, targets), META)
+
+    generator = torch.Generator().manual_seed(3)
+    earlier = BootStrapper(AccuracyMetric(), BOOTSTRAPS, generator=generator)
+    for share in shares[:rank]:
+        feed(earlier, share)
+    metric = BootStrapper(AccuracyMetric(), BOOTSTRAPS, generator=generator)
+    feed(metric, shares[rank])
+    return metric
+
+
+def _bootstrap_values(metric: BootStrapper) -> dict[str, Any]:
+    """The copies' values, synced, and the epoch entry (which syncs by itself)."""
+    return {"raw": synced(metric).bootstrap().raw, "entry": metric.compute().serialized}
 
 
 def _sync_over_groups(rank: int) -> dict[str, float]:

@@ -1,8 +1,10 @@
 """Metric state synced across two gloo processes equals one process's over the union of the data.
 
 One spawned pair of processes checks every metric family (and a user's metric declaring each
-reduction) in several splits of the data, uneven and with an empty rank, plus the semantics of
-a sync; the single-process references are computed here.
+reduction), the metrics made of metrics (derived, wrapped, functions of arrays, usage modes) in
+several splits of the data, uneven and with an empty rank, plus the semantics of a sync; the
+single-process references are computed here. The processes step together, so one process's
+reference reads at each step the rows of both processes' batches of that step.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from tests.distributed_workers import (
     META,
     MORE,
     SCENARIOS,
+    bootstrapped,
+    lockstep,
     reference,
     sync_every_family,
 )
 
-ALL_ROWS = [*SCENARIOS["uneven"][0], *SCENARIOS["uneven"][1]]
+ALL_ROWS = lockstep(SCENARIOS["uneven"])
 TEXT_METRICS = ("Confusion Matrix", "Binary Confusion Matrix")
 
 
@@ -61,14 +65,30 @@ def synced_runs(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]
 
 
 def test_every_family_syncs_to_the_value_over_the_union(synced_runs: list[dict[str, Any]]) -> None:
-    union = reference(ALL_ROWS)
-    assert {"Loss", "Macro AUROC", "multilabel/Hamming Score @ Threshold(0.5)"} <= union.keys()
-    # Composites too: derived metrics (in a collection and alone) and a classwise wrapper.
-    assert {"Derived F1", "AUROC minus precision", "Named precision", "Binary miss rate"} <= (
-        union.keys()
+    assert {"Loss", "Macro AUROC", "multilabel/Hamming Score @ Threshold(0.5)"} <= (
+        reference(ALL_ROWS).keys()
     )
-    for run in synced_runs:
-        for scenario in SCENARIOS:  # uneven shares, and each rank once without data
+    # Metrics made of metrics too, in a collection and alone: derived, classwise, functions of
+    # arrays, windows (of totals, replayed) and moving averages, usage modes.
+    assert {
+        "Derived F1",
+        "AUROC minus precision",
+        "Named precision",
+        "Binary miss rate",
+        "Log loss",
+        "F1 by class",
+        "Binary sklearn F1",
+        "Running Macro Precision",
+        "Running Loss",
+        "Running Log loss",
+        "Binary running precision",
+        "Batch loss",
+        "Binary batch AUROC",
+        "Run accuracy",
+    } <= reference(ALL_ROWS).keys()
+    for scenario, shares in SCENARIOS.items():  # uneven shares, and each rank once without data
+        union = reference(lockstep(shares))
+        for run in synced_runs:
             assert_same(run[scenario], union)
 
 
@@ -81,7 +101,7 @@ def test_a_collections_values_are_synced(synced_runs: list[dict[str, Any]]) -> N
 
 
 def test_a_sync_leaves_each_process_its_own_state(synced_runs: list[dict[str, Any]]) -> None:
-    everything = reference(ALL_ROWS + MORE[0] + MORE[1])
+    everything = reference(lockstep([SCENARIOS["uneven"][r] + MORE[r] for r in range(2)]))
     for rank, run in enumerate(synced_runs):
         own = reference(SCENARIOS["uneven"][rank])
         assert run["twice"] == run["uneven"]
@@ -97,10 +117,31 @@ def test_a_collection_syncs_with_one_collective_of_each_kind(
 ) -> None:
     for run in synced_runs:
         # A header, one all-reduce of the sums, one all-gather of the predictions and bounds,
-        # for twelve metrics and three composites of them; the user's metric adds an
-        # all-reduce of its min and max.
+        # for fifteen metrics, and as many with seven composites of them, whose states go with
+        # the others'; the user's metric adds an all-reduce of its min and max.
         assert run["collectives"]["multiclass"] == 3
+        assert run["collectives"]["without composites"] == 3
         assert run["collectives"]["summary"] == 4
+
+
+def test_composites_read_the_one_synced_copy_of_a_shared_operand(
+    synced_runs: list[dict[str, Any]],
+) -> None:
+    for run in synced_runs:
+        assert run["shared operands"] == {"synced": True, "shared": True}
+
+
+def test_each_bootstrap_copy_syncs_every_process_resample(
+    synced_runs: list[dict[str, Any]],
+) -> None:
+    for scenario, (first, second) in SCENARIOS.items():
+        # One process resampling both shares in turn draws what the two processes draw.
+        alone = bootstrapped([[*first, *second]], 0)
+        raw = alone.bootstrap().raw
+        for run in synced_runs:
+            synced_run = run["bootstrap"][scenario]
+            assert synced_run["raw"] == pytest.approx(raw, rel=1e-6)
+            assert value(synced_run["entry"]) == pytest.approx(value(alone.compute().serialized))
 
 
 def test_a_metric_syncs_over_the_process_group_it_is_given(

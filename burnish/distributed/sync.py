@@ -15,9 +15,16 @@ dimension, 0-d tensors stacked) or ``None``: a process with nothing yet contribu
 its synced state is that of the others. Element-wise reductions run in float64; ``min`` and
 ``max`` propagate NaN.
 
+A state need not be kept as it syncs: an object that derives it from what it keeps (a window's
+totals from a history of them, an epoch's arrays packed as rows of bytes) declares it all the
+same and returns its value now from ``sync_states()``, a mapping by attribute name; the synced
+copy holds the synced value as an attribute of that name.
+
 Syncing never changes a metric: :func:`synced` returns a shallow copy that holds the synced
 states (the local state carries on, so a later update continues this process's epoch and a
-second sync counts nothing twice), and reading the copy reads every process's data.
+second sync counts nothing twice), and reading the copy reads every process's data. An object
+reached several times (an operand shared by composites, or registered beside them) is synced
+once, and every copy that reaches it holds the same synced copy of it.
 
 However many metrics sync together, it takes at most four collectives: an all-gather of a
 small header (which states each process holds, their dtypes and shapes), then, overlapped, one
@@ -240,8 +247,10 @@ def _walk(obj: object, label: str, nodes: dict[int, _Node], leaves: list[_Leaf])
         return known
     node = nodes[id(obj)] = _Node(obj)
     declared: Mapping[str, StateSync] = getattr(obj, "state_reductions", None) or {}
+    states_now = getattr(obj, "sync_states", None)
+    given: Mapping[str, object] = states_now() if declared and callable(states_now) else {}
     for attribute, how in declared.items():
-        value = getattr(obj, attribute)
+        value = given[attribute] if attribute in given else getattr(obj, attribute)
         path = f"{label}.{attribute}"
         if how == "nested":
             if isinstance(value, list | tuple):
@@ -493,6 +502,9 @@ def _view(node: _Node, memo: dict[int, object]) -> object:
         return node.obj
     clone = copy.copy(node.obj)
     memo[id(node)] = clone
+    # A nested copy is read like the others (a usage mode's compute() is its metric's): it
+    # must not sync again either.
+    _register(clone)
     for attribute, leaf in node.leaves.items():
         setattr(clone, attribute, leaf.synced)
     for attribute, child in node.children.items():

@@ -11,18 +11,23 @@ grows with the epoch's samples (as an exact AUROC's does). A step entry shows th
 computed only when it is displayed; steps log no value (the batch value of an epoch-wide
 function is rarely the point, and computing it for every step would cost the readers more than
 the step).
+
+In a distributed run, ``compute()`` gathers every process's arrays (in rank order, whatever each
+process's share) and applies the function once, to all of them.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from burnish.adaptor import ConfusionStatsInput
+from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.metric.base import (
     FormatOptions,
     MetricEntry,
@@ -47,16 +52,65 @@ def targets_and_predictions(item: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return item.targets, item.predictions
 
 
-class FunctionMetric(NumericMetricMixin):
+def _layout_of(arrays: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The arrays' dtypes and shapes past their first dimension, as the bytes of a JSON text."""
+    text = json.dumps([[str(a.dtype).removeprefix("torch."), list(a.shape[1:])] for a in arrays])
+    return torch.tensor(list(text.encode()), dtype=torch.uint8)
+
+
+def _layout_text(layout: torch.Tensor) -> str:
+    return bytes(layout.tolist()).decode()
+
+
+def _one_layout(layouts: list[torch.Tensor]) -> torch.Tensor:
+    """The layout every process's arrays share; ``ValueError`` when they differ."""
+    first = layouts[0]
+    if any(not torch.equal(layout, first) for layout in layouts[1:]):
+        described = "; ".join(_layout_text(layout) for layout in layouts)
+        raise ValueError(f"the processes' arrays differ in dtype or shape: {described}")
+    return first
+
+
+def _packed(arrays: Sequence[torch.Tensor]) -> torch.Tensor:
+    """One row of bytes per item: each array's row, side by side."""
+    items = len(arrays[0])
+    rows = [a.reshape(items, math.prod(a.shape[1:])).contiguous().view(torch.uint8) for a in arrays]
+    return torch.cat([row.to(rows[0].device) for row in rows], dim=1)
+
+
+def _unpacked(rows: torch.Tensor, layout: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The arrays that :func:`_packed` packed into ``rows``, as ``layout`` describes them."""
+    arrays, offset = [], 0
+    for dtype_name, shape in json.loads(_layout_text(layout)):
+        dtype: torch.dtype = getattr(torch, dtype_name)
+        width = math.prod(shape) * dtype.itemsize
+        part = rows[:, offset : offset + width].contiguous().view(dtype)
+        arrays.append(part.reshape(len(rows), *shape))
+        offset += width
+    return tuple(arrays)
+
+
+class FunctionMetric(NumericMetricMixin, SyncOnCompute):
     """``function(*arrays, **kwargs)`` over the epoch's arrays (see the module text).
 
     ``arrays`` picks the tensors to accumulate from each input of ``input_type``, each with one
     row per item; by default ``(targets, predictions)`` (scores as given: take the argmax or
     threshold them in ``arrays`` for label-based functions). ``function`` returns a number, or
     one per class, whose mean is then the numeric value. Named after the function unless
-    ``name`` is given.
+    ``name`` is given. ``compute()`` covers every process of a distributed run (see
+    ``SyncOnCompute``).
     """
 
+    # The arrays sync as one concatenated state, a row of bytes per item, and its layout: a
+    # process that saw nothing knows neither how many arrays there are nor their dtypes.
+    state_reductions: ClassVar[dict[str, StateSync]] = {
+        "_rows": "cat",
+        "_layout": _one_layout,
+        "_items": "sum",
+    }
+    # Held by a synced copy only (see sync_states); None there when no process has arrays.
+    _rows: torch.Tensor | None = None
+    _layout: torch.Tensor | None = None
     _batches: list[tuple[torch.Tensor, ...]]
     _last: tuple[torch.Tensor, ...] | None
     _items: int
@@ -116,8 +170,17 @@ class FunctionMetric(NumericMetricMixin):
             self._batches = [tuple(torch.cat(parts) for parts in zip(*self._batches, strict=True))]
         return self._batches[0]
 
+    def sync_states(self) -> dict[str, object]:
+        """The epoch's arrays as they sync: packed rows and their layout (``None`` without)."""
+        gathered = self._gathered()
+        if gathered is None:
+            return {"_rows": None, "_layout": None}
+        return {"_rows": _packed(gathered), "_layout": _layout_of(gathered)}
+
     def epoch_values(self) -> list[float]:
         """The function over the epoch so far: one value, or one per class (NaN: no data)."""
+        if self._rows is not None and self._layout is not None:  # synced: every process's
+            return self._apply(_unpacked(self._rows, self._layout))
         if self._cached is not None and self._cached[0] == self._updates:
             return self._cached[1]
         gathered = self._gathered()
@@ -134,7 +197,8 @@ class FunctionMetric(NumericMetricMixin):
         return NumericEntry(nan_mean(self.epoch_values()), self._items, "final")
 
     def compute(self) -> MetricEntry:
-        return epoch_entry(self.name, self._options, self.epoch_values(), self._items)
+        view = compute_view(self)
+        return epoch_entry(self.name, self._options, view.epoch_values(), view._items)
 
     def clear(self) -> None:
         self._batches = []

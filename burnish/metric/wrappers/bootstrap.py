@@ -17,11 +17,12 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 import torch
 
 from burnish.adaptor import MetricInput
+from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.metric.base import (
     FormatOptions,
     MetricEntry,
@@ -95,7 +96,7 @@ def _resample(item: T, index: torch.Tensor, size: int) -> T:
     return dataclasses.replace(item, **changes)  # type: ignore[type-var]
 
 
-class BootStrapper(NumericMetricMixin):
+class BootStrapper(NumericMetricMixin, SyncOnCompute):
     """``metric``'s value with a bootstrap confidence interval (see the module text).
 
     :meth:`bootstrap` gives the mean, standard deviation, ``quantiles`` and raw values of the
@@ -103,7 +104,17 @@ class BootStrapper(NumericMetricMixin):
     ``0.9123 ± 0.0101 [0.025: 0.8911, 0.975: 0.9310]``. A per-class metric is bootstrapped by
     its numeric value (the mean over classes). ``generator`` (a CPU ``torch.Generator``) draws
     the resamples instead of the global generator. ``metric`` is copied, never updated itself.
+
+    In a distributed run, ``compute()`` covers every process (see ``SyncOnCompute``): each copy
+    is synced, so that copy ``i`` holds every process's ``i``-th resample of its own batches,
+    which together resample the run's data as one process would (a Poisson resample of each
+    item, or a multinomial one of each process's batch). Give each process a generator of its
+    own seed (``torch.Generator().manual_seed(seed + rank)``): processes that draw alike, as
+    from a global generator seeded alike for the model's sake, resample their batches alike.
     """
+
+    # The copies sync; the readers read them, so a synced copy's readers read synced copies.
+    state_reductions: ClassVar[dict[str, StateSync]] = {"_copies": "nested", "_readers": "nested"}
 
     def __init__(
         self,
@@ -205,7 +216,7 @@ class BootStrapper(NumericMetricMixin):
         return NumericEntry(self.bootstrap().mean, self._updates, "final")
 
     def compute(self) -> MetricEntry:
-        result = self.bootstrap()
+        result = compute_view(self).bootstrap()
         spread = ", ".join(
             f"{q:g}: {format_value(value, 4)}" for q, value in result.quantiles.items()
         )

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import torch
 
 from burnish.adaptor import StepAdaptations
-from burnish.distributed.sync import StateSync
+from burnish.distributed.sync import StateSync, compute_view
 from burnish.metric.base import (
     DeferredValue,
     FormatOptions,
@@ -70,6 +70,27 @@ def _since(after: Totals, before: Totals | None) -> tuple[DeferredValue, ...]:
     return tuple(_as_float(a - b) for a, b in zip(after.values, before.values, strict=True))
 
 
+def _flat(values: Sequence[DeferredValue]) -> torch.Tensor:
+    """Totals as one vector, on the device of their tensors: how a window's totals sync."""
+    device = next((v.device for v in values if isinstance(v, torch.Tensor)), torch.device("cpu"))
+    dtype = accumulator_dtype(device)
+    return torch.cat([torch.as_tensor(v, device=device).to(dtype).reshape(-1) for v in values])
+
+
+def _replay(metric: NumericMetric, inputs: Sequence[tuple[object, MetricMetadata]]) -> None:
+    metric.clear()
+    for item, metadata in inputs:
+        metric.update(item, metadata)
+
+
+def _values_of(metric: NumericMetric) -> list[float]:
+    """A metric's epoch values: one, or one per class."""
+    epoch_values = getattr(metric, "epoch_values", None)
+    if callable(epoch_values):
+        return list(epoch_values())
+    return [metric.running_value().value]
+
+
 class Running(CompositeMetric):
     """``metric`` over its last ``window`` updates, or, with ``alpha``, its exponential moving
     average (``alpha`` the weight of the past, as in Ignite); see the module text.
@@ -79,11 +100,24 @@ class Running(CompositeMetric):
     smoothed. ``clear()`` (each epoch, in a learner) starts the window afresh. The wrapped metric
     is an operand: registered beside it, it is still updated once per step.
 
-    The window is this process's latest updates: in a distributed run, the value is the
-    process's own (the wrapped metric, registered beside it, syncs as usual).
+    In a distributed run, ``compute()`` covers every process (see ``SyncOnCompute``): the window
+    is each process's latest ``window`` updates, taken together (their totals summed; a window
+    replayed is replayed by each process, and the copies synced), which is the window of the
+    run's latest ``window`` steps when the processes step together, as in data-parallel
+    training. A moving average sums the processes' decayed totals: when every process steps as
+    often, that is the moving average of the run's steps, each step's totals summed over the
+    processes.
     """
 
-    state_reductions: ClassVar[dict[str, StateSync]] = {}
+    state_reductions: ClassVar[dict[str, StateSync]] = {
+        "metric": "nested",
+        "_window_totals": "sum",
+        "_window_replay": "nested",
+    }
+    # Held by a synced copy only (see sync_states): the running span's totals, flat, or the
+    # metric replayed with the window's inputs.
+    _window_totals: torch.Tensor | None = None
+    _window_replay: NumericMetric | None = None
 
     def __init__(
         self,
@@ -160,18 +194,26 @@ class Running(CompositeMetric):
             totals,
         )
 
-    def _pending(self) -> Pending:
-        """The latest batch's values and the running ones, over the spans kept now."""
+    def _running_span(self) -> Span | None:
+        """The span of the running value (``None`` before any update)."""
         if self._average is not None:
-            average, batch, _ = self._average
-            return Pending.of_spans(Span(batch), Span(average))
+            return Span(self._average[0])
         history = self._history
         if not history:
-            return Pending.known(([math.nan], [math.nan]))
-        latest = history[-1]
-        previous = history[-2] if len(history) > 1 else None
+            return None
         start = history[0] if len(history) == history.maxlen else None
-        return Pending.of_spans(Span(latest, previous), Span(latest, start))
+        return Span(history[-1], start)
+
+    def _pending(self) -> Pending:
+        """The latest batch's values and the running ones, over the spans kept now."""
+        running = self._running_span()
+        if running is None:
+            return Pending.known(([math.nan], [math.nan]))
+        if self._average is not None:
+            return Pending.of_spans(Span(self._average[1]), running)
+        history = self._history
+        previous = history[-2] if len(history) > 1 else None
+        return Pending.of_spans(Span(history[-1], previous), running)
 
     def _render(self, group: PendingGroup, host: Sequence[list[float]]) -> tuple[Text, Text]:
         ((batch, running),) = group.decode(host)
@@ -184,13 +226,42 @@ class Running(CompositeMetric):
         scratch = self._scratch
         assert scratch is not None, "a replayed window has a copy to replay into"
         with _replaying:
-            scratch.clear()
-            for item, metadata in inputs:
-                scratch.update(item, metadata)
-            epoch_values = getattr(scratch, "epoch_values", None)
-            if callable(epoch_values):
-                return list(epoch_values())
-            return [scratch.running_value().value]
+            _replay(scratch, inputs)
+            return _values_of(scratch)
+
+    def sync_states(self) -> dict[str, object]:
+        """The window as it syncs: the running span's totals, flat, with the metric (whose
+        synced totals tell how they evaluate); or for a window replayed, a copy of the metric
+        replayed with it, and no more (``None`` for what a window does not read)."""
+        if not self._additive:
+            scratch = self._scratch
+            assert scratch is not None, "a replayed window has a copy to replay into"
+            with _replaying:  # a copy of the scratch cleared: it holds no other read's inputs
+                scratch.clear()
+                window = copy.deepcopy(scratch)
+            _replay(window, tuple(self._inputs))
+            return {"metric": None, "_window_totals": None, "_window_replay": window}
+        span = self._running_span()
+        totals = None if span is None else _flat(_since(span.end, span.start))
+        return {"metric": self.metric, "_window_totals": totals, "_window_replay": None}
+
+    def _synced_values(self) -> list[float] | None:
+        """A synced copy's running values: over every process's window (``None``: not a
+        synced copy, or no process has updates)."""
+        if self._window_replay is not None:
+            return _values_of(self._window_replay)
+        if self._window_totals is None:
+            return None
+        # The metric synced: its totals tell how the window's evaluate, also on a process that
+        # saw nothing (whose state does not know the number of classes).
+        operand = totals_of(self.metric)
+        assert operand is not None, "a metric with totals keeps them"
+        sizes = [v.numel() if isinstance(v, torch.Tensor) else 1 for v in operand.values]
+        window = Totals(
+            tuple(self._window_totals.split_with_sizes(sizes)), operand.evaluate, operand.checks
+        )
+        ((_, running),) = PendingGroup([Pending.of_spans(None, Span(window))]).read()
+        return running
 
     def _render_replayed(
         self,
@@ -203,6 +274,9 @@ class Running(CompositeMetric):
 
     def epoch_values(self) -> list[float]:
         """The running values now: one, or one per class."""
+        synced = self._synced_values()
+        if synced is not None:
+            return synced
         if not self._additive:
             return self._replayed(tuple(self._inputs))
         ((_, running),) = PendingGroup([self._pending()]).read()
@@ -216,8 +290,13 @@ class Running(CompositeMetric):
         """The running value now, a ``final`` entry."""
         return NumericEntry(self.value(), self._updates, "final")
 
+    def operands(self) -> Sequence[NumericMetric]:
+        # The metric itself, which a synced copy holds synced when it reads it.
+        return [self.metric]
+
     def compute(self) -> MetricEntry:
-        return epoch_entry(self.name, self._options, self.epoch_values(), self._updates)
+        values = compute_view(self).epoch_values()
+        return epoch_entry(self.name, self._options, values, self._updates)
 
     def clear(self) -> None:
         super().clear()

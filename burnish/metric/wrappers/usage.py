@@ -5,27 +5,54 @@ so far, Ignite's ``SingleEpochRunningBatchWise``) and is cleared at the epoch's 
 :class:`BatchWise` makes a metric's every value that of the latest batch alone;
 :class:`RunningEpochWise` makes it accumulate over every epoch of a run. For a moving window or
 average, see :class:`~burnish.metric.wrappers.running.Running`.
+
+A metric in a usage mode syncs as it would alone: in a distributed run, ``compute()`` covers
+every process's latest batch (:class:`BatchWise`; the run's latest step when the processes step
+together) or every process's run so far (:class:`RunningEpochWise`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from burnish.distributed.sync import StateSync
 from burnish.metric.base import MetricEntry, MetricMetadata, NumericEntry, input_type_of
 from burnish.metric.mixins import NumericMetricMixin
 from burnish.metric.operand import NumericMetric
+
+if TYPE_CHECKING:
+    from torch.distributed import ProcessGroup
 
 __all__ = ["BatchWise", "RunningEpochWise"]
 
 
 class _Usage(NumericMetricMixin):
-    """A numeric metric used in another mode; it owns the metric (do not register it apart)."""
+    """A numeric metric used in another mode; it owns the metric (do not register it apart).
+
+    It syncs as its metric does, over the metric's ``process_group`` when the metric's
+    ``sync_on_compute`` says so (set them on the metric): ``compute()`` is the metric's, and in
+    a collection the metric syncs with the others' states.
+    """
+
+    # A synced copy holds the metric synced, whose compute() then reads it as it is.
+    state_reductions: ClassVar[dict[str, StateSync]] = {"metric": "nested"}
 
     def __init__(self, metric: NumericMetric, *, name: str | None = None) -> None:
         self.metric = metric
         self.name = metric.name if name is None else name
         self.higher_is_better = metric.higher_is_better
         self.input_type = input_type_of(metric)
+
+    @property
+    def process_group(self) -> ProcessGroup | None:
+        """The metric's (see ``SyncOnCompute``)."""
+        group: ProcessGroup | None = getattr(self.metric, "process_group", None)
+        return group
+
+    @property
+    def sync_on_compute(self) -> bool:
+        """The metric's (see ``SyncOnCompute``)."""
+        return bool(getattr(self.metric, "sync_on_compute", True))
 
     def update(self, item: object, metadata: MetricMetadata) -> MetricEntry:
         return self.metric.update(item, metadata)
