@@ -21,6 +21,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -213,6 +214,18 @@ class Mlp(nn.Module, TrainStep[Batch, ClassificationOutput]):
         return TrainOutput(loss, ClassificationOutput(loss, logits, y))
 
 
+def reference_metrics() -> list[Metric[Any]]:
+    """The reference workload's metrics (the peers compute the same)."""
+    return [
+        LossMetric(),
+        AccuracyMetric(),
+        PrecisionMetric.multiclass(),
+        RecallMetric.multiclass(),
+        FBetaScoreMetric.multiclass(),
+        AurocMetric.multiclass(),
+    ]
+
+
 SAMPLED: tuple[Callable[[], Metric[None]], ...] = (CpuUse, CpuMemory, CpuTemperature)
 FROM_METADATA: tuple[Callable[[], Metric[None]], ...] = (LearningRateMetric, IterationSpeedMetric)
 
@@ -226,14 +239,7 @@ def burnish_learner(
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     with tempfile.TemporaryDirectory() as directory:
         builder = LearnerBuilder(directory)
-        for metric in (
-            LossMetric(),
-            AccuracyMetric(),
-            PrecisionMetric.multiclass(),
-            RecallMetric.multiclass(),
-            FBetaScoreMetric.multiclass(),
-            AurocMetric.multiclass(),
-        ):
+        for metric in reference_metrics():
             builder.metric_train_numeric(metric)
         for make in extra:
             builder.metric_train_numeric(make())

@@ -42,22 +42,20 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from learner import BATCH, EPOCHS, SAMPLES, data, plain
+from learner import (
+    BATCH,
+    EPOCHS,
+    FROM_METADATA,
+    SAMPLED,
+    SAMPLES,
+    data,
+    plain,
+    reference_metrics,
+)
 
 from burnish import (
-    AccuracyMetric,
-    AurocMetric,
     ClassificationOutput,
-    CpuMemory,
-    CpuTemperature,
-    CpuUse,
-    FBetaScoreMetric,
-    IterationSpeedMetric,
-    LearningRateMetric,
-    LossMetric,
     Metric,
-    PrecisionMetric,
-    RecallMetric,
 )
 from burnish.learner.events import (
     LearnerEvent,
@@ -75,21 +73,6 @@ from burnish.renderer import PlainRenderer, TuiRenderer
 
 STEPS = 1_000
 CLASSES = 10
-
-
-def reference_metrics() -> list[Metric[object]]:
-    return [
-        LossMetric(),
-        AccuracyMetric(),
-        PrecisionMetric.multiclass(),
-        RecallMetric.multiclass(),
-        FBetaScoreMetric.multiclass(),
-        AurocMetric.multiclass(),
-    ]
-
-
-SAMPLED: tuple[Callable[[], Metric[None]], ...] = (CpuUse, CpuMemory, CpuTemperature)
-FROM_METADATA: tuple[Callable[[], Metric[None]], ...] = (LearningRateMetric, IterationSpeedMetric)
 
 
 @dataclass(frozen=True)
