@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["accuracy", "accuracy_counts"]
+__all__ = ["accuracy", "accuracy_counts", "accuracy_hits"]
 
 
 def accuracy_counts(
@@ -15,11 +15,20 @@ def accuracy_counts(
     Targets equal to ``pad_token`` are neither correct nor counted. The count is an ``int`` when
     it is known without reading the data, so no device value has to be read to weigh a batch.
     """
+    correct, counted = accuracy_hits(predicted, targets, pad_token)
+    return correct.sum(), targets.shape[0] if counted is None else counted.sum()
+
+
+def accuracy_hits(
+    predicted: torch.Tensor, targets: torch.Tensor, pad_token: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per item ``(N,)``: whether it is correct, and whether it counts (``None``: every item
+    counts, without ``pad_token``)."""
     hits = predicted == targets
     if pad_token is None:
-        return hits.sum(), targets.shape[0]
+        return hits, None
     counted = targets != pad_token
-    return (hits & counted).sum(), counted.sum()
+    return hits & counted, counted
 
 
 def accuracy(

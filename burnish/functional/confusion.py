@@ -44,13 +44,20 @@ ScoreKind = Literal["precision", "recall", "fbeta"]
 
 
 def multiclass_counts(
-    predicted: torch.Tensor, targets: torch.Tensor, num_classes: int
+    predicted: torch.Tensor,
+    targets: torch.Tensor,
+    num_classes: int,
+    step_of_item: torch.Tensor | None = None,
+    steps: int = 1,
 ) -> torch.Tensor:
     """Counts ``(3, C)`` from predicted classes ``(N,)`` or ``(N, k)`` and targets ``(N,)``.
 
     With ``k`` predicted classes per item (top-k), each of them counts as predicted, and the item
     is a true positive of its target class when the target is among them. Every index must lie in
     ``[0, num_classes)``. One ``scatter_add_`` into a fixed-size tensor: no host synchronisation.
+
+    With ``step_of_item`` (the step index of each item, in ``[0, steps)``), the counts of each
+    step of a block ``(steps, 3, C)``, in the same one ``scatter_add_``.
     """
     targets = targets.long()
     if predicted.ndim == 2 and predicted.shape[1] == 1:
@@ -60,10 +67,19 @@ def multiclass_counts(
         # data-dependent mask, few kernels).
         missed = predicted != targets
         index = torch.stack((predicted, targets, targets.masked_fill(missed, num_classes)))
-        counts = torch.zeros(3, num_classes + 1, dtype=torch.long, device=targets.device)
+        width = num_classes + 1
+        if step_of_item is not None:
+            index = index + step_of_item * width
+        counts = torch.zeros(3, steps * width, dtype=torch.long, device=targets.device)
         counts.scatter_add_(1, index, _ones(index.shape, index.device))
-        return counts[:, :num_classes]
+        if step_of_item is None:
+            return counts[:, :num_classes]
+        return counts.view(3, steps, width)[:, :, :num_classes].transpose(0, 1)
     hits = (predicted == targets.unsqueeze(1)).any(dim=1)
+    if step_of_item is not None:
+        # Each step's counts are a (3, C) slab of their own.
+        base = step_of_item * (3 * num_classes)
+        predicted, targets = predicted + base.unsqueeze(1), targets + base
     index = torch.cat(
         (
             predicted.reshape(-1) + PREDICTED * num_classes,
@@ -73,8 +89,11 @@ def multiclass_counts(
     )
     ones = torch.ones(predicted.numel() + targets.shape[0], dtype=torch.long, device=index.device)
     source = torch.cat((ones, hits.long()))
-    counts = torch.zeros(3 * num_classes, dtype=torch.long, device=index.device)
-    return counts.scatter_add_(0, index, source).view(3, num_classes)
+    counts = torch.zeros(steps * 3 * num_classes, dtype=torch.long, device=index.device)
+    counts.scatter_add_(0, index, source)
+    if step_of_item is None:
+        return counts.view(3, num_classes)
+    return counts.view(steps, 3, num_classes)
 
 
 @functools.lru_cache(maxsize=16)
@@ -84,11 +103,21 @@ def _ones(shape: torch.Size, device: torch.device) -> torch.Tensor:
     return torch.ones(shape, dtype=torch.long, device=device)
 
 
-def threshold_counts(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Counts ``(3, L)`` from 0/1 decisions ``(N, L)`` and 0/1 targets ``(N, L)``."""
+def threshold_counts(
+    predicted: torch.Tensor,
+    targets: torch.Tensor,
+    step_of_item: torch.Tensor | None = None,
+    steps: int = 1,
+) -> torch.Tensor:
+    """Counts ``(3, L)`` from 0/1 decisions ``(N, L)`` and 0/1 targets ``(N, L)``; with
+    ``step_of_item`` (as in :func:`multiclass_counts`), each step's ``(steps, 3, L)``."""
     decided = predicted.bool()
     actual = targets.bool()
-    return torch.stack((decided.sum(0), actual.sum(0), (decided & actual).sum(0)))
+    if step_of_item is None:
+        return torch.stack((decided.sum(0), actual.sum(0), (decided & actual).sum(0)))
+    per_item = torch.stack((decided, actual, decided & actual), dim=1).long()
+    counts = per_item.new_zeros((steps, *per_item.shape[1:]))
+    return counts.index_add_(0, step_of_item, per_item)
 
 
 def decide(

@@ -57,7 +57,6 @@ from burnish.learner.events import (
     EndSplitEvent,
     EpochEndEvent,
     EventConsumer,
-    ProcessedItemEvent,
     Split,
     StartEvent,
     StartSplitEvent,
@@ -68,7 +67,7 @@ from burnish.learner.interrupt import Interrupter
 from burnish.learner.metrics import SplitMetrics
 from burnish.learner.step import TrainOutput, batch_size_of, move_to_device
 from burnish.learner.summary import LearnerSummary
-from burnish.metric.base import MetricEntry, MetricMetadata, Progress
+from burnish.metric.base import MetricEntry, Progress
 
 if TYPE_CHECKING:
     from torch.distributed import ProcessGroup
@@ -444,7 +443,7 @@ class Learner(Generic[ModelT]):
     ) -> dict[str, MetricEntry]:
         config, model, vote = self.config, self.model, self._vote
         metrics = config.train_metrics
-        metrics.clear()
+        metrics.start(bus.send)
         model.train()
         step = self._train_step if vote is None else self._wrapped()
         items_total, batches_total = _items_total(loader), _batches_total(loader)
@@ -614,7 +613,7 @@ class Learner(Generic[ModelT]):
         # of validation data may differ by a batch, which no collective could wait for.
         valid_step = _step_method(model, "valid_step", "ValidStep")
         metrics = config.valid_metrics
-        metrics.clear()
+        metrics.start(bus.send)
         model.eval()
         # A stop asked for meanwhile waits for the end of the split (see _stop_if_agreed).
         stoppable = not is_distributed()
@@ -637,6 +636,7 @@ class Learner(Generic[ModelT]):
                     bus,
                 )
                 if stoppable and config.interrupter.should_stop():
+                    metrics.flush()
                     if split is Split.VALID:
                         # This epoch's training is complete; its partial validation is not kept.
                         self._save(epoch, 0, 0, None)
@@ -651,14 +651,11 @@ class Learner(Generic[ModelT]):
         lrs: tuple[float, ...],
         bus: _EventBus,
     ) -> None:
-        """Update the split's metrics with a step's item and tell the consumers."""
+        """Hand a step's item to the split's metrics, which tell the consumers once they are
+        updated with it (in blocks of steps)."""
         config = self.config
         metrics = config.train_metrics if split is Split.TRAIN else config.valid_metrics
-        metadata = MetricMetadata(
-            progress.progress, progress.epoch, progress.epoch_total, progress.iteration, lrs
-        )
-        updates = metrics.update(item, metadata)
-        bus.send(ProcessedItemEvent(split, progress, updates, lrs, time.monotonic()))
+        metrics.record(item, progress, lrs, time.monotonic())
         bus.raise_if_failed()
 
     def _end_split(
@@ -709,6 +706,8 @@ class Learner(Generic[ModelT]):
     def _save(
         self, epoch: int, batches_done: int, items: int, epoch_rng: dict[str, Any] | None
     ) -> None:
+        # Every step trained on so far is logged before stopping, checkpoint or not.
+        self.config.train_metrics.flush()
         if self.config.checkpointing is None:
             return
         # Mid-epoch, the epoch's metrics continue from here on resume. In a distributed run,

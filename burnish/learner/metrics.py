@@ -1,16 +1,60 @@
-"""The metrics registered for one split, and the once-per-step dispatch of an output to them."""
+"""The metrics registered for one split, and the dispatch of each step's output to them.
+
+Steps are updated in blocks (see :mod:`burnish.metric.block`): the split keeps the last steps'
+outputs and updates its metrics with all of them at once when the block is full, old enough,
+or needed (the end of the split, a checkpoint). The first step of a split is updated alone, so
+that a wrong input is reported at once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from burnish.learner.events import MetricUpdate, Split
+import torch
+
+from burnish.learner.events import MetricUpdate, ProcessedItemEvent, Split, TrainingProgress
 from burnish.metric.base import Metric, MetricEntry, MetricMetadata, Numeric
 from burnish.metric.collection import MetricCollection
 
-__all__ = ["RegisteredMetric", "SplitMetrics"]
+__all__ = ["BlockLimits", "RegisteredMetric", "SplitMetrics"]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockLimits:
+    """How many steps a block of metric updates holds at most: ``steps`` steps, outputs of
+    ``max_bytes`` bytes in all (they are kept alive until the update, on their device), and
+    steps over ``seconds`` (how stale a display may be). ``steps=1`` updates every step."""
+
+    steps: int = 32
+    seconds: float = 0.25
+    max_bytes: int = 64 * 2**20
+
+    def steps_for(self, output: object) -> int:
+        """The steps a block holds for outputs like ``output``."""
+        size = _tensor_bytes(output)
+        return max(1, min(self.steps, self.max_bytes // size if size else self.steps))
+
+
+def _tensor_bytes(output: object) -> int:
+    """Bytes of the tensors an output holds as attributes (those a block keeps alive)."""
+    declared = getattr(type(output), "__dataclass_fields__", None)
+    if declared:
+        values = [getattr(output, name) for name in declared]
+    else:
+        values = list(getattr(output, "__dict__", {}).values())
+    return sum(v.numel() * v.element_size() for v in values if isinstance(v, torch.Tensor))
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingStep:
+    output: object
+    metadata: MetricMetadata
+    moment: list[MetricEntry]
+    progress: TrainingProgress
+    lrs: tuple[float, ...]
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,21 +79,68 @@ class RegisteredMetric:
 class SplitMetrics:
     """A split's metrics, with what the dashboard needs to know about each (plotted or text)."""
 
-    def __init__(self, split: Split, registered: Sequence[RegisteredMetric]) -> None:
+    def __init__(
+        self,
+        split: Split,
+        registered: Sequence[RegisteredMetric],
+        limits: BlockLimits | None = None,
+    ) -> None:
         self.split = split
         self.registered = tuple(registered)
+        self.limits = BlockLimits() if limits is None else limits
         try:
             self.collection = MetricCollection([r.metric for r in self.registered])
         except ValueError as error:
             raise ValueError(f"{split.value} metrics: {error}") from error
+        self._pending: list[_PendingStep] = []
+        self._block_steps: int | None = None
+        self._publish: Callable[[ProcessedItemEvent], None] = _nowhere
 
     def check_adaptable(self, output_type: type[Any]) -> None:
         self.collection.check_adaptable(output_type)
 
-    def update(self, output: object, metadata: MetricMetadata) -> tuple[MetricUpdate, ...]:
-        return self._updates(self.collection.update(output, metadata))
+    def start(self, publish: Callable[[ProcessedItemEvent], None]) -> None:
+        """Begin the split's epoch: clear the metrics; each step's event goes to ``publish``
+        once its metrics are updated."""
+        self.clear()
+        self._publish = publish
+
+    def record(
+        self, output: object, progress: TrainingProgress, lrs: tuple[float, ...], at: float
+    ) -> None:
+        """A step is done: metrics that take no input are updated now, the others with the
+        block (its event is published then)."""
+        metadata = MetricMetadata(
+            progress.progress, progress.epoch, progress.epoch_total, progress.iteration, lrs
+        )
+        moment = self.collection.update_moment(metadata)
+        pending = self._pending
+        pending.append(_PendingStep(output, metadata, moment, progress, lrs, at))
+        if self._block_steps is None:
+            self._block_steps = self.limits.steps_for(output)
+            self.flush()
+        elif len(pending) >= self._block_steps or at - pending[0].at >= self.limits.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Update the metrics with the steps kept so far and publish their events."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        rows = self.collection.update_steps(
+            [step.output for step in pending],
+            [step.metadata for step in pending],
+            [step.moment for step in pending],
+        )
+        for step, entries in zip(pending, rows, strict=True):
+            self._publish(
+                ProcessedItemEvent(
+                    self.split, step.progress, self._updates(entries), step.lrs, step.at
+                )
+            )
 
     def compute(self) -> tuple[MetricUpdate, ...]:
+        self.flush()
         return self._updates(self.collection.compute())
 
     def _updates(self, entries: dict[str, MetricEntry]) -> tuple[MetricUpdate, ...]:
@@ -60,10 +151,13 @@ class SplitMetrics:
 
     def clear(self) -> None:
         self.collection.clear()
+        self._pending = []
+        self._block_steps = None
 
     def state_dict(self) -> dict[str, dict[str, Any]]:
         """Each stateful metric's epoch state, by name (for a mid-epoch checkpoint); in a
         distributed run, merged over every process (a collective), for one process to resume."""
+        self.flush()
         return self.collection.synced().state_dict()
 
     def load_state_dict(self, states: dict[str, dict[str, Any]]) -> None:
@@ -74,3 +168,7 @@ class SplitMetrics:
 
     def close(self) -> None:
         self.collection.close()
+
+
+def _nowhere(event: ProcessedItemEvent) -> None:
+    """Where events go before a split starts."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from burnish.adaptor import AccuracyInput
-from burnish.functional.accuracy import accuracy_counts
+from burnish.functional.accuracy import accuracy_counts, accuracy_hits
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.block import InputBlock
 from burnish.metric.confusion import TaskChecks
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import expect_input
@@ -40,3 +43,15 @@ class AccuracyMetric(NumericStateMetric[NumericMetricState]):
         predicted = item.memo("argmax", lambda: outputs.argmax(dim=1))
         correct, count = accuracy_counts(predicted, targets, self.pad_token)
         return self._state.update(correct, count)
+
+    def update_block(
+        self, block: InputBlock[AccuracyInput], metadata: Sequence[MetricMetadata]
+    ) -> list[MetricEntry]:
+        """Update with several steps at once (see :mod:`burnish.metric.block`)."""
+        outputs, targets = block.cat("outputs"), block.cat("targets")
+        segments = block.segments("outputs", "targets")
+        self._checks.watch_block(block, outputs, targets, self.pad_token)
+        predicted = block.memo("argmax", lambda: outputs.argmax(dim=1))
+        correct, counted = accuracy_hits(predicted, targets, self.pad_token)
+        counts = segments.sizes if counted is None else segments.sums(counted)
+        return self._state.update_steps(segments.sums(correct), counts)

@@ -11,8 +11,8 @@ or not it is also registered on its own; each composite then combines the entrie
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
 from burnish.adaptor import StepAdaptations
 from burnish.distributed.sync import StateSync, SyncOnCompute
@@ -24,6 +24,7 @@ from burnish.metric.base import (
     Stateful,
     input_type_of,
 )
+from burnish.metric.block import InputBlock, RaggedBlockError
 from burnish.metric.mixins import NumericMetricMixin
 from burnish.metric.operand import Decoded, NumericMetric, OperandReader, PendingGroup
 
@@ -48,7 +49,14 @@ class Composite(Protocol):
 
 class UpdatePlan:
     """How one step updates ``metrics``: every distinct metric once, by identity, operands
-    before the composites that combine them."""
+    before the composites that combine them.
+
+    Several steps can also be updated at once (:meth:`update_block`): metrics that take no
+    input are updated at their step (:meth:`update_moment`), the others when the block is
+    updated, with the whole block where they can (:class:`~burnish.metric.block.BlockMetric`)
+    and step by step otherwise. Composites and their operands always go step by step, as a
+    composite reads its operands' state right after their update.
+    """
 
     def __init__(self, metrics: Iterable[Metric[Any]]) -> None:
         self._index: dict[int, int] = {}
@@ -56,6 +64,20 @@ class UpdatePlan:
         # positions of its operands) for a composite.
         self._steps: list[tuple[Any, type[Any] | None, tuple[int, ...] | None]] = []
         self._roots = [self._add(metric) for metric in metrics]
+        stepwise = self._composed()
+        self._moment = [
+            index
+            for index, (_, kind, operands) in enumerate(self._steps)
+            if operands is None and kind is None and index not in stepwise
+        ]
+        self._blocked = [
+            index
+            for index, (metric, kind, operands) in enumerate(self._steps)
+            if operands is None
+            and kind is not None
+            and index not in stepwise
+            and callable(getattr(metric, "update_block", None))
+        ]
 
     def _add(self, metric: Metric[Any]) -> int:
         known = self._index.get(id(metric))
@@ -70,6 +92,17 @@ class UpdatePlan:
         self._steps.append(step)
         return len(self._steps) - 1
 
+    def _composed(self) -> set[int]:
+        """The positions of composites and of everything they are made of."""
+        found: set[int] = set()
+        pending = [index for index, step in enumerate(self._steps) if step[2] is not None]
+        while pending:
+            index = pending.pop()
+            if index not in found:
+                found.add(index)
+                pending.extend(self._steps[index][2] or ())
+        return found
+
     def leaves(self) -> list[tuple[Metric[Any], type[Any] | None]]:
         """The metrics updated directly (not composites), with their input types."""
         return [(metric, kind) for metric, kind, operands in self._steps if operands is None]
@@ -77,15 +110,66 @@ class UpdatePlan:
     def update(self, item: object, metadata: MetricMetadata) -> list[MetricEntry]:
         """Update with one step's output (or an input every metric takes); the entries of
         ``metrics``, in their order."""
-        step = StepAdaptations(item)
-        entries: list[MetricEntry] = []
-        for metric, kind, operands in self._steps:
-            if operands is None:
-                entries.append(metric.update(None if kind is None else step.get(kind), metadata))
-            else:
-                operand_entries = [entries[index] for index in operands]
-                entries.append(metric.combine(step, operand_entries, metadata))
-        return [entries[index] for index in self._roots]
+        (entries,) = self.update_block([item], [metadata], [self.update_moment(metadata)])
+        return entries
+
+    def update_moment(self, metadata: MetricMetadata) -> list[MetricEntry]:
+        """Update the metrics that take no input (they describe the moment of the step); their
+        entries, for :meth:`update_block`."""
+        return [self._steps[index][0].update(None, metadata) for index in self._moment]
+
+    def update_block(
+        self,
+        items: Sequence[object],
+        metadata: Sequence[MetricMetadata],
+        moments: Sequence[Sequence[MetricEntry]],
+    ) -> list[list[MetricEntry]]:
+        """Update with several consecutive steps' outputs, given each step's
+        :meth:`update_moment` entries; each step's entries of ``metrics``, in their order."""
+        steps = [StepAdaptations(item) for item in items]
+        table: list[list[MetricEntry | None]] = []
+        for moment in moments:
+            row: list[MetricEntry | None] = [None] * len(self._steps)
+            for index, entry in zip(self._moment, moment, strict=True):
+                row[index] = entry
+            table.append(row)
+        if len(steps) > 1:
+            self._update_blocked(steps, metadata, table)
+        for step, step_metadata, row in zip(steps, metadata, table, strict=True):
+            for index, (metric, kind, operands) in enumerate(self._steps):
+                if row[index] is not None:
+                    continue
+                if operands is None:
+                    item = None if kind is None else step.get(kind)
+                    row[index] = metric.update(item, step_metadata)
+                else:
+                    operand_entries = [cast(MetricEntry, row[i]) for i in operands]
+                    row[index] = metric.combine(step, operand_entries, step_metadata)
+        return [[cast(MetricEntry, row[index]) for index in self._roots] for row in table]
+
+    def _update_blocked(
+        self,
+        steps: Sequence[StepAdaptations],
+        metadata: Sequence[MetricMetadata],
+        table: list[list[MetricEntry | None]],
+    ) -> None:
+        """Update the metrics that can with the whole block; the others are left to
+        :meth:`update_block`'s steps (also those whose steps cannot be joined)."""
+        derived: dict[Hashable, Any] = {}
+        blocks: dict[type[Any], InputBlock[Any]] = {}
+        for index in self._blocked:
+            metric, kind, _ = self._steps[index]
+            assert kind is not None
+            block = blocks.get(kind)
+            if block is None:
+                inputs = tuple(step.get(kind) for step in steps)
+                block = blocks[kind] = InputBlock(inputs, derived=derived)
+            try:
+                entries = metric.update_block(block, metadata)
+            except RaggedBlockError:
+                continue
+            for row, entry in zip(table, entries, strict=True):
+                row[index] = entry
 
 
 class CompositeMetric(SyncOnCompute, NumericMetricMixin, ABC):

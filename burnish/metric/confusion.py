@@ -51,6 +51,7 @@ from burnish.metric.base import (
     MetricEntry,
     MetricMetadata,
 )
+from burnish.metric.block import InputBlock, RaggedBlockError, Segments
 from burnish.metric.dtypes import widen
 from burnish.metric.state import ConfusionStatsState, NumericStateMetric
 from burnish.metric.validation import (
@@ -171,6 +172,21 @@ class TaskChecks:
             self._expect_classes(scores.shape[1])
         self.observe(item, scores, targets, pad_token)
 
+    def watch_block(
+        self,
+        block: InputBlock[Any],
+        scores: torch.Tensor,
+        targets: torch.Tensor,
+        pad_token: int | None = None,
+    ) -> None:
+        """:meth:`watch` for a block's concatenated tensors. A wrong shape or dtype raises
+        :class:`~burnish.metric.block.RaggedBlockError`: the steps are then updated one by one,
+        and the error names the step's own shapes."""
+        try:
+            self.watch(block, scores, targets, pad_token)
+        except (TypeError, ValueError) as error:
+            raise RaggedBlockError(str(error)) from error
+
     def check(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
         """Raise now for wrong shapes or dtypes, naming the metric, what was expected and got."""
         name = self.metric
@@ -268,21 +284,30 @@ def check_top_k(metric: str, top_k: int, scores: torch.Tensor) -> None:
 
 
 def confusion_counts(
-    item: MetricInput, rule: DecisionRule, scores: torch.Tensor, targets: torch.Tensor
+    item: MetricInput,
+    rule: DecisionRule,
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    segments: Segments | None = None,
 ) -> torch.Tensor:
     """The step's counts ``(3, C)`` under ``rule`` (see :mod:`burnish.functional.confusion`),
-    memoised on ``item``: one computation per step and rule however many metrics ask.
+    memoised on ``item``: one computation per step and rule however many metrics ask; with
+    the ``segments`` of a block, each of its steps' ``(steps, 3, C)``.
     Out-of-range multiclass targets are clamped here and reported by the targets guard.
     """
+    step_of_item = None if segments is None else segments.step_of_item
+    steps = 1 if segments is None else segments.steps
 
     def count() -> torch.Tensor:
         decided = rule.decide(item, scores)
         if rule.task == "multiclass":
             classes = scores.shape[1]
-            return multiclass_counts(decided, targets.clamp(0, classes - 1), classes)
+            clamped = targets.clamp(0, classes - 1)
+            return multiclass_counts(decided, clamped, classes, step_of_item, steps)
         if rule.task == "binary":
-            return threshold_counts(decided.reshape(-1, 1), targets.reshape(-1, 1))
-        return threshold_counts(decided, targets)
+            decided, actual = decided.reshape(-1, 1), targets.reshape(-1, 1)
+            return threshold_counts(decided, actual, step_of_item, steps)
+        return threshold_counts(decided, targets, step_of_item, steps)
 
     return item.memo(("confusion-counts", rule, id(scores), id(targets)), count)
 
@@ -374,6 +399,17 @@ class _ConfusionScoreMetric(NumericStateMetric[ConfusionStatsState]):
         check_top_k(self.name, self.rule.top_k, scores)
         counts = confusion_counts(item, self.rule, scores, targets)
         return self._state.update(counts, scores.shape[0], item)
+
+    def update_block(
+        self, block: InputBlock[ConfusionStatsInput], metadata: Sequence[MetricMetadata]
+    ) -> list[MetricEntry]:
+        """Update with several steps at once (see :mod:`burnish.metric.block`)."""
+        scores, targets = block.cat("predictions"), block.cat("targets")
+        segments = block.segments("predictions", "targets")
+        self._checks.watch_block(block, scores, targets)
+        check_top_k(self.name, self.rule.top_k, scores)
+        counts = confusion_counts(block, self.rule, scores, targets, segments)
+        return self._state.update_steps(counts, segments.sizes, block)
 
     def per_class(self) -> list[float]:
         """The epoch's value per class (``reduction="none"``; NaN outside the label set), or

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
 from burnish.adaptor import LossInput
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.block import InputBlock, RaggedBlockError
 from burnish.metric.dtypes import widen
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import GuardBounds, RangeGuard, check_ndim, expect_input
@@ -38,3 +40,21 @@ class LossMetric(NumericStateMetric[NumericMetricState]):
         # A scalar needs no reduction to find its range: it is its own minimum and maximum.
         self._finite.observe((loss, loss))
         return self._state.update_mean(loss, 1 if item.batch_size is None else item.batch_size)
+
+    def update_block(
+        self, block: InputBlock[LossInput], metadata: Sequence[MetricMetadata]
+    ) -> list[MetricEntry]:
+        """Update with several steps at once (see :mod:`burnish.metric.block`): mean losses
+        weighted by their batch sizes, or per-item losses summed per step."""
+        if all(step.tensor.ndim == 0 for step in block.steps):
+            means = widen(block.stack("tensor"))
+            sizes = [1 if step.batch_size is None else step.batch_size for step in block.steps]
+            self._finite.observe(torch.aminmax(means))
+            return self._state.update_steps(means, sizes, is_mean=True)
+        losses = widen(block.cat("tensor"))
+        if losses.ndim != 1:
+            raise RaggedBlockError("per-item losses are (N,)")
+        segments = block.segments("tensor")
+        if losses.numel():
+            self._finite.observe(torch.aminmax(losses))
+        return self._state.update_steps(segments.sums(losses), segments.sizes)

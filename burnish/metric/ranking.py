@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, get_args
 
 import torch
 from typing_extensions import Self
 
-from burnish.adaptor import AurocInput
+from burnish.adaptor import AurocInput, MetricInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.functional.confusion import Task
 from burnish.functional.ranking import (
@@ -50,6 +50,7 @@ from burnish.functional.ranking import (
     ranking_scores,
 )
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry, Text
+from burnish.metric.block import InputBlock
 from burnish.metric.confusion import TaskChecks
 from burnish.metric.dtypes import widen
 from burnish.metric.mixins import NumericMetricMixin
@@ -123,7 +124,7 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
         self._options = FormatOptions(name).precision(4)
         self._accumulator = PredictionAccumulator()
         self._histogram = ScoreHistogram()
-        self._last: tuple[torch.Tensor, ...] = ()
+        self._last: Callable[[], tuple[torch.Tensor, ...]] = _no_batch
         self._cached: tuple[tuple[torch.Tensor, ...], list[float]] | None = None
 
     @classmethod
@@ -172,26 +173,69 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
         item = expect_input(self.name, item, AurocInput)
         scores, targets = item.predictions, item.targets
         self._checks.watch(item, scores, targets)
-        if self.bins is None:
-            self._accumulator.append(scores, targets)
-            self._last = (scores.detach(), targets.detach())
-        else:
-            bins = self.bins
-
-            def histogram() -> torch.Tensor:
-                probabilities = self._activate(scores.detach())
-                positives = one_vs_rest(probabilities, targets, self.task)
-                return binned_counts(probabilities.reshape(positives.shape), positives, bins)
-
-            key = ("ranking-histogram", self.task, bins, self.sigmoid, self.softmax, id(scores))
-            counts = item.memo((*key, id(targets)), histogram)
-            self._histogram.add(counts, scores.shape[0])
-            self._last = (counts,)
+        (batch,) = self._add(item, scores, targets, [slice(None)])
         # The batch's tensors stay on the device: a step logs no value, and the batch text is
         # ranked and read only if a reader shows it.
         return MetricEntry.deferred(
-            self.name, (), functools.partial(self._render_update, self._last), self._checks
+            self.name, (), functools.partial(self._render_update, batch), self._checks
         )
+
+    def update_block(
+        self, block: InputBlock[AurocInput], metadata: Sequence[MetricMetadata]
+    ) -> list[MetricEntry]:
+        """Update with several steps at once (see :mod:`burnish.metric.block`)."""
+        scores, targets = block.cat("predictions"), block.cat("targets")
+        segments = block.segments("predictions", "targets")
+        self._checks.watch_block(block, scores, targets)
+        steps = [segments.slice(step) for step in range(segments.steps)]
+        return [
+            MetricEntry.deferred(
+                self.name, (), functools.partial(self._render_update, batch), self._checks
+            )
+            for batch in self._add(block, scores, targets, steps)
+        ]
+
+    def _add(
+        self,
+        item: MetricInput,
+        scores: torch.Tensor,
+        targets: torch.Tensor,
+        steps: Sequence[slice],
+    ) -> list[Callable[[], tuple[torch.Tensor, ...]]]:
+        """Add the items of ``steps`` (consecutive slices, covering the tensors) to the epoch's
+        state; for each step, what gives its own state tensors when a reader asks."""
+        detached = (scores.detach(), targets.detach())
+        batches: list[Callable[[], tuple[torch.Tensor, ...]]]
+        if self.bins is None:
+            self._accumulator.append(*detached)
+            if len(steps) == 1:
+                batches = [lambda: detached]
+            else:
+                batches = [functools.partial(_sliced, detached, step) for step in steps]
+        else:
+            key = ("ranking-histogram", self.task, self.bins, self.sigmoid, self.softmax)
+            counts = item.memo(
+                (*key, id(scores), id(targets)), functools.partial(self._histogram_of, *detached)
+            )
+            self._histogram.add(counts, scores.shape[0])
+            if len(steps) == 1:
+                batches = [lambda: (counts,)]
+            else:
+                batches = [functools.partial(self._binned_step, detached, step) for step in steps]
+        self._last = batches[-1]
+        return batches
+
+    def _binned_step(
+        self, tensors: tuple[torch.Tensor, torch.Tensor], step: slice
+    ) -> tuple[torch.Tensor, ...]:
+        scores, targets = _sliced(tensors, step)
+        return (self._histogram_of(scores, targets),)
+
+    def _histogram_of(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        assert self.bins is not None
+        probabilities = self._activate(scores)
+        positives = one_vs_rest(probabilities, targets, self.task)
+        return binned_counts(probabilities.reshape(positives.shape), positives, self.bins)
 
     def _values(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
         """Per-column values (or one micro value) from the state's tensors, on their device."""
@@ -216,10 +260,10 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
         return average_ranking_scores(values, result[2], self.average).reshape(1)
 
     def _render_update(
-        self, last: tuple[torch.Tensor, ...], host: Sequence[list[float]]
+        self, batch_state: Callable[[], tuple[torch.Tensor, ...]], host: Sequence[list[float]]
     ) -> tuple[Text, Text]:
         def formatted() -> str:
-            (batch,) = read_values([self._values(last)])
+            (batch,) = read_values([self._values(batch_state())])
             return f"batch {format_values(self._options, batch)}"
 
         # A step logs no value: one batch's ranking says little about the epoch's, and ranking
@@ -254,7 +298,7 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
 
     def value(self) -> float:
         """The latest batch's value; NaN before the first update."""
-        return nan_mean(self._read(self._last))
+        return nan_mean(self._read(self._last()))
 
     def running_value(self) -> NumericEntry:
         """The epoch's value so far, a ``final`` entry; NaN in an empty epoch."""
@@ -273,7 +317,7 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
         self._accumulator.clear()
         self._histogram.clear()
         self._checks.clear()
-        self._last = ()
+        self._last = _no_batch
         self._cached = None
 
     def state_dict(self) -> dict[str, Any]:
@@ -288,6 +332,14 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
         self._accumulator.load_state_dict(state["accumulator"])
         self._histogram.load_state_dict(state["histogram"])
         self._checks.load_state_dict(state["checks"])
+
+
+def _no_batch() -> tuple[torch.Tensor, ...]:
+    return ()
+
+
+def _sliced(tensors: tuple[torch.Tensor, ...], step: slice) -> tuple[torch.Tensor, ...]:
+    return tuple(tensor[step] for tensor in tensors)
 
 
 def _same_tensors(first: Sequence[torch.Tensor], second: Sequence[torch.Tensor]) -> bool:

@@ -29,6 +29,7 @@ from burnish.metric.base import (
     Text,
     format_value,
 )
+from burnish.metric.block import running
 from burnish.metric.host import accumulator_dtype, to_host
 from burnish.metric.mixins import NumericMetricMixin
 from burnish.metric.totals import Totals, undefined
@@ -119,8 +120,60 @@ class NumericMetricState:
         self._count = self._count + batch_count
         self._batch = (batch, batch_count, float(is_mean))
         return MetricEntry.deferred(
-            self.options.name, [*self._batch, self._sum, self._count], self, self.checks
+            self.options.name, [*self._batch, self._sum, self._count, 0], self, self.checks
         )
+
+    def update_steps(
+        self,
+        batch_values: torch.Tensor,
+        batch_counts: Sequence[int] | torch.Tensor,
+        *,
+        is_mean: bool = False,
+    ) -> list[MetricEntry]:
+        """Add several steps at once (see :mod:`burnish.metric.block`): step ``i`` has
+        ``batch_counts[i]`` items whose values sum to ``batch_values[i]`` (average it, with
+        ``is_mean``). The entries equal those of :meth:`update` (or :meth:`update_mean`) called
+        for each step in turn, at a few device operations for them all."""
+        batch_values = batch_values.detach()
+        steps = batch_values.shape[0]
+        if batch_values.is_floating_point():
+            sums = batch_values.to(accumulator_dtype(batch_values.device))
+            if is_mean:
+                sums = sums * torch.as_tensor(batch_counts, dtype=sums.dtype, device=sums.device)
+        else:
+            sums = batch_values.long()
+        previous = self._sum if isinstance(self._sum, torch.Tensor) else None
+        totals = running(sums, previous)
+        name, mean, checks = self.options.name, float(is_mean), self.checks
+        if isinstance(batch_counts, torch.Tensor):
+            counts = batch_counts.detach()
+            count_totals = running(counts, None) + self._count
+            self._sum, self._count = totals[-1], count_totals[-1]
+            self._batch = (batch_values[-1], counts[-1], mean)
+            # Every step reads the blocks (in the one transfer) and picks its own row.
+            return [
+                MetricEntry.deferred(
+                    name, [batch_values, counts, mean, totals, count_totals, step], self, checks
+                )
+                for step in range(steps)
+            ]
+        sizes = [int(count) for count in batch_counts]
+        size_totals: list[torch.Tensor | int] = []
+        total_size = self._count
+        for size in sizes:
+            total_size = total_size + size
+            size_totals.append(total_size)
+        self._sum, self._count = totals[-1], size_totals[-1]
+        self._batch = (batch_values[-1], sizes[-1], mean)
+        return [
+            MetricEntry.deferred(
+                name,
+                [batch_values, sizes[step], mean, totals, size_totals[step], step],
+                self,
+                checks,
+            )
+            for step in range(steps)
+        ]
 
     def _mean(self, total: float, count: float) -> float:
         if not count:
@@ -132,7 +185,7 @@ class NumericMetricState:
         return self._mean(batch * batch_count if is_mean else batch, batch_count)
 
     def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, LogText]]:
-        return [self._render(*(values[0] for values in host)) for host in hosts]
+        return [self._render(*_at_step(host)) for host in hosts]
 
     def _render(
         self, batch: float, batch_count: float, is_mean: float, total: float, count: float
@@ -250,6 +303,18 @@ class NumericStateMetric(NumericMetricMixin, SyncOnCompute, Generic[StateT]):
         self._state.load_state_dict(state)
 
 
+def _at_step(host: Sequence[list[float]]) -> list[float]:
+    """An entry's own values: its last value is its step in a block, and each other value is
+    one number or one per step of the block."""
+    step = int(host[-1][0])
+    return [values[step] if len(values) > 1 else values[0] for values in host[:-1]]
+
+
+def _row(flat: list[float], step: int, size: int) -> list[float]:
+    """Step ``step``'s ``size`` values of a block's flat values (a single step's: all)."""
+    return flat if len(flat) == size else flat[step * size : (step + 1) * size]
+
+
 def nan_mean(values: Sequence[float]) -> float:
     """The mean of the values that are not NaN; NaN when there are none."""
     if len(values) == 1:
@@ -339,8 +404,32 @@ class ConfusionStatsState:
         # The shape travels with the entry: the state may be cleared before it is read.
         rows, columns = counts.shape
         return MetricEntry.deferred(
-            self.options.name, [counts, self._counts, rows, columns], self, self.checks
+            self.options.name, [counts, self._counts, rows, columns, 0], self, self.checks
         )
+
+    def update_steps(
+        self, counts: torch.Tensor, items: Sequence[int], shared: MetricInput | None = None
+    ) -> list[MetricEntry]:
+        """Add several steps' counts ``(steps, K, C)`` at once (see :mod:`burnish.metric.block`),
+        step ``i`` over ``items[i]`` items; the entries equal those of :meth:`update` called for
+        each step in turn. ``shared`` shares the running sums as in :meth:`update`."""
+        previous = self._counts
+
+        def accumulate() -> tuple[torch.Tensor | None, torch.Tensor]:
+            return previous, running(counts, previous)
+
+        if shared is None:
+            totals = accumulate()[1]
+        else:
+            totals = shared.memo(("epoch-counts", id(counts), id(previous)), accumulate)[1]
+        self._counts, self._batch = totals[-1], counts[-1]
+        self._items += sum(items)
+        steps, rows, columns = counts.shape
+        name, checks = self.options.name, self.checks
+        return [
+            MetricEntry.deferred(name, [counts, totals, rows, columns, step], self, checks)
+            for step in range(steps)
+        ]
 
     def _reduced(self, rows: Sequence[list[float]], shape: torch.Size) -> list[list[float]]:
         """Reduce many entries' counts in one call: ``rows`` are flat ``shape`` counts."""
@@ -358,9 +447,14 @@ class ConfusionStatsState:
         rendered: dict[int, tuple[Text, LogText]] = {}
         for shape, indices in by_shape.items():
             size = torch.Size(shape)
-            batches = self._reduced([hosts[i][0] for i in indices], size)
-            for i, batch in zip(indices, batches, strict=True):
-                rendered[i] = self._texts(batch, hosts[i][1], size)
+            flat_size = shape[0] * shape[1]
+            steps = [int(hosts[i][4][0]) for i in indices]
+            pairs = list(zip(indices, steps, strict=True))
+            rows = [_row(hosts[i][0], step, flat_size) for i, step in pairs]
+            batches = self._reduced(rows, size)
+            for i, step, batch in zip(indices, steps, batches, strict=True):
+                epoch_counts = _row(hosts[i][1], step, flat_size)
+                rendered[i] = self._texts(batch, epoch_counts, size)
         return [rendered[i] for i in range(len(hosts))]
 
     def _texts(
