@@ -11,6 +11,7 @@ from burnish.adaptor import LossInput
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
 from burnish.metric.block import InputBlock, RaggedBlockError
 from burnish.metric.dtypes import widen
+from burnish.metric.host import accumulator_dtype
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import GuardBounds, RangeGuard, check_ndim, expect_input
 
@@ -36,7 +37,9 @@ class LossMetric(NumericStateMetric[NumericMetricState]):
         check_ndim(self.name, "the loss", loss, (0, 1), "() or (N,)")
         if loss.ndim == 1:
             self._finite.observe(torch.aminmax(loss))
-            return self._state.update(loss.sum(), loss.shape[0])
+            # Summed in the accumulator's precision: then any grouping of the items (a block of
+            # steps) gives the same sums.
+            return self._state.update(loss.sum(dtype=accumulator_dtype(loss.device)), loss.shape[0])
         # A scalar needs no reduction to find its range: it is its own minimum and maximum.
         self._finite.observe((loss, loss))
         return self._state.update_mean(loss, 1 if item.batch_size is None else item.batch_size)
@@ -57,4 +60,5 @@ class LossMetric(NumericStateMetric[NumericMetricState]):
         segments = block.segments("tensor")
         if losses.numel():
             self._finite.observe(torch.aminmax(losses))
-        return self._state.update_steps(segments.sums(losses), segments.sizes)
+        sums = segments.sums(losses.to(accumulator_dtype(losses.device)))
+        return self._state.update_steps(sums, segments.sizes)

@@ -1,0 +1,245 @@
+"""Metrics updated with several steps at once give what step-by-step updates give."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from burnish import (
+    AccuracyMetric,
+    AucPrMetric,
+    AurocMetric,
+    ClassificationOutput,
+    FBetaScoreMetric,
+    LearnerBuilder,
+    LossMetric,
+    Metric,
+    MultiLabelClassificationOutput,
+    PrecisionMetric,
+    RecallMetric,
+    Split,
+    TopKAccuracyMetric,
+    read_run,
+)
+from burnish.adaptor import LossInput
+from burnish.learner.metrics import BlockLimits
+from burnish.metric.base import MetricEntry
+from burnish.metric.collection import MetricCollection
+from burnish.metric.host import transfer_count
+from tests.learner_fixtures import Classifier, NullRenderer, loaders
+
+
+def _multiclass_metrics() -> list[Metric[Any]]:
+    return [
+        LossMetric(),
+        AccuracyMetric(),
+        AccuracyMetric(pad_token=0, name="Padded accuracy"),
+        TopKAccuracyMetric(2),
+        PrecisionMetric.multiclass(),
+        RecallMetric.multiclass(reduction="weighted"),
+        FBetaScoreMetric.multiclass(top_k=2, reduction="none", beta=2.0),
+        PrecisionMetric.multiclass(reduction="micro", name="Micro precision"),
+        AurocMetric.multiclass(),
+        AurocMetric.multiclass(bins=9, softmax=True, name="Binned AUROC"),
+        AucPrMetric.multiclass(average="weighted"),
+        # A composite: its operands update step by step, beside the blocks.
+        2 * RecallMetric.multiclass(name="Recall operand"),
+    ]
+
+
+def _multilabel_metrics() -> list[Metric[Any]]:
+    return [
+        LossMetric(),
+        PrecisionMetric.multilabel(0.4, sigmoid=True),
+        RecallMetric.multilabel(reduction="micro", sigmoid=True),
+        FBetaScoreMetric.multilabel(reduction="none", sigmoid=True),
+        AurocMetric.multilabel(),
+        AucPrMetric.multilabel(bins=5, sigmoid=True),
+    ]
+
+
+def _texts(entries: dict[str, MetricEntry]) -> dict[str, tuple[str, str]]:
+    return {name: (entry.formatted, entry.serialized) for name, entry in entries.items()}
+
+
+def _assert_same(block: dict[str, MetricEntry], stepwise: dict[str, MetricEntry]) -> None:
+    assert block.keys() == stepwise.keys()
+    for name, entry in block.items():
+        got, expected = entry.numeric, stepwise[name].numeric
+        assert (got.count, got.kind) == (expected.count, expected.kind), name
+        assert got.value == pytest.approx(expected.value, rel=1e-9, abs=1e-12, nan_ok=True), name
+    assert _texts(block) == _texts(stepwise)
+
+
+def _check_blocks_match_steps(
+    make: Callable[[], list[Metric[Any]]], outputs: list[Any], cuts: list[int]
+) -> None:
+    stepwise, blocked = MetricCollection(make()), MetricCollection(make())
+    expected = [stepwise.update(output) for output in outputs]
+    before = transfer_count()
+    got: list[dict[str, MetricEntry]] = []
+    for start, end in zip([0, *cuts], [*cuts, len(outputs)], strict=True):
+        got += blocked.update_many(outputs[start:end])
+    assert transfer_count() == before, "update_many read a device value"
+    assert len(got) == len(expected)
+    for block_entries, step_entries in zip(got, expected, strict=True):
+        _assert_same(block_entries, step_entries)
+    _assert_same(blocked.compute(), stepwise.compute())
+
+
+def _cuts(draw: st.DrawFn, steps: int) -> list[int]:
+    return sorted(set(draw(st.lists(st.integers(1, max(1, steps - 1)), max_size=4))))
+
+
+@st.composite
+def multiclass_steps(draw: st.DrawFn) -> tuple[list[ClassificationOutput], list[int]]:
+    classes = draw(st.integers(3, 12))
+    steps = draw(st.integers(1, 9))
+    seed = draw(st.integers(0, 2**16))
+    generator = torch.Generator().manual_seed(seed)
+    outputs = []
+    for _ in range(steps):
+        size = draw(st.integers(1, 17))
+        scores = torch.randn(size, classes, generator=generator)
+        if draw(st.booleans()):
+            scores = scores.round()  # ties
+        targets = torch.randint(0, classes, (size,), generator=generator)
+        loss = torch.rand((), generator=generator)
+        outputs.append(ClassificationOutput(loss, scores, targets))
+    return outputs, _cuts(draw, steps)
+
+
+@st.composite
+def multilabel_steps(draw: st.DrawFn) -> tuple[list[MultiLabelClassificationOutput], list[int]]:
+    labels = draw(st.integers(1, 6))
+    steps = draw(st.integers(1, 9))
+    generator = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    outputs = []
+    for _ in range(steps):
+        size = draw(st.integers(1, 17))
+        scores = torch.randn(size, labels, generator=generator)
+        targets = torch.randint(0, 2, (size, labels), generator=generator)
+        loss = torch.rand((), generator=generator)
+        outputs.append(MultiLabelClassificationOutput(loss, scores, targets))
+    return outputs, _cuts(draw, steps)
+
+
+@settings(max_examples=60, deadline=None)
+@given(multiclass_steps())
+def test_multiclass_blocks_give_the_entries_of_single_steps(
+    case: tuple[list[ClassificationOutput], list[int]],
+) -> None:
+    outputs, cuts = case
+    _check_blocks_match_steps(_multiclass_metrics, outputs, cuts)
+
+
+@settings(max_examples=40, deadline=None)
+@given(multilabel_steps())
+def test_multilabel_blocks_give_the_entries_of_single_steps(
+    case: tuple[list[MultiLabelClassificationOutput], list[int]],
+) -> None:
+    outputs, cuts = case
+    _check_blocks_match_steps(_multilabel_metrics, outputs, cuts)
+
+
+def test_binary_blocks_and_per_item_losses() -> None:
+    generator = torch.Generator().manual_seed(3)
+    steps = []
+    for size in (5, 1, 8, 8, 3):
+        scores = torch.rand(size, generator=generator)
+        targets = torch.randint(0, 2, (size,), generator=generator)
+        steps.append((LossInput(torch.rand(size, generator=generator)), scores, targets))
+
+    def metrics() -> list[Metric[Any]]:
+        return [
+            LossMetric(),
+            PrecisionMetric.binary(0.3),
+            FBetaScoreMetric.binary(beta=0.5),
+            AurocMetric.binary(),
+            AucPrMetric.binary(bins=7),
+        ]
+
+    class Step:
+        """An output of a per-item loss and binary scores, through an ``adapt`` of its own."""
+
+        def __init__(self, loss: LossInput, scores: torch.Tensor, targets: torch.Tensor) -> None:
+            self.loss, self.scores, self.targets = loss, scores, targets
+
+        def adapt(self, kind: type[Any], /) -> Any:
+            return self.loss if kind is LossInput else kind(self.scores, self.targets)
+
+    _check_blocks_match_steps(metrics, [Step(*step) for step in steps], [2])
+
+
+def test_steps_that_cannot_be_joined_are_updated_one_by_one_with_the_steps_error() -> None:
+    generator = torch.Generator().manual_seed(0)
+    good = ClassificationOutput(
+        torch.rand(()), torch.randn(4, 3, generator=generator), torch.ones(4).long()
+    )
+    wider = ClassificationOutput(
+        torch.rand(()), torch.randn(4, 5, generator=generator), torch.ones(4).long()
+    )
+    collection = MetricCollection([AccuracyMetric(), PrecisionMetric.multiclass()])
+    with pytest.raises(
+        ValueError,
+        match=r"Accuracy: expected scores with 3 classes as in earlier batches, received 5",
+    ):
+        collection.update_many([good, good, wider])
+    two_d_targets = ClassificationOutput(torch.rand(()), torch.randn(4, 3), torch.ones(4, 1).long())
+    with pytest.raises(
+        ValueError, match=r"Accuracy: expected targets of shape \(N,\), received shape \(4, 1\)"
+    ):
+        MetricCollection([AccuracyMetric()]).update_many([good, two_d_targets])
+
+
+def test_update_many_needs_one_metadata_per_output() -> None:
+    output = ClassificationOutput(torch.rand(()), torch.randn(2, 3), torch.zeros(2).long())
+    with pytest.raises(ValueError, match="one metadata per output"):
+        MetricCollection([AccuracyMetric()]).update_many([output, output], [])
+
+
+def test_block_limits_bound_the_bytes_kept() -> None:
+    output = ClassificationOutput(torch.zeros(()), torch.zeros(1000, 250), torch.zeros(1000).long())
+    held = 4 + 1000 * 250 * 4 + 1000 * 8
+    assert BlockLimits(steps=32, max_bytes=10 * held).steps_for(output) == 10
+    assert BlockLimits(steps=4, max_bytes=10 * held).steps_for(output) == 4
+    assert BlockLimits(steps=32, max_bytes=held // 2).steps_for(output) == 1
+
+
+def _fit_steps(directory: Path, steps: int) -> dict[tuple[Split, str], list[tuple[int, Any]]]:
+    torch.manual_seed(0)
+    model = Classifier()
+    train, valid = loaders(batch_size=8)
+    builder = LearnerBuilder(directory).renderer(NullRenderer()).metric_blocks(steps=steps)
+    for metric in (
+        LossMetric(),
+        AccuracyMetric(),
+        FBetaScoreMetric.multiclass(),
+        AurocMetric.multiclass(),
+    ):
+        builder.metric_train_numeric(metric)
+    for metric in (LossMetric(), RecallMetric.multiclass()):
+        builder.metric_valid_numeric(metric)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    builder.num_epochs(2).build(model, optimizer).fit(train, valid)
+    return read_run(directory).steps
+
+
+def test_a_learner_logs_the_same_steps_in_blocks_as_step_by_step(tmp_path: Path) -> None:
+    blocked = _fit_steps(tmp_path / "blocks", steps=5)
+    stepwise = _fit_steps(tmp_path / "steps", steps=1)
+    assert blocked.keys() == stepwise.keys()
+    for key, series in stepwise.items():
+        assert [iteration for iteration, _ in blocked[key]] == [i for i, _ in series]
+        for (_, got), (_, expected) in zip(blocked[key], series, strict=True):
+            assert (got.count, got.kind) == (expected.count, expected.kind)
+            assert math.isclose(got.value, expected.value, rel_tol=1e-9) or (
+                math.isnan(got.value) and math.isnan(expected.value)
+            )
