@@ -299,7 +299,7 @@ class _Transfer:
         for value in values:
             if not isinstance(value, float | int) and id(value) not in self._index:
                 self._index[id(value)] = len(self.tensors)
-                self.tensors.append(cast(torch.Tensor, value))
+                self.tensors.append(value)
 
     def host(
         self, values: Sequence[DeferredValue], read: Sequence[list[float]]
