@@ -32,6 +32,7 @@ __all__ = [
     "NumericEntry",
     "Progress",
     "Stateful",
+    "StepsRender",
     "Text",
     "format_value",
     "input_type_of",
@@ -166,6 +167,17 @@ class GroupRender(Protocol):
     def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, LogText]]: ...
 
 
+@runtime_checkable
+class StepsRender(Protocol):
+    """Renders the entries of several steps of one metric that share their values (a block of
+    steps, see :mod:`burnish.metric.block`): the values are read once for them all, and each
+    entry is rendered by its step."""
+
+    def render_steps(
+        self, host: Sequence[list[float]], steps: Sequence[int]
+    ) -> list[tuple[Text, LogText]]: ...
+
+
 class DeferredChecks(Protocol):
     """Input checks kept on the device and verified when the metric's values are read."""
 
@@ -205,14 +217,24 @@ class MetricEntry:
     deferred entries in one transfer.
     """
 
-    __slots__ = ("_checks", "_formatted", "_numeric", "_render", "_serialized", "_values", "name")
+    __slots__ = (
+        "_checks",
+        "_formatted",
+        "_numeric",
+        "_render",
+        "_serialized",
+        "_step",
+        "_values",
+        "name",
+    )
 
     def __init__(self, name: str, formatted: Text, serialized: LogText) -> None:
         """An entry whose texts are known, or built on first read when given as functions."""
         self.name = name
         self._values: tuple[DeferredValue, ...] = ()
-        self._render: Render | GroupRender | None = None
+        self._render: Render | GroupRender | StepsRender | None = None
         self._checks: DeferredChecks | None = None
+        self._step = 0
         self._set_texts(formatted, serialized)
 
     def _set_texts(self, formatted: Text, serialized: LogText) -> None:
@@ -243,6 +265,24 @@ class MetricEntry:
         entry._render = render
         entry._checks = checks
         return entry
+
+    @classmethod
+    def of_steps(
+        cls,
+        name: str,
+        values: tuple[DeferredValue, ...],
+        render: StepsRender,
+        checks: DeferredChecks | None,
+        steps: int,
+    ) -> list[MetricEntry]:
+        """The entries of ``steps`` consecutive steps sharing ``values`` (each step's rows of
+        them), rendered together by ``render`` on first read (see :class:`StepsRender`)."""
+        entries = []
+        for step in range(steps):
+            entry = cls(name, "", "")
+            entry._values, entry._render, entry._checks, entry._step = values, render, checks, step
+            entries.append(entry)
+        return entries
 
     @property
     def is_deferred(self) -> bool:
@@ -323,8 +363,18 @@ def resolve_entries(entries: Iterable[MetricEntry]) -> None:
         checks = list({id(e._checks): e._checks for e in waiting if e._checks is not None}.values())
         check_values = [c.pending() for c in checks]
         transfer = _Transfer()
+        # Entries of a block of steps share their values: read and rendered once for them all.
+        blocks: dict[int, list[MetricEntry]] = {}
         for entry in waiting:
-            transfer.add(entry._values)
+            if hasattr(entry._render, "render_steps"):
+                block = blocks.get(id(entry._values))
+                if block is None:
+                    blocks[id(entry._values)] = [entry]
+                    transfer.add(entry._values)
+                else:
+                    block.append(entry)
+            else:
+                transfer.add(entry._values)
         for values in check_values:
             transfer.add(values)
         read = to_host(transfer.tensors)
@@ -334,6 +384,8 @@ def resolve_entries(entries: Iterable[MetricEntry]) -> None:
         for entry in waiting:
             render = entry._render
             # hasattr, not isinstance: a protocol check costs tens of microseconds per entry.
+            if id(entry._values) in blocks:
+                continue
             if hasattr(render, "render_many"):
                 groups.setdefault(id(render), (cast(GroupRender, render), []))[1].append(entry)
             else:
@@ -342,6 +394,13 @@ def resolve_entries(entries: Iterable[MetricEntry]) -> None:
             hosts = [transfer.host(entry._values, read) for entry in group]
             for entry, texts in zip(group, group_render.render_many(hosts), strict=True):
                 entry._fill(texts)
+        for block in blocks.values():
+            first = block[0]
+            host = transfer.host(first._values, read)
+            steps = [entry._step for entry in block]
+            rendered = cast(StepsRender, first._render).render_steps(host, steps)
+            for entry, step_texts in zip(block, rendered, strict=True):
+                entry._fill(step_texts)
 
 
 @runtime_checkable

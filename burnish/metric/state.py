@@ -13,7 +13,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 import torch
 
@@ -120,7 +120,7 @@ class NumericMetricState:
         self._count = self._count + batch_count
         self._batch = (batch, batch_count, float(is_mean))
         return MetricEntry.deferred(
-            self.options.name, [*self._batch, self._sum, self._count, 0], self, self.checks
+            self.options.name, [*self._batch, self._sum, self._count], self, self.checks
         )
 
     def update_steps(
@@ -144,36 +144,28 @@ class NumericMetricState:
             sums = batch_values.long()
         previous = self._sum if isinstance(self._sum, torch.Tensor) else None
         totals = running(sums, previous)
-        name, mean, checks = self.options.name, float(is_mean), self.checks
+        mean = float(is_mean)
+        values: tuple[DeferredValue, ...]
+        last_count: torch.Tensor | int
         if isinstance(batch_counts, torch.Tensor):
             counts = batch_counts.detach()
             count_totals = running(counts, None) + self._count
-            self._sum, self._count = totals[-1], count_totals[-1]
-            self._batch = (batch_values[-1], counts[-1], mean)
-            # Every step reads the blocks (in the one transfer) and picks its own row.
-            return [
-                MetricEntry.deferred(
-                    name, [batch_values, counts, mean, totals, count_totals, step], self, checks
-                )
-                for step in range(steps)
-            ]
-        sizes = [int(count) for count in batch_counts]
-        size_totals: list[torch.Tensor | int] = []
-        total_size = self._count
-        for size in sizes:
-            total_size = total_size + size
-            size_totals.append(total_size)
-        self._sum, self._count = totals[-1], size_totals[-1]
-        self._batch = (batch_values[-1], sizes[-1], mean)
-        return [
-            MetricEntry.deferred(
-                name,
-                [batch_values, sizes[step], mean, totals, size_totals[step], step],
-                self,
-                checks,
-            )
-            for step in range(steps)
-        ]
+            self._count, last_count = count_totals[-1], counts[-1]
+            values = (batch_values, totals, counts, count_totals)
+            render = _NumericSteps(self, mean, None, None)
+        else:
+            sizes = [int(count) for count in batch_counts]
+            size_totals: list[torch.Tensor | int] = []
+            total_size = self._count
+            for size in sizes:
+                total_size = total_size + size
+                size_totals.append(total_size)
+            self._count, last_count = size_totals[-1], sizes[-1]
+            values = (batch_values, totals)
+            render = _NumericSteps(self, mean, sizes, size_totals)
+        self._sum = totals[-1]
+        self._batch = (batch_values[-1], last_count, mean)
+        return MetricEntry.of_steps(self.options.name, values, render, self.checks, steps)
 
     def _mean(self, total: float, count: float) -> float:
         if not count:
@@ -185,7 +177,7 @@ class NumericMetricState:
         return self._mean(batch * batch_count if is_mean else batch, batch_count)
 
     def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, LogText]]:
-        return [self._render(*_at_step(host)) for host in hosts]
+        return [self._render(*(values[0] for values in host)) for host in hosts]
 
     def _render(
         self, batch: float, batch_count: float, is_mean: float, total: float, count: float
@@ -250,6 +242,42 @@ class NumericMetricState:
         self.checks.load_state_dict(state["checks"])
 
 
+class _NumericSteps:
+    """Renders a block's entries of a :class:`NumericMetricState` (see
+    :meth:`NumericMetricState.update_steps`): its values are the steps' batch values and
+    running sums, then their counts and running counts when those are tensors; else the counts
+    are known here."""
+
+    def __init__(
+        self,
+        state: NumericMetricState,
+        is_mean: float,
+        counts: list[int] | None,
+        count_totals: list[torch.Tensor | int] | None,
+    ) -> None:
+        self.state = state
+        self.is_mean = is_mean
+        self.counts = counts
+        self.count_totals = count_totals
+
+    def render_steps(
+        self, host: Sequence[list[float]], steps: Sequence[int]
+    ) -> list[tuple[Text, LogText]]:
+        batches, totals = host[0], host[1]
+        counts: Sequence[float]
+        count_totals: Sequence[float]
+        if self.counts is None:
+            counts, count_totals = host[2], host[3]
+        else:
+            counts = self.counts
+            count_totals = [float(total) for total in cast(list[float], self.count_totals)]
+        render, is_mean = self.state._render, self.is_mean
+        return [
+            render(batches[step], counts[step], is_mean, totals[step], count_totals[step])
+            for step in steps
+        ]
+
+
 class NumericState(Protocol):
     """What a numeric metric's state answers; the metric delegates to it."""
 
@@ -303,18 +331,6 @@ class NumericStateMetric(NumericMetricMixin, SyncOnCompute, Generic[StateT]):
         self._state.load_state_dict(state)
 
 
-def _at_step(host: Sequence[list[float]]) -> list[float]:
-    """An entry's own values: its last value is its step in a block, and each other value is
-    one number or one per step of the block."""
-    step = int(host[-1][0])
-    return [values[step] if len(values) > 1 else values[0] for values in host[:-1]]
-
-
-def _row(flat: list[float], step: int, size: int) -> list[float]:
-    """Step ``step``'s ``size`` values of a block's flat values (a single step's: all)."""
-    return flat if len(flat) == size else flat[step * size : (step + 1) * size]
-
-
 def nan_mean(values: Sequence[float]) -> float:
     """The mean of the values that are not NaN; NaN when there are none."""
     if len(values) == 1:
@@ -346,6 +362,27 @@ def read_checked(values: Sequence[DeferredValue], checks: DeferredChecks) -> lis
 
 
 ReduceCounts = Callable[[torch.Tensor], torch.Tensor]
+
+
+class _CountSteps:
+    """Renders a block's entries of a :class:`ConfusionStatsState`: its values are the steps'
+    counts and running counts, each ``(steps, *shape)``; the steps' counts are reduced at once."""
+
+    def __init__(self, state: ConfusionStatsState, shape: torch.Size) -> None:
+        self.state = state
+        self.shape = shape
+
+    def render_steps(
+        self, host: Sequence[list[float]], steps: Sequence[int]
+    ) -> list[tuple[Text, LogText]]:
+        size = self.shape.numel()
+        counts, totals = host
+        rows = [counts[step * size : (step + 1) * size] for step in steps]
+        batches = self.state._reduced(rows, self.shape)
+        return [
+            self.state._texts(batch, totals[step * size : (step + 1) * size], self.shape)
+            for step, batch in zip(steps, batches, strict=True)
+        ]
 
 
 class ConfusionStatsState:
@@ -404,7 +441,7 @@ class ConfusionStatsState:
         # The shape travels with the entry: the state may be cleared before it is read.
         rows, columns = counts.shape
         return MetricEntry.deferred(
-            self.options.name, [counts, self._counts, rows, columns, 0], self, self.checks
+            self.options.name, [counts, self._counts, rows, columns], self, self.checks
         )
 
     def update_steps(
@@ -425,11 +462,8 @@ class ConfusionStatsState:
         self._counts, self._batch = totals[-1], counts[-1]
         self._items += sum(items)
         steps, rows, columns = counts.shape
-        name, checks = self.options.name, self.checks
-        return [
-            MetricEntry.deferred(name, [counts, totals, rows, columns, step], self, checks)
-            for step in range(steps)
-        ]
+        render = _CountSteps(self, torch.Size((rows, columns)))
+        return MetricEntry.of_steps(self.options.name, (counts, totals), render, self.checks, steps)
 
     def _reduced(self, rows: Sequence[list[float]], shape: torch.Size) -> list[list[float]]:
         """Reduce many entries' counts in one call: ``rows`` are flat ``shape`` counts."""
@@ -447,14 +481,9 @@ class ConfusionStatsState:
         rendered: dict[int, tuple[Text, LogText]] = {}
         for shape, indices in by_shape.items():
             size = torch.Size(shape)
-            flat_size = shape[0] * shape[1]
-            steps = [int(hosts[i][4][0]) for i in indices]
-            pairs = list(zip(indices, steps, strict=True))
-            rows = [_row(hosts[i][0], step, flat_size) for i, step in pairs]
-            batches = self._reduced(rows, size)
-            for i, step, batch in zip(indices, steps, batches, strict=True):
-                epoch_counts = _row(hosts[i][1], step, flat_size)
-                rendered[i] = self._texts(batch, epoch_counts, size)
+            batches = self._reduced([hosts[i][0] for i in indices], size)
+            for i, batch in zip(indices, batches, strict=True):
+                rendered[i] = self._texts(batch, hosts[i][1], size)
         return [rendered[i] for i in range(len(hosts))]
 
     def _texts(
