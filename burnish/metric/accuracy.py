@@ -48,9 +48,9 @@ class AccuracyMetric(NumericStateMetric[NumericMetricState]):
         self, block: InputBlock[AccuracyInput], metadata: Sequence[MetricMetadata]
     ) -> list[MetricEntry]:
         """Update with several steps at once (see :mod:`burnish.metric.block`)."""
-        outputs, targets = block.cat("outputs"), block.cat("targets")
-        segments = block.segments("outputs", "targets")
-        self._checks.watch_block(block, outputs, targets, self.pad_token)
+        outputs, targets, segments = self._checks.join_block(
+            block, "outputs", "targets", self.pad_token
+        )
         predicted = block.memo("argmax", lambda: outputs.argmax(dim=1))
         correct, counted = accuracy_hits(predicted, targets, self.pad_token)
         counts = segments.sizes if counted is None else segments.sums(counted)

@@ -172,20 +172,24 @@ class TaskChecks:
             self._expect_classes(scores.shape[1])
         self.observe(item, scores, targets, pad_token)
 
-    def watch_block(
+    def join_block(
         self,
         block: InputBlock[Any],
-        scores: torch.Tensor,
-        targets: torch.Tensor,
+        scores_field: str,
+        targets_field: str,
         pad_token: int | None = None,
-    ) -> None:
-        """:meth:`watch` for a block's concatenated tensors. A wrong shape or dtype raises
-        :class:`~burnish.metric.block.RaggedBlockError`: the steps are then updated one by one,
-        and the error names the step's own shapes."""
+    ) -> tuple[torch.Tensor, torch.Tensor, Segments]:
+        """A block's scores and targets, each joined over its steps, and where each step's
+        items lie; watched as :meth:`watch` does a step's. Steps that cannot be joined, and a
+        wrong shape or dtype, raise :class:`~burnish.metric.block.RaggedBlockError`: the steps
+        are then updated one by one, and the error names the step's own shapes."""
+        scores, targets = block.cat(scores_field), block.cat(targets_field)
+        segments = block.segments(scores_field, targets_field)
         try:
             self.watch(block, scores, targets, pad_token)
         except (TypeError, ValueError) as error:
             raise RaggedBlockError(str(error)) from error
+        return scores, targets, segments
 
     def check(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
         """Raise now for wrong shapes or dtypes, naming the metric, what was expected and got."""
@@ -404,9 +408,7 @@ class _ConfusionScoreMetric(NumericStateMetric[ConfusionStatsState]):
         self, block: InputBlock[ConfusionStatsInput], metadata: Sequence[MetricMetadata]
     ) -> list[MetricEntry]:
         """Update with several steps at once (see :mod:`burnish.metric.block`)."""
-        scores, targets = block.cat("predictions"), block.cat("targets")
-        segments = block.segments("predictions", "targets")
-        self._checks.watch_block(block, scores, targets)
+        scores, targets, segments = self._checks.join_block(block, "predictions", "targets")
         check_top_k(self.name, self.rule.top_k, scores)
         counts = confusion_counts(block, self.rule, scores, targets, segments)
         return self._state.update_steps(counts, segments.sizes, block)

@@ -174,26 +174,22 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
         scores, targets = item.predictions, item.targets
         self._checks.watch(item, scores, targets)
         (batch,) = self._add(item, scores, targets, [slice(None)])
-        # The batch's tensors stay on the device: a step logs no value, and the batch text is
-        # ranked and read only if a reader shows it.
-        return MetricEntry.deferred(
-            self.name, (), functools.partial(self._render_update, batch), self._checks
-        )
+        return self._step_entry(batch)
 
     def update_block(
         self, block: InputBlock[AurocInput], metadata: Sequence[MetricMetadata]
     ) -> list[MetricEntry]:
         """Update with several steps at once (see :mod:`burnish.metric.block`)."""
-        scores, targets = block.cat("predictions"), block.cat("targets")
-        segments = block.segments("predictions", "targets")
-        self._checks.watch_block(block, scores, targets)
+        scores, targets, segments = self._checks.join_block(block, "predictions", "targets")
         steps = [segments.slice(step) for step in range(segments.steps)]
-        return [
-            MetricEntry.deferred(
-                self.name, (), functools.partial(self._render_update, batch), self._checks
-            )
-            for batch in self._add(block, scores, targets, steps)
-        ]
+        return [self._step_entry(batch) for batch in self._add(block, scores, targets, steps)]
+
+    def _step_entry(self, batch: Callable[[], tuple[torch.Tensor, ...]]) -> MetricEntry:
+        # The batch's tensors stay on the device: a step logs no value, and the batch text is
+        # ranked and read only if a reader shows it.
+        return MetricEntry.deferred(
+            self.name, (), functools.partial(self._render_update, batch), self._checks
+        )
 
     def _add(
         self,

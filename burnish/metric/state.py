@@ -13,7 +13,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import torch
 
@@ -147,19 +147,17 @@ class NumericMetricState:
         mean = float(is_mean)
         values: tuple[DeferredValue, ...]
         last_count: torch.Tensor | int
-        if isinstance(batch_counts, torch.Tensor):
-            counts = batch_counts.detach()
-            count_totals = running(counts, None) + self._count
+        count = self._count
+        if isinstance(batch_counts, torch.Tensor) or isinstance(count, torch.Tensor):
+            # Counts read from the data (padding left out), now or earlier in the epoch.
+            counts = torch.as_tensor(batch_counts, device=batch_values.device).detach()
+            count_totals = running(counts, None) + count
             self._count, last_count = count_totals[-1], counts[-1]
             values = (batch_values, totals, counts, count_totals)
             render = _NumericSteps(self, mean, None, None)
         else:
-            sizes = [int(count) for count in batch_counts]
-            size_totals: list[torch.Tensor | int] = []
-            total_size = self._count
-            for size in sizes:
-                total_size = total_size + size
-                size_totals.append(total_size)
+            sizes = [int(size) for size in batch_counts]
+            size_totals = list(itertools.accumulate(sizes, initial=count))[1:]
             self._count, last_count = size_totals[-1], sizes[-1]
             values = (batch_values, totals)
             render = _NumericSteps(self, mean, sizes, size_totals)
@@ -253,7 +251,7 @@ class _NumericSteps:
         state: NumericMetricState,
         is_mean: float,
         counts: list[int] | None,
-        count_totals: list[torch.Tensor | int] | None,
+        count_totals: list[int] | None,
     ) -> None:
         self.state = state
         self.is_mean = is_mean
@@ -264,13 +262,8 @@ class _NumericSteps:
         self, host: Sequence[list[float]], steps: Sequence[int]
     ) -> list[tuple[Text, LogText]]:
         batches, totals = host[0], host[1]
-        counts: Sequence[float]
-        count_totals: Sequence[float]
-        if self.counts is None:
-            counts, count_totals = host[2], host[3]
-        else:
-            counts = self.counts
-            count_totals = [float(total) for total in cast(list[float], self.count_totals)]
+        counts: Sequence[float] = host[2] if self.counts is None else self.counts
+        count_totals: Sequence[float] = host[3] if self.count_totals is None else self.count_totals
         render, is_mean = self.state._render, self.is_mean
         return [
             render(batches[step], counts[step], is_mean, totals[step], count_totals[step])
@@ -364,6 +357,10 @@ def read_checked(values: Sequence[DeferredValue], checks: DeferredChecks) -> lis
 ReduceCounts = Callable[[torch.Tensor], torch.Tensor]
 
 
+def _added(counts: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+    return counts if previous is None else previous + counts
+
+
 class _CountSteps:
     """Renders a block's entries of a :class:`ConfusionStatsState`: its values are the steps'
     counts and running counts, each ``(steps, *shape)``; the steps' counts are reduced at once."""
@@ -424,18 +421,7 @@ class ConfusionStatsState:
         the ``shared`` input's memo: one operation per step for them all. Sharing is decided by
         identity, so a state cleared or restored apart simply stops sharing.
         """
-        previous = self._counts
-
-        def accumulate() -> tuple[torch.Tensor | None, torch.Tensor]:
-            # Out of place: entries keep their snapshot. The previous sum rides along in the
-            # memo so that its id cannot be reused within the step.
-            return previous, counts if previous is None else previous + counts
-
-        if shared is None:
-            self._counts = accumulate()[1]
-        else:
-            key = ("epoch-counts", id(counts), id(previous))
-            self._counts = shared.memo(key, accumulate)[1]
+        self._counts = self._epoch_sum(counts, shared, _added)
         self._batch = counts
         self._items += items
         # The shape travels with the entry: the state may be cleared before it is read.
@@ -450,20 +436,31 @@ class ConfusionStatsState:
         """Add several steps' counts ``(steps, K, C)`` at once (see :mod:`burnish.metric.block`),
         step ``i`` over ``items[i]`` items; the entries equal those of :meth:`update` called for
         each step in turn. ``shared`` shares the running sums as in :meth:`update`."""
-        previous = self._counts
-
-        def accumulate() -> tuple[torch.Tensor | None, torch.Tensor]:
-            return previous, running(counts, previous)
-
-        if shared is None:
-            totals = accumulate()[1]
-        else:
-            totals = shared.memo(("epoch-counts", id(counts), id(previous)), accumulate)[1]
+        totals = self._epoch_sum(counts, shared, running)
         self._counts, self._batch = totals[-1], counts[-1]
         self._items += sum(items)
         steps, rows, columns = counts.shape
         render = _CountSteps(self, torch.Size((rows, columns)))
         return MetricEntry.of_steps(self.options.name, (counts, totals), render, self.checks, steps)
+
+    def _epoch_sum(
+        self,
+        counts: torch.Tensor,
+        shared: MetricInput | None,
+        add: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+    ) -> torch.Tensor:
+        """``add(counts, the epoch's sum so far)``, shared through ``shared``'s memo by the
+        states that add the same counts to the same sum."""
+        previous = self._counts
+
+        def accumulate() -> tuple[torch.Tensor | None, torch.Tensor]:
+            # Out of place: entries keep their snapshot. The previous sum rides along in the
+            # memo so that its id cannot be reused within the step.
+            return previous, add(counts, previous)
+
+        if shared is None:
+            return accumulate()[1]
+        return shared.memo(("epoch-counts", id(counts), id(previous)), accumulate)[1]
 
     def _reduced(self, rows: Sequence[list[float]], shape: torch.Size) -> list[list[float]]:
         """Reduce many entries' counts in one call: ``rows`` are flat ``shape`` counts."""
