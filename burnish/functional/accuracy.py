@@ -16,7 +16,11 @@ def accuracy_counts(
     it is known without reading the data, so no device value has to be read to weigh a batch.
     """
     correct, counted = accuracy_hits(predicted, targets, pad_token)
-    return correct.sum(), targets.shape[0] if counted is None else counted.sum()
+    # count_nonzero sums booleans at half the cost of sum().
+    return (
+        torch.count_nonzero(correct),
+        targets.shape[0] if counted is None else torch.count_nonzero(counted),
+    )
 
 
 def accuracy_hits(

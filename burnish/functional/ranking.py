@@ -55,46 +55,56 @@ def one_vs_rest(scores: torch.Tensor, targets: torch.Tensor, task: Task) -> torc
 
 
 def _column_scores(
-    column: torch.Tensor, positive: torch.Tensor, with_auroc: bool, with_ap: bool
+    values: _np.ndarray, positive: _np.ndarray, with_auroc: bool, with_ap: bool
 ) -> tuple[float, float, float]:
     """AUROC, average precision and positives of one column, by ranks instead of a curve.
 
     AUROC is the Mann-Whitney statistic with mid-ranks (a tie counts half, as the trapezoids of
     scikit-learn's curve); average precision is the mean over positives of the precision at
     their score (items and positives scoring at least as high). Both need the column and its
-    positives sorted (values only, the fast sort) and binary searches: no argsort. numpy's
-    vectorised sort serves CPU tensors; torch.sort the others.
+    positives sorted (values only, the fast sort) and one binary search of the positives among
+    all items: no argsort. Ties are counted from the sorted values, not searched for.
     """
-    if column.device.type == "cpu" and _np is not None:
-        values = column.numpy()
-        # Sorted queries make the binary searches walk forward (cache friendly, much faster).
-        chosen = _np.sort(values[positive.numpy()])
-        ordered = _np.sort(values)
-        search = _np.searchsorted
-    else:  # pragma: no cover - exercised on accelerators
-        chosen_t = torch.sort(column[positive]).values
-        ordered_t = torch.sort(column).values
-        return _column_scores_torch(ordered_t, chosen_t, column.shape[0], with_auroc, with_ap)
+    # Sorted queries make the binary search walk forward (cache friendly, much faster).
+    chosen = _np.sort(values[positive])
+    ordered = _np.sort(values)
     items, hits = values.shape[0], chosen.shape[0]
     misses = items - hits
     auroc = ap = math.nan
-    if with_auroc and hits and misses:
-        below = search(ordered, chosen, "left")
-        not_above = search(ordered, chosen, "right")
+    if not hits:
+        return auroc, ap, 0.0
+    below = _np.searchsorted(ordered, chosen, "left")
+    if with_auroc and misses:
+        # A positive's items not above it are those below, itself and the others tied with
+        # it; each tied value is listed once per item beyond the first that scores it.
+        repeats = ordered[1:][ordered[1:] == ordered[:-1]]
+        tied = _np.searchsorted(chosen, repeats, "right") - _np.searchsorted(chosen, repeats)
+        below_sum = below.sum(dtype=_np.float64)
+        not_above_sum = below_sum + hits + tied.sum(dtype=_np.float64)
         # Sum of 1-based mid-ranks: (below + 1 + not_above) / 2 per positive.
-        ranks = (below.sum(dtype=_np.float64) + not_above.sum(dtype=_np.float64) + hits) / 2.0
+        ranks = (below_sum + not_above_sum + hits) / 2.0
         auroc = (ranks - hits * (hits + 1) / 2.0) / (hits * misses)
-    if with_ap and hits:
-        at_least_all = items - search(ordered, chosen, "left")
-        at_least_hits = hits - search(chosen, chosen, "left")
+    if with_ap:
+        at_least_all = items - below
+        at_least_hits = hits - _first_of_ties(chosen)
         ap = float((at_least_hits / at_least_all).mean(dtype=_np.float64))
     return float(auroc), ap, float(hits)
 
 
+def _first_of_ties(ordered: _np.ndarray) -> _np.ndarray:
+    """For each of the sorted values, the index of the first value equal to it."""
+    index = _np.arange(ordered.shape[0])
+    starts = _np.ones(ordered.shape[0], dtype=bool)
+    _np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    return _np.maximum.accumulate(_np.where(starts, index, 0))
+
+
 def _column_scores_torch(
-    ordered: torch.Tensor, chosen: torch.Tensor, items: int, with_auroc: bool, with_ap: bool
+    column: torch.Tensor, positive: torch.Tensor, with_auroc: bool, with_ap: bool
 ) -> tuple[float, float, float]:  # pragma: no cover - exercised on accelerators
-    hits = chosen.shape[0]
+    chosen = torch.sort(column[positive]).values
+    ordered = torch.sort(column).values
+    items, hits = column.shape[0], chosen.shape[0]
     misses = items - hits
     auroc = ap = math.nan
     if with_auroc and hits and misses:
@@ -123,12 +133,20 @@ def ranking_scores(
     """
     if scores.ndim == 1:
         scores, positives = scores.unsqueeze(1), positives.reshape(-1, 1)
-    columns = scores.t().contiguous()
-    chosen = positives.t().bool().contiguous()
-    results = [
-        _column_scores(columns[index], chosen[index], with_auroc, with_ap)
-        for index in range(columns.shape[0])
-    ]
+    if scores.device.type == "cpu" and _np is not None:
+        # numpy's vectorised sort serves CPU tensors; its transposes are cheaper too.
+        columns = _np.ascontiguousarray(scores.numpy().T)
+        chosen = _np.ascontiguousarray(positives.bool().numpy().T)
+        results = [
+            _column_scores(values, positive, with_auroc, with_ap)
+            for values, positive in zip(columns, chosen, strict=True)
+        ]
+    else:  # pragma: no cover - exercised on accelerators
+        columns_t, chosen_t = scores.t().contiguous(), positives.t().bool().contiguous()
+        results = [
+            _column_scores_torch(columns_t[index], chosen_t[index], with_auroc, with_ap)
+            for index in range(columns_t.shape[0])
+        ]
     table = torch.tensor(results, dtype=torch.float64).reshape(-1, 3).to(scores.device)
     return table[:, 0], table[:, 1], table[:, 2]
 

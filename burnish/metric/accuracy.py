@@ -8,7 +8,7 @@ from burnish.adaptor import AccuracyInput
 from burnish.functional.accuracy import accuracy_counts, accuracy_hits
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
 from burnish.metric.block import InputBlock
-from burnish.metric.confusion import TaskChecks
+from burnish.metric.confusion import TaskChecks, step_argmax
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import expect_input
 
@@ -39,8 +39,7 @@ class AccuracyMetric(NumericStateMetric[NumericMetricState]):
         item = expect_input(self.name, item, AccuracyInput)
         outputs, targets = item.outputs, item.targets
         self._checks.watch(item, outputs, targets, self.pad_token)
-        # The same memo key as the multiclass top-1 rule of precision, recall and F-beta.
-        predicted = item.memo("argmax", lambda: outputs.argmax(dim=1))
+        predicted = step_argmax(item, outputs)
         correct, count = accuracy_counts(predicted, targets, self.pad_token)
         return self._state.update(correct, count)
 
@@ -51,7 +50,7 @@ class AccuracyMetric(NumericStateMetric[NumericMetricState]):
         outputs, targets, segments = self._checks.join_block(
             block, "outputs", "targets", self.pad_token
         )
-        predicted = block.memo("argmax", lambda: outputs.argmax(dim=1))
+        predicted = step_argmax(block, outputs)
         correct, counted = accuracy_hits(predicted, targets, self.pad_token)
         counts = segments.sizes if counted is None else segments.sums(counted)
         return self._state.update_steps(segments.sums(correct), counts)

@@ -72,7 +72,13 @@ __all__ = [
     "TaskChecks",
     "check_top_k",
     "confusion_counts",
+    "step_argmax",
 ]
+
+
+def step_argmax(item: MetricInput, scores: torch.Tensor) -> torch.Tensor:
+    """The best class of each item ``(N,)``, once per step for accuracy and top-1 rules."""
+    return item.memo(("argmax", id(scores)), lambda: scores.argmax(dim=1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +108,7 @@ class DecisionRule:
         """The step's decisions for ``scores``, memoised on ``item`` for every metric asking."""
         if self.task == "multiclass":
             if self.top_k == 1:
-                # "argmax" is the key AccuracyMetric uses: the two share it.
-                return item.memo("argmax", lambda: scores.argmax(dim=1)).unsqueeze(1)
+                return step_argmax(item, scores).unsqueeze(1)
             return item.memo(
                 ("topk", self.top_k, id(scores)), lambda: scores.topk(self.top_k, dim=1).indices
             )
@@ -121,7 +126,7 @@ class TaskChecks:
     Scores must be finite; with ``probabilities`` they must lie in ``[0, 1]`` (``hint`` says how
     to give logits instead). Targets: class indices in ``[0, C)`` (multiclass) or 0/1 (binary,
     multilabel). The step's value ranges of both are computed once per step and tensor pair (in
-    the input's memo) and folded into one running tensor per metric (:class:`GuardBounds`).
+    the input's memo) and folded as :class:`GuardBounds` does.
     Implements :class:`~burnish.metric.validation.DeferredChecks`.
     """
 
@@ -160,17 +165,22 @@ class TaskChecks:
         targets: torch.Tensor,
         pad_token: int | None = None,
     ) -> None:
-        """Check a step's input now (:meth:`check`) and fold its value ranges in (:meth:`observe`).
+        """Check a step's input now (:meth:`check`) and fold its value ranges into the deferred
+        checks (no host synchronisation). Multiclass targets equal to ``pad_token`` are watched
+        as class 0.
 
-        Shapes and dtypes are checked once per step and task however many metrics ask.
+        Shapes and dtypes are checked, and value ranges computed, once per step however many
+        metrics of the task ask.
         """
-        key = ("checked", self.task, id(scores), id(targets))
-        if key not in item.derived:
+        key = ("watched", self.task, pad_token, id(scores), id(targets))
+        bounds = item.derived.get(key)
+        if bounds is None:
             self.check(scores, targets)
-            item.derived[key] = True
+            bounds = item.derived[key] = self._step_bounds(scores, targets, pad_token)
         elif self.task != "binary":
             self._expect_classes(scores.shape[1])
-        self.observe(item, scores, targets, pad_token)
+        if bounds:
+            self.bounds.observe(bounds, item)
 
     def join_block(
         self,
@@ -234,35 +244,21 @@ class TaskChecks:
                 f"batches, received {num_classes}"
             )
 
-    def observe(
-        self,
-        item: MetricInput,
-        scores: torch.Tensor,
-        targets: torch.Tensor,
-        pad_token: int | None = None,
-    ) -> None:
-        """Fold this step's value ranges into the checks (no host synchronisation).
-
-        Multiclass targets equal to ``pad_token`` are watched as class 0.
-        """
+    def _step_bounds(
+        self, scores: torch.Tensor, targets: torch.Tensor, pad_token: int | None
+    ) -> tuple[torch.Tensor, ...]:
         if scores.numel() == 0:
-            return
-        task = self.task
-
-        def step_bounds() -> tuple[torch.Tensor, ...]:
-            watched = targets
-            if watched.dtype == torch.bool:
-                watched = torch.zeros(1, dtype=torch.uint8, device=targets.device)
-            elif task != "multiclass":
-                watched = watched.masked_fill(watched == 1, 0)
-            elif pad_token is not None:
-                # Padding is mapped to class 0 rather than masked out: masking has a
-                # data-dependent shape, which would synchronise with the device.
-                watched = watched.masked_fill(watched == pad_token, 0)
-            return (*torch.aminmax(scores.detach()), *torch.aminmax(watched))
-
-        key = ("bounds", task, pad_token, id(scores), id(targets))
-        self.bounds.observe(item.memo(key, step_bounds))
+            return ()
+        watched = targets
+        if watched.dtype == torch.bool:
+            watched = torch.zeros(1, dtype=torch.uint8, device=targets.device)
+        elif self.task != "multiclass":
+            watched = watched.masked_fill(watched == 1, 0)
+        elif pad_token is not None:
+            # Padding is mapped to class 0 rather than masked out: masking has a
+            # data-dependent shape, which would synchronise with the device.
+            watched = watched.masked_fill(watched == pad_token, 0)
+        return (*torch.aminmax(scores.detach()), *torch.aminmax(watched))
 
     def clear(self) -> None:
         self.num_classes = None

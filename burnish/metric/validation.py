@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 
-from burnish.adaptor import adapt, supported_inputs
+from burnish.adaptor import MetricInput, adapt, supported_inputs
 from burnish.distributed.sync import StateSync
 from burnish.metric.base import DeferredChecks, DeferredValue
 
@@ -96,7 +96,9 @@ class GuardBounds:
     Each step adds its bounds ``(min_0, max_0, min_1, max_1, ...)`` as 0-d tensors (computed once
     per step and shared by the metrics watching the same tensors, through the input's memo).
     They are kept as references and folded every ``every`` steps, so a snapshot is one list
-    copy and reading them is part of the metric's one transfer. Implements
+    copy and reading them is part of the metric's one transfer. Metrics that keep the same
+    bounds (watching the same tensors since they were cleared) fold them once, through the
+    step's memo. Implements
     :class:`DeferredChecks`. Across processes, every process's bounds are gathered: checks
     then see every process's inputs.
     """
@@ -109,17 +111,28 @@ class GuardBounds:
         self._width = 2 * len(self.guards)
         self._flat: list[torch.Tensor] = []
 
-    def observe(self, bounds: Sequence[torch.Tensor]) -> None:
+    def observe(self, bounds: Sequence[torch.Tensor], shared: MetricInput | None = None) -> None:
+        """Add a step's bounds; ``shared``, the step's input, shares the folds between metrics."""
         self._flat.extend(bounds)
         if len(self._flat) > self.every * self._width:
-            self._fold()
+            self._flat = list(self._folded(shared))  # a list of its own, to extend
 
-    def _fold(self) -> None:
+    def _folded(self, shared: MetricInput | None) -> list[torch.Tensor]:
         width, flat = self._width, self._flat
-        self._flat = [
-            torch.stack(flat[i::width]).amin() if i % 2 == 0 else torch.stack(flat[i::width]).amax()
-            for i in range(width)
-        ]
+
+        def fold() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+            folded = [
+                torch.stack(flat[i::width]).amin()
+                if i % 2 == 0
+                else torch.stack(flat[i::width]).amax()
+                for i in range(width)
+            ]
+            # The bounds ride along in the memo, so that their ids stay theirs within the step.
+            return flat, folded
+
+        if shared is None:
+            return fold()[1]
+        return shared.memo(("bounds-fold", *map(id, flat)), fold)[1]
 
     def pending(self) -> list[DeferredValue]:
         return list(self._flat)
