@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import typing
+import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
@@ -158,10 +159,24 @@ def supported_inputs(output_type: type[Any]) -> frozenset[type[Any]]:
     return frozenset(registered | _overloaded_kinds(output_type))
 
 
-def _overloaded_kinds(output_type: type[Any]) -> set[type[Any]]:
+# Reading type hints costs milliseconds per class, and a learner checks every metric's input at
+# each split's start; a class's overloads do not change.
+_overloads_read: weakref.WeakKeyDictionary[type[Any], frozenset[type[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _overloaded_kinds(output_type: type[Any]) -> frozenset[type[Any]]:
+    kinds = _overloads_read.get(output_type)
+    if kinds is None:
+        kinds = _overloads_read[output_type] = _read_overloaded_kinds(output_type)
+    return kinds
+
+
+def _read_overloaded_kinds(output_type: type[Any]) -> frozenset[type[Any]]:
     method = inspect.getattr_static(output_type, "adapt", None)
     if method is None:
-        return set()
+        return frozenset()
     kinds: set[type[Any]] = set()
     for overload in get_overloads(method) or [method]:
         hints = typing.get_type_hints(overload)
@@ -171,7 +186,7 @@ def _overloaded_kinds(output_type: type[Any]) -> set[type[Any]]:
             (target,) = typing.get_args(kind)
             if isinstance(target, type):
                 kinds.add(target)
-    return kinds
+    return frozenset(kinds)
 
 
 def _type_name(kind: type[Any] | None) -> str:

@@ -43,13 +43,13 @@ def numeric_values(
     A step entry counting nothing (a system sample already logged, a batch of padding) adds
     nothing to a count-weighted mean, so step logs leave it out.
     """
-    values = {update.entry.name: update.entry.numeric for update in metrics if update.numeric}
-    if skip_empty:
-        return {
-            name: entry
-            for name, entry in values.items()
-            if not (entry.kind == "aggregated" and entry.count == 0)
-        }
+    values = {}
+    for update in metrics:
+        if update.higher_is_better is None:
+            continue  # a text metric
+        entry = update.entry.numeric
+        if not (skip_empty and entry.count == 0 and entry.kind == "aggregated"):
+            values[update.entry.name] = entry
     return values
 
 

@@ -357,49 +357,56 @@ def resolve_entries(entries: Iterable[MetricEntry]) -> None:
     """
     # The renderer and the loggers resolve from their own threads, often the same entries.
     with _resolving:
-        waiting = list({id(e): e for e in entries if e._render is not None}.values())
-        if not waiting:
-            return
-        checks = list({id(e._checks): e._checks for e in waiting if e._checks is not None}.values())
-        check_values = [c.pending() for c in checks]
-        transfer = _Transfer()
-        # Entries of a block of steps share their values: read and rendered once for them all.
-        blocks: dict[int, list[MetricEntry]] = {}
-        for entry in waiting:
-            if hasattr(entry._render, "render_steps"):
-                block = blocks.get(id(entry._values))
-                if block is None:
-                    blocks[id(entry._values)] = [entry]
-                    transfer.add(entry._values)
-                else:
-                    block.append(entry)
+        # One pass sorts the entries: those of a block of steps share their values (read and
+        # rendered once for them all), those of a group render share their render.
+        # hasattr, not isinstance: a protocol check costs tens of microseconds per entry.
+        blocks: dict[int, dict[int, MetricEntry]] = {}
+        groups: dict[int, dict[int, MetricEntry]] = {}
+        singles: dict[int, MetricEntry] = {}
+        checks: dict[int, DeferredChecks] = {}
+        for entry in entries:
+            render = entry._render
+            if render is None:
+                continue
+            if hasattr(render, "render_steps"):
+                blocks.setdefault(id(entry._values), {})[id(entry)] = entry
+            elif hasattr(render, "render_many"):
+                groups.setdefault(id(render), {})[id(entry)] = entry
             else:
+                singles[id(entry)] = entry
+            if entry._checks is not None:
+                checks[id(entry._checks)] = entry._checks
+        if not (blocks or groups or singles):
+            return
+        transfer = _Transfer()
+        for block in blocks.values():
+            transfer.add(next(iter(block.values()))._values)
+        for group in groups.values():
+            for entry in group.values():
                 transfer.add(entry._values)
-        for values in check_values:
+        for entry in singles.values():
+            transfer.add(entry._values)
+        check_values = [(check, check.pending()) for check in checks.values()]
+        for _, values in check_values:
             transfer.add(values)
         read = to_host(transfer.tensors)
-        for check, values in zip(checks, check_values, strict=True):
+        for check, values in check_values:
             check.verify(transfer.host(values, read))
-        groups: dict[int, tuple[GroupRender, list[MetricEntry]]] = {}
-        for entry in waiting:
-            render = entry._render
-            # hasattr, not isinstance: a protocol check costs tens of microseconds per entry.
-            if id(entry._values) in blocks:
-                continue
-            if hasattr(render, "render_many"):
-                groups.setdefault(id(render), (cast(GroupRender, render), []))[1].append(entry)
-            else:
-                entry._fill(cast(Render, render)(transfer.host(entry._values, read)))
-        for group_render, group in groups.values():
-            hosts = [transfer.host(entry._values, read) for entry in group]
-            for entry, texts in zip(group, group_render.render_many(hosts), strict=True):
+        for entry in singles.values():
+            entry._fill(cast(Render, entry._render)(transfer.host(entry._values, read)))
+        for group in groups.values():
+            members = list(group.values())
+            group_render = cast(GroupRender, members[0]._render)
+            hosts = [transfer.host(entry._values, read) for entry in members]
+            for entry, texts in zip(members, group_render.render_many(hosts), strict=True):
                 entry._fill(texts)
         for block in blocks.values():
-            first = block[0]
+            members = list(block.values())
+            first = members[0]
             host = transfer.host(first._values, read)
-            steps = [entry._step for entry in block]
+            steps = [entry._step for entry in members]
             rendered = cast(StepsRender, first._render).render_steps(host, steps)
-            for entry, step_texts in zip(block, rendered, strict=True):
+            for entry, step_texts in zip(members, rendered, strict=True):
                 entry._fill(step_texts)
 
 

@@ -12,7 +12,7 @@ import array
 import functools
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import torch
@@ -372,14 +372,12 @@ class _CountSteps:
     def render_steps(
         self, host: Sequence[list[float]], steps: Sequence[int]
     ) -> list[tuple[Text, LogText]]:
-        size = self.shape.numel()
         counts, totals = host
-        rows = [counts[step * size : (step + 1) * size] for step in steps]
-        batches = self.state._reduced(rows, self.shape)
-        return [
-            self.state._texts(batch, totals[step * size : (step + 1) * size], self.shape)
-            for step, batch in zip(steps, batches, strict=True)
-        ]
+        # Every step's counts are reduced at once, even for a few steps asked: the block is
+        # reduced in one call, straight from the flat values read.
+        batches = self.state._reduced(counts, self.shape)
+        texts, size = self.state._texts, self.shape.numel()
+        return [texts(batches[step], totals, step * size, self.shape) for step in steps]
 
 
 class ConfusionStatsState:
@@ -462,12 +460,12 @@ class ConfusionStatsState:
             return accumulate()[1]
         return shared.memo(("epoch-counts", id(counts), id(previous)), accumulate)[1]
 
-    def _reduced(self, rows: Sequence[list[float]], shape: torch.Size) -> list[list[float]]:
-        """Reduce many entries' counts in one call: ``rows`` are flat ``shape`` counts."""
+    def _reduced(self, flat: Iterable[float], shape: torch.Size) -> list[list[float]]:
+        """Reduce many entries' counts in one call: ``flat``, their ``shape`` counts in turn."""
         # Through a flat buffer: building a tensor from nested lists costs three times more.
-        flat = array.array("d", itertools.chain.from_iterable(rows))
-        counts = torch.frombuffer(flat, dtype=torch.float64).view(len(rows), *shape)
-        reduced: list[list[float]] = self.reduce(counts).reshape(len(rows), -1).tolist()
+        buffer = array.array("d", flat)
+        counts = torch.frombuffer(buffer, dtype=torch.float64).view(-1, *shape)
+        reduced: list[list[float]] = self.reduce(counts).reshape(counts.shape[0], -1).tolist()
         return reduced
 
     def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, LogText]]:
@@ -478,19 +476,21 @@ class ConfusionStatsState:
         rendered: dict[int, tuple[Text, LogText]] = {}
         for shape, indices in by_shape.items():
             size = torch.Size(shape)
-            batches = self._reduced([hosts[i][0] for i in indices], size)
-            for i, batch in zip(indices, batches, strict=True):
-                rendered[i] = self._texts(batch, hosts[i][1], size)
+            flat = itertools.chain.from_iterable(hosts[i][0] for i in indices)
+            for i, batch in zip(indices, self._reduced(flat, size), strict=True):
+                rendered[i] = self._texts(batch, hosts[i][1], 0, size)
         return [rendered[i] for i in range(len(hosts))]
 
     def _texts(
-        self, batch: list[float], epoch_counts: list[float], size: torch.Size
+        self, batch: list[float], epoch_counts: list[float], offset: int, shape: torch.Size
     ) -> tuple[Text, LogText]:
+        """A step's texts: its reduced ``batch`` and its epoch counts, ``shape`` of them from
+        ``offset`` in ``epoch_counts``."""
         options = self.options
 
         def formatted() -> str:
             # Reduced only if shown: a log reads every step's batch value, a display the last.
-            (epoch,) = self._reduced([epoch_counts], size)
+            (epoch,) = self._reduced(epoch_counts[offset : offset + shape.numel()], shape)
             if len(epoch) == 1:
                 return f"epoch {options.format(epoch[0])} - batch {options.format(batch[0])}"
             return f"epoch {format_values(options, epoch)}"
@@ -502,7 +502,7 @@ class ConfusionStatsState:
             read_checked([], self.checks)
             return [math.nan]
         (host,) = read_checked([counts], self.checks)
-        return self._reduced([host], counts.shape)[0]
+        return self._reduced(host, counts.shape)[0]
 
     def epoch_values(self) -> list[float]:
         """The epoch's reduced values: one number, or one per class (NaN: not in the label set)."""
@@ -522,7 +522,8 @@ class ConfusionStatsState:
         return Totals((counts,), evaluate, (self.checks,))
 
     def _evaluate(self, shape: torch.Size, totals: Sequence[list[float]]) -> list[float]:
-        return self._reduced(totals, shape)[0]
+        (counts,) = totals
+        return self._reduced(counts, shape)[0]
 
     def value(self) -> float:
         """The latest batch value; NaN before the first update."""
