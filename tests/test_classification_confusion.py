@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,11 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import fbeta_score, precision_recall_fscore_support
 
-from burnish import ClassificationOutput, ConfusionStatsInput, MetricMetadata
+from burnish import (
+    AccuracyInput,
+    ClassificationOutput,
+    ConfusionStatsInput,
+    MetricMetadata,
+    StepAdaptations,
+)
 from burnish.functional import fbeta_score as fbeta_fn
 from burnish.functional import precision as precision_fn
 from burnish.functional import recall as recall_fn
-from burnish.metric import FBetaScoreMetric, PrecisionMetric, RecallMetric
+from burnish.metric import AccuracyMetric, FBetaScoreMetric, PrecisionMetric, RecallMetric
 from tests.batched_data import feed, split
 
 META = MetricMetadata.fake()
@@ -274,3 +283,58 @@ def test_bad_values_raise_at_the_next_read() -> None:
     labels.update(ConfusionStatsInput(torch.rand(2, 2), torch.tensor([[0, 2], [1, 0]])), META)
     with pytest.raises(ValueError, match="0 or 1"):
         labels.compute()
+
+
+def test_metrics_sharing_a_step_fold_their_bounds_apart() -> None:
+    # Metrics watching the same tensors fold their value bounds once per step between them;
+    # each keeps its own bounds: a metric cleared after a bad step does not report it, the
+    # others still do after many folds, and each holds as many bounds as it would alone.
+    accuracy, precision, recall = (
+        AccuracyMetric(),
+        PrecisionMetric.multiclass(),
+        RecallMetric.multiclass(),
+    )
+    alone = AccuracyMetric()
+    generator = torch.Generator().manual_seed(0)
+    for step in range(100):
+        scores = torch.randn(8, 4, generator=generator)
+        if step == 5:
+            scores[3, 1] = math.nan
+        output = ClassificationOutput(torch.zeros(()), scores, torch.arange(8) % 4)
+        adapted = StepAdaptations(output)
+        for metric in (accuracy, precision, recall):
+            metric.update(adapted.get(metric.input_type), META)
+        alone.update(AccuracyInput(scores, torch.arange(8) % 4), META)
+        if step == 10:
+            recall.clear()
+    for metric in (accuracy, precision, alone):
+        with pytest.raises(ValueError, match="NaN"):
+            metric.compute()
+    recall.compute()
+    assert 0.0 <= recall.running_value().value <= 1.0
+    assert len(accuracy._checks.pending()) == len(alone._checks.pending())
+
+
+def test_accuracy_and_precision_of_different_tensors_share_no_argmax() -> None:
+    # An output may feed accuracy and precision from different tensors through one memo: each
+    # metric gets the argmax of its own scores.
+    @dataclass(frozen=True)
+    class TwoHeads:
+        first: torch.Tensor
+        second: torch.Tensor
+        targets: torch.Tensor
+        derived: dict[Hashable, Any] = field(default_factory=dict)
+
+        def adapt(self, kind: type[Any], /) -> Any:
+            if kind is AccuracyInput:
+                return AccuracyInput(self.first, self.targets, derived=self.derived)
+            return ConfusionStatsInput(self.second, self.targets, derived=self.derived)
+
+    targets = torch.tensor([0, 1, 2])
+    output = TwoHeads(torch.eye(3), torch.eye(3).flip(1), targets)
+    accuracy, precision = AccuracyMetric(), PrecisionMetric.multiclass(reduction="micro")
+    adapted = StepAdaptations(output)
+    for metric in (accuracy, precision):
+        metric.update(adapted.get(metric.input_type), META)
+    assert accuracy.value() == 100.0
+    assert precision.value() == pytest.approx(1 / 3)
