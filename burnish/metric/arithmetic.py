@@ -24,7 +24,6 @@ not both.
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 from abc import ABC, abstractmethod
@@ -337,8 +336,7 @@ class DerivedMetric(CompositeMetric):
     ) -> MetricEntry:
         self._updates += 1
         pending = [reader.step(entry) for reader, entry in zip(self._readers, entries, strict=True)]
-        group = PendingGroup(pending)
-        return MetricEntry.deferred(self.name, group.values, functools.partial(self._render, group))
+        return PendingGroup(pending).entry(self.name, self._render)
 
     def _render(self, group: PendingGroup, host: Sequence[list[float]]) -> tuple[Text, Text]:
         decoded = group.decode(host)

@@ -11,6 +11,7 @@ logs, and when read directly its ``epoch_values()`` where it has them, else its 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -143,6 +144,12 @@ class PendingGroup:
     def read(self) -> list[Decoded]:
         """Read and decode now (one transfer)."""
         return self.decode(read_values(self.values))
+
+    def entry(
+        self, name: str, render: Callable[[PendingGroup, Sequence[list[float]]], tuple[Text, Text]]
+    ) -> MetricEntry:
+        """A deferred entry of the group's values, rendered by ``render(group, host)``."""
+        return MetricEntry.deferred(name, self.values, functools.partial(render, self))
 
 
 def _logged_value(entry: MetricEntry) -> float:

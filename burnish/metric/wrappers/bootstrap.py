@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -170,8 +169,7 @@ class BootStrapper(NumericMetricMixin, SyncOnCompute):
             entries.append(duplicate.update(resampled, metadata))
         self._updates += 1
         pending = [reader.step(entry) for reader, entry in zip(self._readers, entries, strict=True)]
-        group = PendingGroup(pending)
-        return MetricEntry.deferred(self.name, group.values, functools.partial(self._render, group))
+        return PendingGroup(pending).entry(self.name, self._render)
 
     def _render(self, group: PendingGroup, host: Sequence[list[float]]) -> tuple[Text, Text]:
         decoded = group.decode(host)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from burnish.adaptor import StepAdaptations
@@ -55,8 +54,7 @@ class Classwise(CompositeMetric):
     ) -> MetricEntry:
         self._updates += 1
         (reader,), (entry,) = self._readers, entries
-        group = PendingGroup([reader.step(entry)])
-        return MetricEntry.deferred(self.name, group.values, functools.partial(self._render, group))
+        return PendingGroup([reader.step(entry)]).entry(self.name, self._render)
 
     def _render(self, group: PendingGroup, host: Sequence[list[float]]) -> tuple[Text, Text]:
         ((batch, epoch),) = group.decode(host)

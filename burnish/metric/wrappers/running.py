@@ -175,8 +175,7 @@ class Running(CompositeMetric):
             self._history.append(totals)
         else:
             self._average = self._decayed(totals)
-        group = PendingGroup([self._pending()])
-        return MetricEntry.deferred(self.name, group.values, functools.partial(self._render, group))
+        return PendingGroup([self._pending()]).entry(self.name, self._render)
 
     def _decayed(self, totals: Totals) -> tuple[Totals, Totals, Totals]:
         alpha = self.alpha
