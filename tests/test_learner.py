@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import math
 import os
 import signal
@@ -284,6 +285,51 @@ def test_metadata_carries_every_parameter_group_rate(tmp_path: Path) -> None:
     assert seen[1].lrs == (0.05, 0.005)
     assert seen[-1].progress.items_processed == 96
     assert seen[-1].iteration == 6
+
+
+class FreezeWatcher(Classifier):
+    """Records the collector's frozen object count at every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frozen: list[int] = []
+
+    def train_step(self, batch: Batch) -> TrainOutput[ClassificationOutput]:
+        self.frozen.append(gc.get_freeze_count())
+        return super().train_step(batch)
+
+    def valid_step(self, batch: Batch) -> ClassificationOutput:
+        self.frozen.append(gc.get_freeze_count())
+        return super().valid_step(batch)
+
+
+def test_objects_older_than_training_are_frozen_for_the_run_only(tmp_path: Path) -> None:
+    assert gc.get_freeze_count() == 0
+    model = FreezeWatcher()
+    train, valid = loaders()
+    learner = builder(tmp_path / "on", epochs=1)[0].build(model, sgd(model))
+    learner.fit(train, valid)
+    learner.evaluate(valid)
+    assert len(model.frozen) == len(train) + 2 * len(valid)
+    assert min(model.frozen) > 0
+    assert gc.get_freeze_count() == 0
+
+    model = FreezeWatcher()
+    builder(tmp_path / "off", epochs=1)[0].gc_freeze(False).build(model, sgd(model)).fit(train)
+    assert set(model.frozen) == {0}
+
+
+def test_a_heap_frozen_by_the_process_stays_frozen(tmp_path: Path) -> None:
+    model = FreezeWatcher()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        builder(tmp_path, epochs=1)[0].build(model, sgd(model)).fit(loaders()[0])
+        # Frozen objects that are freed lower the count; freezing again would raise it.
+        assert 0 < max(model.frozen) <= frozen
+        assert 0 < gc.get_freeze_count() <= frozen
+    finally:
+        gc.unfreeze()
 
 
 # Bad input
