@@ -30,7 +30,7 @@ from burnish import (
 )
 from burnish.adaptor import LossInput
 from burnish.learner.metrics import BlockLimits
-from burnish.metric.base import MetricEntry
+from burnish.metric.base import MetricEntry, resolve_entries
 from burnish.metric.collection import MetricCollection
 from burnish.metric.host import transfer_count
 from tests.learner_fixtures import Classifier, NullRenderer, loaders
@@ -89,6 +89,8 @@ def _check_blocks_match_steps(
         got += blocked.update_many(outputs[start:end])
     assert transfer_count() == before, "update_many read a device value"
     assert len(got) == len(expected)
+    # As loggers read them: numbers first, texts built when read afterwards.
+    resolve_entries([entry for entries in got for entry in entries.values()], texts=False)
     for block_entries, step_entries in zip(got, expected, strict=True):
         _assert_same(block_entries, step_entries)
     _assert_same(blocked.compute(), stepwise.compute())

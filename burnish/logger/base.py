@@ -25,8 +25,9 @@ class MetricLogger(Protocol):
 
 
 def resolve_events(events: Iterable[LearnerEvent]) -> None:
-    """Read the values of every metric entry in the events, in one transfer."""
-    resolve_entries(_entries(events))
+    """Read the values of every metric entry in the events, in one transfer: the numeric
+    values of the steps' entries (their texts are built if read), the others in full."""
+    resolve_entries(_entries(events), texts=False)
 
 
 def _entries(events: Iterable[LearnerEvent]) -> Iterable[MetricEntry]:

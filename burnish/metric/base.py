@@ -177,6 +177,10 @@ class StepsRender(Protocol):
         self, host: Sequence[list[float]], steps: Sequence[int]
     ) -> list[tuple[Text, LogText]]: ...
 
+    def numeric_steps(self, host: Sequence[list[float]]) -> list[NumericEntry]:
+        """Every step's numeric entry, without texts: what loggers read of each step."""
+        ...
+
 
 class DeferredChecks(Protocol):
     """Input checks kept on the device and verified when the metric's values are read."""
@@ -349,11 +353,14 @@ class _Transfer:
         ]
 
 
-def resolve_entries(entries: Iterable[MetricEntry]) -> None:
+def resolve_entries(entries: Iterable[MetricEntry], *, texts: bool = True) -> None:
     """Build the texts of every deferred entry, reading all their tensors in one transfer.
 
-    Each distinct set of checks is verified once, before any entry is rendered; a failed check
-    raises and leaves the entries deferred, so the error is raised again at the next read.
+    With ``texts=False``, entries of a block of steps get their numeric value only (what
+    loggers read of every step), and their texts are built on first read; others are built
+    in full. Each distinct set of checks is verified once, before any entry is rendered; a
+    failed check raises and leaves the entries deferred, so the error is raised again at the
+    next read.
     """
     # The renderer and the loggers resolve from their own threads, often the same entries.
     with _resolving:
@@ -369,6 +376,8 @@ def resolve_entries(entries: Iterable[MetricEntry]) -> None:
             if render is None:
                 continue
             if hasattr(render, "render_steps"):
+                if not texts and entry._numeric is not None:
+                    continue  # its number was read before
                 blocks.setdefault(id(entry._values), {})[id(entry)] = entry
             elif hasattr(render, "render_many"):
                 groups.setdefault(id(render), {})[id(entry)] = entry
@@ -398,16 +407,22 @@ def resolve_entries(entries: Iterable[MetricEntry]) -> None:
             members = list(group.values())
             group_render = cast(GroupRender, members[0]._render)
             hosts = [transfer.host(entry._values, read) for entry in members]
-            for entry, texts in zip(members, group_render.render_many(hosts), strict=True):
-                entry._fill(texts)
+            for entry, entry_texts in zip(members, group_render.render_many(hosts), strict=True):
+                entry._fill(entry_texts)
         for block in blocks.values():
             members = list(block.values())
             first = members[0]
             host = transfer.host(first._values, read)
-            steps = [entry._step for entry in members]
-            rendered = cast(StepsRender, first._render).render_steps(host, steps)
-            for entry, step_texts in zip(members, rendered, strict=True):
-                entry._fill(step_texts)
+            steps_render = cast(StepsRender, first._render)
+            if texts:
+                steps = [entry._step for entry in members]
+                rendered = steps_render.render_steps(host, steps)
+                for entry, step_texts in zip(members, rendered, strict=True):
+                    entry._fill(step_texts)
+            else:
+                numbers = steps_render.numeric_steps(host)
+                for entry in members:
+                    entry._numeric = numbers[entry._step]
 
 
 @runtime_checkable

@@ -181,15 +181,19 @@ class NumericMetricState:
         self, batch: float, batch_count: float, is_mean: float, total: float, count: float
     ) -> tuple[Text, LogText]:
         running = self._mean(total, count)
-        current = self._batch_mean(batch, batch_count, is_mean)
+        numeric = self._batch_entry(batch, batch_count, is_mean)
         options = self.options
 
         def formatted() -> str:
-            return f"epoch {options.format(running)} - batch {options.format(current)}"
+            return f"epoch {options.format(running)} - batch {options.format(numeric.value)}"
 
+        return formatted, numeric
+
+    def _batch_entry(self, batch: float, batch_count: float, is_mean: float) -> NumericEntry:
+        current = self._batch_mean(batch, batch_count, is_mean)
         if self.transform is None:
-            return formatted, NumericEntry(current, int(batch_count), "aggregated")
-        return formatted, NumericEntry(current)
+            return NumericEntry(current, int(batch_count), "aggregated")
+        return NumericEntry(current)
 
     def compute(self) -> MetricEntry:
         """The epoch entry: the running value over every item seen since :meth:`clear`."""
@@ -269,6 +273,11 @@ class _NumericSteps:
             render(batches[step], counts[step], is_mean, totals[step], count_totals[step])
             for step in steps
         ]
+
+    def numeric_steps(self, host: Sequence[list[float]]) -> list[NumericEntry]:
+        counts: Sequence[float] = host[2] if self.counts is None else self.counts
+        entry, is_mean = self.state._batch_entry, self.is_mean
+        return [entry(batch, count, is_mean) for batch, count in zip(host[0], counts, strict=True)]
 
 
 class NumericState(Protocol):
@@ -378,6 +387,9 @@ class _CountSteps:
         batches = self.state._reduced(counts, self.shape)
         texts, size = self.state._texts, self.shape.numel()
         return [texts(batches[step], totals, step * size, self.shape) for step in steps]
+
+    def numeric_steps(self, host: Sequence[list[float]]) -> list[NumericEntry]:
+        return [NumericEntry(nan_mean(batch)) for batch in self.state._reduced(host[0], self.shape)]
 
 
 class ConfusionStatsState:
