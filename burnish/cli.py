@@ -28,7 +28,7 @@ from burnish.learner.events import (
 )
 from burnish.learner.interrupt import Interrupter
 from burnish.learner.summary import LearnerSummary
-from burnish.logger.jsonl import FILE_NAME, read_run
+from burnish.logger.jsonl import FILE_NAME, logged_steps, read_run
 from burnish.metric.base import MetricEntry, NumericEntry, Progress, format_value
 
 __all__ = ["LogReplay", "main", "view"]
@@ -101,22 +101,20 @@ class LogReplay:
             self._split = None
             self._epoch_total = int(record["epoch_total"])
             yield StartEvent(self._epoch_total, tuple(map(Split, record["splits"])), now)
-        elif kind == "step":
-            split, epoch = Split(record["split"]), int(record["epoch"])
-            items_total = record.get("items_total")
-            if self._split != (split, epoch):
-                self._split = (split, epoch)
-                self._sums.clear()
-                yield StartSplitEvent(split, epoch, items_total)
-            progress = TrainingProgress(
-                Progress(int(record["items"]), items_total),
-                epoch,
-                self._epoch_total,
-                int(record["iteration"]),
-            )
-            updates = tuple(self._step_update(name, value) for name, value in _values(record))
-            lrs = tuple(float(lr) for lr in record.get("lrs", ()))
-            yield ProcessedItemEvent(split, progress, updates, lrs, now)
+        elif kind == "steps":
+            for step in logged_steps(record):
+                if self._split != (step.split, step.epoch):
+                    self._split = (step.split, step.epoch)
+                    self._sums.clear()
+                    yield StartSplitEvent(step.split, step.epoch, step.items_total)
+                progress = TrainingProgress(
+                    Progress(step.items, step.items_total),
+                    step.epoch,
+                    self._epoch_total,
+                    step.iteration,
+                )
+                updates = tuple(self._step_update(*value) for value in step.values.items())
+                yield ProcessedItemEvent(step.split, progress, updates, step.lrs, now)
         elif kind == "epoch":
             split, epoch = Split(record["split"]), int(record["epoch"])
             finals = [

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from burnish.learner.events import Split
-from burnish.logger.jsonl import read_run
+from burnish.logger.jsonl import logged_steps, read_run
 from tests.learner_fixtures import Classifier, builder, loaders, sgd
 from tests.pty_terminal import ENTER_ALT, LEAVE_ALT, PtyProcess
 
@@ -120,7 +120,7 @@ def records(directory: Path) -> list[dict[str, Any]]:
 
 
 def steps_logged(directory: Path) -> int:
-    return sum(record["event"] == "step" for record in records(directory))
+    return sum(len(step["iteration"]) for step in records(directory) if step["event"] == "steps")
 
 
 def test_demo_dashboard_shows_real_values_and_q_s_stops_gracefully(
@@ -162,13 +162,13 @@ def test_demo_dashboard_shows_real_values_and_q_s_stops_gracefully(
     assert log[-1] == {"event": "end", "reason": "stopped"}
     assert read_run(run).end_reason == "stopped"
     # The checkpoint of the stop: the epoch in progress, after the last training step logged.
-    steps = [record for record in log if record["event"] == "step"]
-    last_epoch = steps[-1]["epoch"]
+    steps = [step for record in log if record["event"] == "steps" for step in logged_steps(record)]
+    last_epoch = steps[-1].epoch
     assert last_epoch < EPOCHS, "the run completed before the stop"
     checkpoint = run / "checkpoint" / f"epoch-{last_epoch}.pt"
     assert checkpoint.is_file(), sorted(p.name for p in (run / "checkpoint").iterdir())
     state = torch.load(checkpoint, weights_only=True)
-    last_iteration = max(record["iteration"] for record in steps if record["split"] == "train")
+    last_iteration = max(step.iteration for step in steps if step.split is Split.TRAIN)
     assert state["learner"]["iteration"] == last_iteration
 
 

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from burnish import LearnerSummary, Split, read_run
-from burnish.cli import main
+from burnish import InMemoryMetricLogger, JsonlMetricLogger, LearnerSummary, Split, read_run
+from burnish.cli import LogReplay, main
+from burnish.learner.events import MetricUpdate, ProcessedItemEvent, TrainingProgress
 from burnish.learner.history import Direction, MetricHistory
+from burnish.metric.base import MetricEntry, NumericEntry, Progress
 from tests.learner_fixtures import Classifier, builder, loaders, sgd
 
 
@@ -27,6 +29,61 @@ def test_jsonl_log_reads_back_what_the_learner_recorded(tmp_path: Path) -> None:
             assert run.history.values(split, name) == learner.history.values(split, name)
             steps = [entry for _, entry in run.steps[(split, name)]]
             assert steps == memory.steps[split][name]
+
+
+def test_steps_are_logged_by_column_and_read_back_as_each_step_was(tmp_path: Path) -> None:
+    def step(iteration: int, values: dict[str, NumericEntry]) -> ProcessedItemEvent:
+        updates = [MetricUpdate(MetricEntry(k, "", v), True) for k, v in values.items()]
+        updates.append(MetricUpdate(MetricEntry("Device", "text", "text"), None))
+        progress = TrainingProgress(Progress(8 * iteration, None), 1, 1, iteration)
+        return ProcessedItemEvent(Split.TRAIN, progress, tuple(updates), (0.1, 0.01), 0.0)
+
+    steps = [
+        step(1, {"Loss": NumericEntry(0.5, 8, "aggregated"), "Odd": NumericEntry(math.nan)}),
+        # A sample counting no item is left out; a kind may change from step to step.
+        step(2, {"Loss": NumericEntry(math.nan, 0, "aggregated"), "Odd": NumericEntry(2.0)}),
+        step(
+            3, {"Loss": NumericEntry(0.25, 8, "aggregated"), "Odd": NumericEntry(3.0, 4, "final")}
+        ),
+    ]
+    other_epoch = ProcessedItemEvent(
+        Split.TRAIN,
+        TrainingProgress(Progress(8, None), 2, 2, 4),
+        (MetricUpdate(MetricEntry("Loss", "", NumericEntry(0.125, 8, "aggregated")), False),),
+        (0.1,),
+        0.0,
+    )
+    logger, memory = JsonlMetricLogger(tmp_path), InMemoryMetricLogger()
+    for events in ([steps[0]], [*steps[1:], other_epoch]):
+        logger.consume(events)
+        memory.consume(events)
+    logger.close()
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["event"], r["epoch"], r["iteration"]) for r in records] == [
+        ("steps", 1, [1]),
+        ("steps", 1, [2, 3]),
+        ("steps", 2, [4]),
+    ]
+    assert records[1]["values"]["Loss"] == {
+        "value": [None, 0.25],
+        "count": [0, 8],
+        "kind": "aggregated",
+    }
+    assert records[1]["values"]["Odd"]["kind"] == ["value", "final"]
+    assert "Device" not in records[1]["values"]
+    run = read_run(tmp_path)
+    for name in ("Loss", "Odd"):
+        logged = [entry for _, entry in run.steps[(Split.TRAIN, name)]]
+        expected = memory.steps[Split.TRAIN][name]
+        assert [(e.count, e.kind) for e in logged] == [(e.count, e.kind) for e in expected]
+        assert [e.value for e in logged] == pytest.approx([e.value for e in expected], nan_ok=True)
+    assert [iteration for iteration, _ in run.steps[(Split.TRAIN, "Loss")]] == [1, 3, 4]
+    replayed = LogReplay(tmp_path / "metrics.jsonl").poll()
+    steps_replayed = [e for e in replayed if isinstance(e, ProcessedItemEvent)]
+    assert [e.progress.iteration for e in steps_replayed] == [1, 2, 3, 4]
+    assert steps_replayed[1].lrs == (0.1, 0.01)
+    assert steps_replayed[1].progress.progress.items_processed == 16
+    assert [u.entry.name for u in steps_replayed[1].metrics] == ["Odd"]
 
 
 def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path: Path) -> None:

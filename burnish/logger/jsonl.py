@@ -1,9 +1,9 @@
 """A JSON Lines metric log that survives a crash, and its reader.
 
-Each record is one line: ``start``, ``step`` (per-step numeric values, written in periodic
-flushes), ``epoch`` (each split's epoch values and text metrics) and ``end``. Lines are
-flushed at every tick, so after a crash the log is complete up to the last flush; a line cut
-short by the crash is skipped by the reader.
+Each record is one line: ``start``, ``steps`` (the numeric values of consecutive steps of a
+split, by column, written in periodic flushes), ``epoch`` (each split's epoch values and text
+metrics) and ``end``. Lines are flushed at every tick, so after a crash the log is complete up
+to the last flush; a line cut short by the crash is skipped by the reader.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,7 +28,7 @@ from burnish.learner.history import MetricHistory
 from burnish.logger.base import numeric_values, resolve_events, text_values
 from burnish.metric.base import NumericEntry
 
-__all__ = ["JsonlMetricLogger", "RunLog", "read_run"]
+__all__ = ["JsonlMetricLogger", "LoggedStep", "RunLog", "logged_steps", "read_run"]
 
 FILE_NAME = "metrics.jsonl"
 
@@ -59,7 +59,7 @@ class JsonlMetricLogger:
         if not events:
             return
         resolve_events(events)
-        lines = [json.dumps(record) for record in map(self._record, events) if record]
+        lines = [json.dumps(record) for record in _log_records(events)]
         if not lines:
             return
         if self._file is None:
@@ -73,40 +73,122 @@ class JsonlMetricLogger:
             self._file.close()
             self._file = None
 
-    @staticmethod
-    def _record(event: LearnerEvent) -> dict[str, Any] | None:
-        if isinstance(event, StartEvent):
-            return {
-                "event": "start",
-                "epoch_total": event.epoch_total,
-                "splits": [split.value for split in event.splits],
-            }
+
+def _log_records(events: Iterable[LearnerEvent]) -> Iterator[dict[str, Any]]:
+    """The events' records: consecutive steps of one split's epoch share one ``steps`` record
+    (a record per step would cost more to write than the step's metrics to update)."""
+    run: list[ProcessedItemEvent] = []
+    for event in events:
         if isinstance(event, ProcessedItemEvent):
-            progress = event.progress
-            return {
-                "event": "step",
-                "split": event.split.value,
-                "epoch": progress.epoch,
-                "iteration": progress.iteration,
-                "items": progress.progress.items_processed,
-                "items_total": progress.progress.items_total,
-                "lrs": list(event.lrs),
-                "values": {
-                    k: _entry_json(v)
-                    for k, v in numeric_values(event.metrics, skip_empty=True).items()
-                },
-            }
-        if isinstance(event, EndSplitEvent):
-            return {
-                "event": "epoch",
-                "split": event.split.value,
-                "epoch": event.epoch,
-                "values": {k: _entry_json(v) for k, v in numeric_values(event.metrics).items()},
-                "texts": text_values(event.metrics),
-            }
-        if isinstance(event, EndEvent):
-            return {"event": "end", "reason": event.reason}
-        return None
+            if run and _run_key(event) != _run_key(run[0]):
+                yield _steps_record(run)
+                run = []
+            run.append(event)
+            continue
+        if run:
+            yield _steps_record(run)
+            run = []
+        record = _record(event)
+        if record is not None:
+            yield record
+    if run:
+        yield _steps_record(run)
+
+
+def _run_key(event: ProcessedItemEvent) -> tuple[Split, int, tuple[str, ...]]:
+    return event.split, event.progress.epoch, tuple(update.entry.name for update in event.metrics)
+
+
+def _steps_record(run: Sequence[ProcessedItemEvent]) -> dict[str, Any]:
+    """Steps by column. Every step has a value of every numeric metric, ``null`` for NaN; one
+    that counts no item (a system sample already logged) is left out when read."""
+    first = run[0]
+    values: dict[str, dict[str, Any]] = {}
+    for column, update in enumerate(first.metrics):
+        if update.higher_is_better is None:
+            continue  # a text metric
+        entries = [event.metrics[column].entry.numeric for event in run]
+        kinds = [entry.kind for entry in entries]
+        values[update.entry.name] = {
+            # NaN is the one value not equal to itself.
+            "value": [entry.value if entry.value == entry.value else None for entry in entries],
+            "count": [entry.count for entry in entries],
+            "kind": kinds[0] if kinds.count(kinds[0]) == len(kinds) else kinds,
+        }
+    return {
+        "event": "steps",
+        "split": first.split.value,
+        "epoch": first.progress.epoch,
+        "iteration": [event.progress.iteration for event in run],
+        "items": [event.progress.progress.items_processed for event in run],
+        "items_total": first.progress.progress.items_total,
+        "lrs": [list(event.lrs) for event in run],
+        "values": values,
+    }
+
+
+def _record(event: LearnerEvent) -> dict[str, Any] | None:
+    if isinstance(event, StartEvent):
+        return {
+            "event": "start",
+            "epoch_total": event.epoch_total,
+            "splits": [split.value for split in event.splits],
+        }
+    if isinstance(event, EndSplitEvent):
+        return {
+            "event": "epoch",
+            "split": event.split.value,
+            "epoch": event.epoch,
+            "values": {k: _entry_json(v) for k, v in numeric_values(event.metrics).items()},
+            "texts": text_values(event.metrics),
+        }
+    if isinstance(event, EndEvent):
+        return {"event": "end", "reason": event.reason}
+    return None
+
+
+@dataclass(frozen=True)
+class LoggedStep:
+    """A step as the log keeps it: where it was, and its numeric metrics' values (those that
+    count no item left out)."""
+
+    split: Split
+    epoch: int
+    iteration: int
+    items: int
+    items_total: int | None
+    lrs: tuple[float, ...]
+    values: dict[str, NumericEntry]
+
+
+def logged_steps(record: dict[str, Any]) -> Iterator[LoggedStep]:
+    """The steps of a ``steps`` record, in order."""
+    split, epoch = Split(record["split"]), int(record["epoch"])
+    iterations = record["iteration"]
+    steps = len(iterations)
+    columns = []
+    for name, column in record["values"].items():
+        kinds = column["kind"]
+        kinds = [kinds] * steps if isinstance(kinds, str) else kinds
+        columns.append((name, column["value"], column["count"], kinds))
+    items_total = record.get("items_total")
+    for step, (iteration, items, lrs) in enumerate(
+        zip(iterations, record["items"], record["lrs"], strict=True)
+    ):
+        values = {}
+        for name, numbers, counts, kinds in columns:
+            entry = _entry_from_json([numbers[step], counts[step], kinds[step]])
+            if not (entry.count == 0 and entry.kind == "aggregated"):
+                values[name] = entry
+        yield LoggedStep(
+            split,
+            epoch,
+            int(iteration),
+            int(items),
+            None if items_total is None else int(items_total),
+            tuple(float(lr) for lr in lrs),
+            values,
+        )
 
 
 @dataclass
@@ -143,11 +225,10 @@ def read_run(directory: str | os.PathLike[str]) -> RunLog:
         if kind == "start":
             run.epoch_total = int(record["epoch_total"])
             run.end_reason = None
-        elif kind == "step":
-            split = Split(record["split"])
-            for name, value in record["values"].items():
-                series = run.steps.setdefault((split, name), [])
-                series.append((int(record["iteration"]), _entry_from_json(value)))
+        elif kind == "steps":
+            for step in logged_steps(record):
+                for name, entry in step.values.items():
+                    run.steps.setdefault((step.split, name), []).append((step.iteration, entry))
         elif kind == "epoch":
             split, epoch = Split(record["split"]), int(record["epoch"])
             for name, value in record["values"].items():
