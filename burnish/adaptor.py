@@ -143,6 +143,7 @@ def register_adaptor(
     A registration wins over the output's own ``adapt``, so it can also replace a built-in one.
     """
     _registry[(output_type, input_type)] = adaptor
+    _adaptors.clear()
 
 
 def _registered(output_type: type[Any], input_type: type[Any]) -> Callable[[Any], Any] | None:
@@ -213,15 +214,35 @@ def unsupported_input(output: object, kind: type[Any]) -> TypeError:
 
 def adapt(output: object, kind: type[InputT]) -> InputT:
     """Turn a step's output into ``kind``: a registered adaptor, else the output's ``adapt``."""
-    if isinstance(output, kind):
-        return output
-    registered = _registered(type(output), kind)
+    adaptor = _adaptors.get((type(output), kind))
+    if adaptor is None:
+        adaptor = _adaptors[(type(output), kind)] = _find_adaptor(type(output), kind)
+    return cast("InputT", adaptor(output))
+
+
+# How each output type turns into each input type, found once: every step adapts every
+# output to every input its metrics take. Registering an adaptor clears it.
+_adaptors: dict[tuple[type[Any], type[Any]], Callable[[Any], Any]] = {}
+
+
+def _find_adaptor(output_type: type[Any], kind: type[Any]) -> Callable[[Any], Any]:
+    if issubclass(output_type, kind):
+        return _itself
+    registered = _registered(output_type, kind)
     if registered is not None:
-        return cast("InputT", registered(output))
-    own = getattr(output, "adapt", None)
+        return registered
+    own = getattr(output_type, "adapt", None)
     if own is None:
-        raise unsupported_input(output, kind)
-    return cast("InputT", own(kind))
+
+        def unsupported(output: object) -> Any:
+            raise unsupported_input(output, kind)
+
+        return unsupported
+    return lambda output: own(output, kind)
+
+
+def _itself(output: object) -> object:
+    return output
 
 
 def check_adaptable(output_type: type[Any], input_type: type[Any] | None, metric: str) -> None:
@@ -255,6 +276,7 @@ class StepAdaptations:
         self._adapted: dict[type[Any], Any] = {}
 
     def get(self, kind: type[InputT]) -> InputT:
-        if kind not in self._adapted:
-            self._adapted[kind] = adapt(self.output, kind)
-        return cast("InputT", self._adapted[kind])
+        adapted = self._adapted.get(kind, _MISSING)
+        if adapted is _MISSING:
+            adapted = self._adapted[kind] = adapt(self.output, kind)
+        return cast("InputT", adapted)
