@@ -8,9 +8,9 @@ that a wrong input is reported at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -27,7 +27,7 @@ class BlockLimits:
     ``max_bytes`` bytes in all (they are kept alive until the update, on their device), and
     steps over ``seconds`` (how stale a display may be). ``steps=1`` updates every step."""
 
-    steps: int = 32
+    steps: int = 64
     seconds: float = 0.25
     max_bytes: int = 64 * 2**20
 
@@ -47,8 +47,7 @@ def _tensor_bytes(output: object) -> int:
     return sum(v.numel() * v.element_size() for v in values if isinstance(v, torch.Tensor))
 
 
-@dataclass(frozen=True, slots=True)
-class _PendingStep:
+class _PendingStep(NamedTuple):
     output: object
     metadata: MetricMetadata
     moment: list[MetricEntry]
@@ -92,6 +91,7 @@ class SplitMetrics:
             self.collection = MetricCollection([r.metric for r in self.registered])
         except ValueError as error:
             raise ValueError(f"{split.value} metrics: {error}") from error
+        self._higher_is_better = [r.higher_is_better for r in self.registered]
         self._pending: list[_PendingStep] = []
         self._block_steps: int | None = None
         self._publish: Callable[[ProcessedItemEvent], None] = _nowhere
@@ -127,7 +127,7 @@ class SplitMetrics:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        rows = self.collection.update_steps(
+        rows = self.collection.update_rows(
             [step.output for step in pending],
             [step.metadata for step in pending],
             [step.moment for step in pending],
@@ -141,13 +141,11 @@ class SplitMetrics:
 
     def compute(self) -> tuple[MetricUpdate, ...]:
         self.flush()
-        return self._updates(self.collection.compute())
+        return self._updates(self.collection.compute().values())
 
-    def _updates(self, entries: dict[str, MetricEntry]) -> tuple[MetricUpdate, ...]:
-        return tuple(
-            MetricUpdate(entry, r.higher_is_better)
-            for entry, r in zip(entries.values(), self.registered, strict=True)
-        )
+    def _updates(self, entries: Iterable[MetricEntry]) -> tuple[MetricUpdate, ...]:
+        """The entries, in the order of the metrics, as the consumers receive them."""
+        return tuple(map(MetricUpdate, entries, self._higher_is_better))
 
     def clear(self) -> None:
         self.collection.clear()

@@ -76,14 +76,16 @@ class InputBlock(MetricInput, Generic[InputT]):
 
 
 def _join(tensors: list[torch.Tensor]) -> torch.Tensor:
-    first = tensors[0]
-    if first.ndim == 0 or any(
-        t.ndim == 0 or t.shape[1:] != first.shape[1:] or t.dtype != first.dtype for t in tensors
-    ):
-        raise RaggedBlockError("the steps' tensors differ beyond the batch dimension")
-    # No graph: metrics never differentiate, and cat of tensors that require grad builds one.
-    with torch.no_grad():
-        return torch.cat(tensors)
+    # cat promotes mixed dtypes without a word; it refuses other shapes beyond the batch
+    # dimension, and scalars, itself.
+    if len({t.dtype for t in tensors}) > 1:
+        raise RaggedBlockError("the steps' tensors differ in dtype")
+    try:
+        # No graph: metrics never differentiate, and cat of tensors that require grad builds one.
+        with torch.no_grad():
+            return torch.cat(tensors)
+    except RuntimeError as error:
+        raise RaggedBlockError(f"the steps' tensors cannot be joined: {error}") from error
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:

@@ -103,8 +103,17 @@ class MetricCollection:
     ) -> list[dict[str, MetricEntry]]:
         """Update the other metrics with the steps' outputs, given each step's
         :meth:`update_moment` entries; each step's entries of every metric."""
-        rows = self._plan.update_block(outputs, metadata, moments)
+        rows = self.update_rows(outputs, metadata, moments)
         return [dict(zip(self._metrics, row, strict=True)) for row in rows]
+
+    def update_rows(
+        self,
+        outputs: Sequence[object],
+        metadata: Sequence[MetricMetadata],
+        moments: Sequence[Sequence[MetricEntry]],
+    ) -> list[list[MetricEntry]]:
+        """:meth:`update_steps`, each step's entries listed in the order of the metrics."""
+        return self._plan.update_block(outputs, metadata, moments)
 
     def compute(self) -> dict[str, MetricEntry]:
         """Every metric's epoch entry (over every process of a distributed run: :meth:`synced`)."""
