@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 import torch
-from typing_extensions import get_overloads
+from typing_extensions import get_overloads, is_protocol
 
 __all__ = [
     "AccuracyInput",
@@ -226,8 +226,16 @@ _adaptors: dict[tuple[type[Any], type[Any]], Callable[[Any], Any]] = {}
 
 
 def _find_adaptor(output_type: type[Any], kind: type[Any]) -> Callable[[Any], Any]:
+    if is_protocol(kind):
+        # Whether an output is a protocol's can depend on the instance (its attributes).
+        otherwise = _adaptor_of_type(output_type, kind)
+        return lambda output: output if isinstance(output, kind) else otherwise(output)
     if issubclass(output_type, kind):
         return _itself
+    return _adaptor_of_type(output_type, kind)
+
+
+def _adaptor_of_type(output_type: type[Any], kind: type[Any]) -> Callable[[Any], Any]:
     registered = _registered(output_type, kind)
     if registered is not None:
         return registered

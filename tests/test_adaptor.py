@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import pytest
 import torch
@@ -136,6 +137,33 @@ def test_registration_covers_subclasses() -> None:
 
     register_adaptor(RegressionOutput, Extra, lambda o: Extra(1))
     assert adapt(Special(torch.tensor(0.0), torch.ones(1), torch.ones(1)), Extra) == Extra(1)
+
+
+def test_an_output_that_is_a_protocol_input_is_passed_as_it_is() -> None:
+    @runtime_checkable
+    class HasLoss(Protocol):
+        loss: torch.Tensor
+
+    @dataclass
+    class WithLoss:
+        loss: torch.Tensor
+
+    @dataclass
+    class Without:
+        value: torch.Tensor
+
+    with_loss = WithLoss(torch.tensor(1.0))
+    assert adapt(with_loss, HasLoss) is with_loss
+    with pytest.raises(TypeError, match=r"Without cannot be adapted to \S*HasLoss"):
+        adapt(Without(torch.tensor(2.0)), HasLoss)
+    register_adaptor(Without, HasLoss, lambda w: WithLoss(w.value))
+    assert adapt(Without(torch.tensor(2.0)), HasLoss).loss.item() == 2.0
+    # Whether an instance is one is asked of each instance.
+    later = WithLoss(torch.tensor(3.0))
+    del later.loss
+    later.value = torch.tensor(4.0)  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match=r"WithLoss cannot be adapted to \S*HasLoss"):
+        adapt(later, HasLoss)
 
 
 def test_check_adaptable_names_metric_input_and_output() -> None:
