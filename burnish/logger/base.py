@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 from burnish.learner.events import LearnerEvent, MetricUpdate
 from burnish.metric.base import MetricEntry, NumericEntry, resolve_entries
 
-__all__ = ["MetricLogger", "numeric_values", "resolve_events", "text_values"]
+__all__ = ["MetricLogger", "counts_nothing", "numeric_values", "resolve_events", "text_values"]
 
 
 @runtime_checkable
@@ -49,9 +49,14 @@ def numeric_values(
         if update.higher_is_better is None:
             continue  # a text metric
         entry = update.entry.numeric
-        if not (skip_empty and entry.count == 0 and entry.kind == "aggregated"):
+        if not (skip_empty and counts_nothing(entry)):
             values[update.entry.name] = entry
     return values
+
+
+def counts_nothing(entry: NumericEntry) -> bool:
+    """Whether a step entry adds nothing to a count-weighted mean (step logs leave it out)."""
+    return entry.count == 0 and entry.kind == "aggregated"
 
 
 def text_values(metrics: Iterable[MetricUpdate]) -> dict[str, str]:

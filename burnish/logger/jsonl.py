@@ -25,7 +25,7 @@ from burnish.learner.events import (
     StartEvent,
 )
 from burnish.learner.history import MetricHistory
-from burnish.logger.base import numeric_values, resolve_events, text_values
+from burnish.logger.base import counts_nothing, numeric_values, resolve_events, text_values
 from burnish.metric.base import NumericEntry
 
 __all__ = ["JsonlMetricLogger", "LoggedStep", "RunLog", "logged_steps", "read_run"]
@@ -34,8 +34,12 @@ FILE_NAME = "metrics.jsonl"
 
 
 def _entry_json(entry: NumericEntry) -> list[Any]:
+    return [_json_number(entry.value), entry.count, entry.kind]
+
+
+def _json_number(value: float) -> float | None:
     # NaN is written as null: JSON has no NaN, and n/a is what it means.
-    return [None if math.isnan(entry.value) else entry.value, entry.count, entry.kind]
+    return None if math.isnan(value) else value
 
 
 def _entry_from_json(value: list[Any]) -> NumericEntry:
@@ -78,12 +82,15 @@ def _log_records(events: Iterable[LearnerEvent]) -> Iterator[dict[str, Any]]:
     """The events' records: consecutive steps of one split's epoch share one ``steps`` record
     (a record per step would cost more to write than the step's metrics to update)."""
     run: list[ProcessedItemEvent] = []
+    run_key: tuple[Split, int, tuple[str, ...]] | None = None
     for event in events:
         if isinstance(event, ProcessedItemEvent):
-            if run and _run_key(event) != _run_key(run[0]):
+            key = _run_key(event)
+            if run and key != run_key:
                 yield _steps_record(run)
                 run = []
             run.append(event)
+            run_key = key
             continue
         if run:
             yield _steps_record(run)
@@ -110,8 +117,7 @@ def _steps_record(run: Sequence[ProcessedItemEvent]) -> dict[str, Any]:
         entries = [event.metrics[column].entry.numeric for event in run]
         kinds = [entry.kind for entry in entries]
         values[update.entry.name] = {
-            # NaN is the one value not equal to itself.
-            "value": [entry.value if entry.value == entry.value else None for entry in entries],
+            "value": [_json_number(entry.value) for entry in entries],
             "count": [entry.count for entry in entries],
             "kind": kinds[0] if kinds.count(kinds[0]) == len(kinds) else kinds,
         }
@@ -178,7 +184,7 @@ def logged_steps(record: dict[str, Any]) -> Iterator[LoggedStep]:
         values = {}
         for name, numbers, counts, kinds in columns:
             entry = _entry_from_json([numbers[step], counts[step], kinds[step]])
-            if not (entry.count == 0 and entry.kind == "aggregated"):
+            if not counts_nothing(entry):
                 values[name] = entry
         yield LoggedStep(
             split,
