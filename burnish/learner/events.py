@@ -14,12 +14,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, overload
 
-from burnish.metric.base import MetricEntry, Progress
+from burnish.metric.base import MetricEntry, NumericEntry, Progress, StepEntries
 
 __all__ = [
     "Actor",
+    "BlockUpdates",
     "EndEvent",
     "EndSplitEvent",
     "EpochEndEvent",
@@ -30,6 +31,7 @@ __all__ = [
     "Split",
     "StartEvent",
     "StartSplitEvent",
+    "StepUpdates",
     "TrainingProgress",
 ]
 
@@ -65,6 +67,55 @@ class MetricUpdate:
         return self.higher_is_better is not None
 
 
+class BlockUpdates:
+    """A block of consecutive steps' metric entries, one column per metric (see
+    :meth:`~burnish.metric.MetricCollection.update_columns`); shared by the steps' events."""
+
+    __slots__ = ("columns", "higher_is_better", "names")
+
+    def __init__(
+        self,
+        columns: Sequence[Sequence[MetricEntry]],
+        higher_is_better: Sequence[bool | None],
+        names: tuple[str, ...],
+    ) -> None:
+        self.columns = columns
+        self.higher_is_better = higher_is_better
+        self.names = names
+
+
+class StepUpdates(Sequence[MetricUpdate]):
+    """One step's metric updates, read from its block's columns: what a learner's
+    :class:`ProcessedItemEvent` carries. An entry is built when read; :meth:`number` reads a
+    numeric metric's value without building it (what loggers read of every step)."""
+
+    __slots__ = ("block", "step")
+
+    def __init__(self, block: BlockUpdates, step: int) -> None:
+        self.block = block
+        self.step = step
+
+    def __len__(self) -> int:
+        return len(self.block.columns)
+
+    @overload
+    def __getitem__(self, index: int) -> MetricUpdate: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[MetricUpdate]: ...
+    def __getitem__(self, index: int | slice) -> MetricUpdate | list[MetricUpdate]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        block = self.block
+        return MetricUpdate(block.columns[index][self.step], block.higher_is_better[index])
+
+    def number(self, index: int) -> NumericEntry:
+        """Metric ``index``'s numeric entry for the step (a numeric metric's)."""
+        column = self.block.columns[index]
+        if isinstance(column, StepEntries):
+            return column.number(self.step)
+        return column[self.step].numeric
+
+
 @dataclass(frozen=True, slots=True)
 class StartEvent:
     """Training (or evaluation) begins."""
@@ -87,7 +138,7 @@ class ProcessedItemEvent:
 
     split: Split
     progress: TrainingProgress
-    metrics: tuple[MetricUpdate, ...]
+    metrics: Sequence[MetricUpdate]
     lrs: tuple[float, ...]
     at: float
 

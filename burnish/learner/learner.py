@@ -61,14 +61,13 @@ from burnish.learner.events import (
     Split,
     StartEvent,
     StartSplitEvent,
-    TrainingProgress,
 )
 from burnish.learner.history import MetricHistory
 from burnish.learner.interrupt import Interrupter
 from burnish.learner.metrics import SplitMetrics
 from burnish.learner.step import TrainOutput, batch_size_of, move_to_device
 from burnish.learner.summary import LearnerSummary
-from burnish.metric.base import MetricEntry, Progress
+from burnish.metric.base import MetricEntry
 
 if TYPE_CHECKING:
     from torch.distributed import ProcessGroup
@@ -466,10 +465,10 @@ class Learner(Generic[ModelT]):
     ) -> dict[str, MetricEntry]:
         config, model, vote = self.config, self.model, self._vote
         metrics = config.train_metrics
-        metrics.start(bus.send)
         model.train()
         step = self._train_step if vote is None else self._wrapped()
         items_total, batches_total = _items_total(loader), _batches_total(loader)
+        metrics.start(bus.send, epoch, config.num_epochs, items_total)
         bus.send(StartSplitEvent(Split.TRAIN, epoch, items_total))
         epoch_rng, batches, done, items = self._epoch_batches(loader, resume)
         accumulation = config.grads_accumulation
@@ -510,14 +509,8 @@ class Learner(Generic[ModelT]):
                 if steps_optimizer:
                     self._optimizer_step()
                     pending_grads = False
-                progress = Progress(items, items_total)
-                self._publish_step(
-                    Split.TRAIN,
-                    TrainingProgress(progress, epoch, config.num_epochs, self.iteration),
-                    output.item,
-                    lrs,
-                    bus,
-                )
+                metrics.record(output.item, items, self.iteration, lrs, time.monotonic())
+                bus.raise_if_failed()
             self._after_step(watch, epoch, done, items, epoch_rng)
         if pending_grads:
             self._optimizer_step()
@@ -636,11 +629,11 @@ class Learner(Generic[ModelT]):
         # of validation data may differ by a batch, which no collective could wait for.
         valid_step = _step_method(model, "valid_step", "ValidStep")
         metrics = config.valid_metrics
-        metrics.start(bus.send)
         model.eval()
         # A stop asked for meanwhile waits for the end of the split (see _stop_if_agreed).
         stoppable = not is_distributed()
         items_total = _items_total(loader)
+        metrics.start(bus.send, epoch, config.num_epochs, items_total)
         bus.send(StartSplitEvent(split, epoch, items_total))
         items = 0
         with torch.no_grad():
@@ -650,14 +643,8 @@ class Learner(Generic[ModelT]):
                 if iteration == 1:
                     metrics.check_adaptable(type(output))
                 items += batch_size_of(batch)
-                progress = Progress(items, items_total)
-                self._publish_step(
-                    split,
-                    TrainingProgress(progress, epoch, config.num_epochs, iteration),
-                    output,
-                    self._lrs(),
-                    bus,
-                )
+                metrics.record(output, items, iteration, self._lrs(), time.monotonic())
+                bus.raise_if_failed()
                 if stoppable and config.interrupter.should_stop():
                     metrics.flush()
                     if split is Split.VALID:
@@ -665,21 +652,6 @@ class Learner(Generic[ModelT]):
                         self._save(epoch, 0, 0, None)
                     raise _Stopped("stopped")
         return self._end_split(split, epoch, metrics, bus)
-
-    def _publish_step(
-        self,
-        split: Split,
-        progress: TrainingProgress,
-        item: object,
-        lrs: tuple[float, ...],
-        bus: _EventBus,
-    ) -> None:
-        """Hand a step's item to the split's metrics, which tell the consumers once they are
-        updated with it (in blocks of steps)."""
-        config = self.config
-        metrics = config.train_metrics if split is Split.TRAIN else config.valid_metrics
-        metrics.record(item, progress, lrs, time.monotonic())
-        bus.raise_if_failed()
 
     def _end_split(
         self, split: Split, epoch: int, metrics: SplitMetrics, bus: _EventBus

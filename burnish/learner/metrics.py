@@ -14,8 +14,22 @@ from typing import Any, NamedTuple
 
 import torch
 
-from burnish.learner.events import MetricUpdate, ProcessedItemEvent, Split, TrainingProgress
-from burnish.metric.base import Metric, MetricEntry, MetricMetadata, Numeric
+from burnish.learner.events import (
+    BlockUpdates,
+    MetricUpdate,
+    ProcessedItemEvent,
+    Split,
+    StepUpdates,
+    TrainingProgress,
+)
+from burnish.metric.base import (
+    Metric,
+    MetricEntry,
+    MetricMetadata,
+    Numeric,
+    Progress,
+    StepEntries,
+)
 from burnish.metric.collection import MetricCollection
 
 __all__ = ["BlockLimits", "RegisteredMetric", "SplitMetrics"]
@@ -49,11 +63,12 @@ def _tensor_bytes(output: object) -> int:
 
 class _PendingStep(NamedTuple):
     output: object
-    metadata: MetricMetadata
-    moment: list[MetricEntry]
-    progress: TrainingProgress
+    items: int
+    iteration: int
     lrs: tuple[float, ...]
     at: float
+    # The entries of the metrics that take no input, updated at the step.
+    moment: Sequence[MetricEntry]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,51 +107,70 @@ class SplitMetrics:
         except ValueError as error:
             raise ValueError(f"{split.value} metrics: {error}") from error
         self._higher_is_better = [r.higher_is_better for r in self.registered]
+        self._has_moment = self.collection.has_moment
         self._pending: list[_PendingStep] = []
         self._block_steps: int | None = None
         self._publish: Callable[[ProcessedItemEvent], None] = _nowhere
+        self._epoch = self._epoch_total = 0
+        self._items_total: int | None = None
 
     def check_adaptable(self, output_type: type[Any]) -> None:
         self.collection.check_adaptable(output_type)
 
-    def start(self, publish: Callable[[ProcessedItemEvent], None]) -> None:
+    def start(
+        self,
+        publish: Callable[[ProcessedItemEvent], None],
+        epoch: int,
+        epoch_total: int,
+        items_total: int | None,
+    ) -> None:
         """Begin the split's epoch: clear the metrics; each step's event goes to ``publish``
         once its metrics are updated."""
         self.clear()
         self._publish = publish
+        self._epoch, self._epoch_total, self._items_total = epoch, epoch_total, items_total
 
     def record(
-        self, output: object, progress: TrainingProgress, lrs: tuple[float, ...], at: float
+        self, output: object, items: int, iteration: int, lrs: tuple[float, ...], at: float
     ) -> None:
-        """A step is done: metrics that take no input are updated now, the others with the
-        block (its event is published then)."""
-        metadata = MetricMetadata(
-            progress.progress, progress.epoch, progress.epoch_total, progress.iteration, lrs
+        """A step is done (``items`` processed so far in the split): metrics that take no input
+        are updated now, the others with the block (its event is published then)."""
+        moment = (
+            self.collection.update_moment(self._metadata(items, iteration, lrs))
+            if self._has_moment
+            else ()
         )
-        moment = self.collection.update_moment(metadata)
         pending = self._pending
-        pending.append(_PendingStep(output, metadata, moment, progress, lrs, at))
+        pending.append(_PendingStep(output, items, iteration, lrs, at, moment))
         if self._block_steps is None:
             self._block_steps = self.limits.steps_for(output)
             self.flush()
         elif len(pending) >= self._block_steps or at - pending[0].at >= self.limits.seconds:
             self.flush()
 
+    def _metadata(self, items: int, iteration: int, lrs: tuple[float, ...]) -> MetricMetadata:
+        progress = Progress(items, self._items_total)
+        return MetricMetadata(progress, self._epoch, self._epoch_total, iteration, lrs)
+
     def flush(self) -> None:
         """Update the metrics with the steps kept so far and publish their events."""
         pending, self._pending = self._pending, []
         if not pending:
             return
-        rows = self.collection.update_rows(
-            [step.output for step in pending],
-            [step.metadata for step in pending],
-            [step.moment for step in pending],
+        # Built here, for the block at once, rather than while training each step.
+        metadata = [self._metadata(step.items, step.iteration, step.lrs) for step in pending]
+        columns = self.collection.update_columns(
+            [step.output for step in pending], metadata, [step.moment for step in pending]
         )
-        for step, entries in zip(pending, rows, strict=True):
-            self._publish(
-                ProcessedItemEvent(
-                    self.split, step.progress, self._updates(entries), step.lrs, step.at
-                )
+        names = tuple(
+            column.name if isinstance(column, StepEntries) else column[0].name for column in columns
+        )
+        block = BlockUpdates(columns, self._higher_is_better, names)
+        split, publish, epoch, total = self.split, self._publish, self._epoch, self._epoch_total
+        for index, (step, step_metadata) in enumerate(zip(pending, metadata, strict=True)):
+            progress = TrainingProgress(step_metadata.progress, epoch, total, step.iteration)
+            publish(
+                ProcessedItemEvent(split, progress, StepUpdates(block, index), step.lrs, step.at)
             )
 
     def compute(self) -> tuple[MetricUpdate, ...]:

@@ -5,10 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
-from burnish.learner.events import LearnerEvent, MetricUpdate
-from burnish.metric.base import MetricEntry, NumericEntry, resolve_entries
+from burnish.learner.events import BlockUpdates, LearnerEvent, MetricUpdate, StepUpdates
+from burnish.metric.base import (
+    EntryKind,
+    MetricEntry,
+    NumericEntry,
+    StepEntries,
+    resolve_entries,
+    resolve_step_numbers,
+)
 
-__all__ = ["MetricLogger", "counts_nothing", "numeric_values", "resolve_events", "text_values"]
+__all__ = [
+    "MetricLogger",
+    "StepColumns",
+    "counts_nothing",
+    "is_numeric",
+    "metric_names",
+    "numeric_of",
+    "numeric_values",
+    "resolve_events",
+    "text_values",
+]
 
 
 @runtime_checkable
@@ -25,19 +42,98 @@ class MetricLogger(Protocol):
 
 
 def resolve_events(events: Iterable[LearnerEvent]) -> None:
-    """Read the values of every metric entry in the events, in one transfer: the numeric
-    values of the steps' entries (their texts are built if read), the others in full."""
-    resolve_entries(_entries(events), texts=False)
-
-
-def _entries(events: Iterable[LearnerEvent]) -> Iterable[MetricEntry]:
+    """Read the values of every metric entry in the events: the numeric values of the steps'
+    entries (their texts are built if read), the others in full. A learner's blocks of steps
+    are read by column, without building their steps' entries."""
+    blocks: dict[int, BlockUpdates] = {}
+    entries: list[MetricEntry] = []
     for event in events:
-        for update in getattr(event, "metrics", ()):
-            yield update.entry
+        metrics = getattr(event, "metrics", ())
+        if isinstance(metrics, StepUpdates):
+            block = metrics.block
+            blocks[id(block)] = block
+            entries.extend(
+                column[metrics.step]
+                for column in block.columns
+                if not isinstance(column, StepEntries)
+            )
+        else:
+            entries.extend(update.entry for update in metrics)
+    columns = [
+        column
+        for block in blocks.values()
+        for column in block.columns
+        if isinstance(column, StepEntries)
+    ]
+    resolve_step_numbers(columns)
+    resolve_entries(entries, texts=False)
+
+
+def metric_names(metrics: Sequence[MetricUpdate]) -> tuple[str, ...]:
+    """The names of a step's metrics, in order."""
+    if isinstance(metrics, StepUpdates):
+        return metrics.block.names
+    return tuple(update.entry.name for update in metrics)
+
+
+def numeric_of(metrics: Sequence[MetricUpdate], index: int) -> NumericEntry:
+    """Metric ``index``'s numeric entry (a numeric metric's), without building a learner
+    step's entry."""
+    if isinstance(metrics, StepUpdates):
+        return metrics.number(index)
+    return metrics[index].entry.numeric
+
+
+def is_numeric(metrics: Sequence[MetricUpdate], index: int) -> bool:
+    """Whether metric ``index`` is numeric (plotted and logged), not text."""
+    if isinstance(metrics, StepUpdates):
+        return metrics.block.higher_is_better[index] is not None
+    return metrics[index].numeric
+
+
+class StepColumns:
+    """The numeric metrics of consecutive steps, read by column: the steps of a learner's
+    block give their numbers at once, without an object per step."""
+
+    def __init__(self, steps: Iterable[Sequence[MetricUpdate]]) -> None:
+        # Runs of consecutive steps of one block: (block, first step, end); a step that is not
+        # a block's is (its metrics, 0, 1).
+        runs: list[tuple[BlockUpdates | Sequence[MetricUpdate], int, int]] = []
+        for metrics in steps:
+            if isinstance(metrics, StepUpdates):
+                if runs and runs[-1][0] is metrics.block and runs[-1][2] == metrics.step:
+                    runs[-1] = (metrics.block, runs[-1][1], metrics.step + 1)
+                else:
+                    runs.append((metrics.block, metrics.step, metrics.step + 1))
+            else:
+                runs.append((metrics, 0, 1))
+        self._runs = runs
+
+    def numbers(self, index: int) -> tuple[list[float], list[int], list[EntryKind]]:
+        """Metric ``index``'s values, counts and kinds, one per step (a numeric metric's)."""
+        values: list[float] = []
+        counts: list[int] = []
+        kinds: list[EntryKind] = []
+        for source, start, stop in self._runs:
+            if isinstance(source, BlockUpdates):
+                column = source.columns[index]
+                if isinstance(column, StepEntries):
+                    numbers = column.numbers()
+                    values += numbers.values[start:stop]
+                    counts += numbers.counts[start:stop]
+                    kinds += [numbers.kind] * (stop - start)
+                    continue
+                entries = [column[step].numeric for step in range(start, stop)]
+            else:
+                entries = [source[index].entry.numeric]
+            values += [entry.value for entry in entries]
+            counts += [entry.count for entry in entries]
+            kinds += [entry.kind for entry in entries]
+        return values, counts, kinds
 
 
 def numeric_values(
-    metrics: Iterable[MetricUpdate], *, skip_empty: bool = False
+    metrics: Sequence[MetricUpdate], *, skip_empty: bool = False
 ) -> dict[str, NumericEntry]:
     """The numeric metrics' values; with ``skip_empty``, without those that count no item.
 
@@ -45,12 +141,12 @@ def numeric_values(
     nothing to a count-weighted mean, so step logs leave it out.
     """
     values = {}
-    for update in metrics:
-        if update.higher_is_better is None:
+    for index, name in enumerate(metric_names(metrics)):
+        if not is_numeric(metrics, index):
             continue  # a text metric
-        entry = update.entry.numeric
+        entry = numeric_of(metrics, index)
         if not (skip_empty and counts_nothing(entry)):
-            values[update.entry.name] = entry
+            values[name] = entry
     return values
 
 

@@ -25,7 +25,15 @@ from burnish.learner.events import (
     StartEvent,
 )
 from burnish.learner.history import MetricHistory
-from burnish.logger.base import counts_nothing, numeric_values, resolve_events, text_values
+from burnish.logger.base import (
+    StepColumns,
+    counts_nothing,
+    is_numeric,
+    metric_names,
+    numeric_values,
+    resolve_events,
+    text_values,
+)
 from burnish.metric.base import NumericEntry
 
 __all__ = ["JsonlMetricLogger", "LoggedStep", "RunLog", "logged_steps", "read_run"]
@@ -103,22 +111,22 @@ def _log_records(events: Iterable[LearnerEvent]) -> Iterator[dict[str, Any]]:
 
 
 def _run_key(event: ProcessedItemEvent) -> tuple[Split, int, tuple[str, ...]]:
-    return event.split, event.progress.epoch, tuple(update.entry.name for update in event.metrics)
+    return event.split, event.progress.epoch, metric_names(event.metrics)
 
 
 def _steps_record(run: Sequence[ProcessedItemEvent]) -> dict[str, Any]:
     """Steps by column. Every step has a value of every numeric metric, ``null`` for NaN; one
     that counts no item (a system sample already logged) is left out when read."""
     first = run[0]
+    columns = StepColumns(event.metrics for event in run)
     values: dict[str, dict[str, Any]] = {}
-    for column, update in enumerate(first.metrics):
-        if update.higher_is_better is None:
+    for column, name in enumerate(metric_names(first.metrics)):
+        if not is_numeric(first.metrics, column):
             continue  # a text metric
-        entries = [event.metrics[column].entry.numeric for event in run]
-        kinds = [entry.kind for entry in entries]
-        values[update.entry.name] = {
-            "value": [_json_number(entry.value) for entry in entries],
-            "count": [entry.count for entry in entries],
+        numbers, counts, kinds = columns.numbers(column)
+        values[name] = {
+            "value": [_json_number(number) for number in numbers],
+            "count": counts,
             "kind": kinds[0] if kinds.count(kinds[0]) == len(kinds) else kinds,
         }
     return {

@@ -45,7 +45,7 @@ class AccuracyMetric(NumericStateMetric[NumericMetricState]):
 
     def update_block(
         self, block: InputBlock[AccuracyInput], metadata: Sequence[MetricMetadata]
-    ) -> list[MetricEntry]:
+    ) -> Sequence[MetricEntry]:
         """Update with several steps at once (see :mod:`burnish.metric.block`)."""
         outputs, targets, segments = self._checks.join_block(
             block, "outputs", "targets", self.pad_token

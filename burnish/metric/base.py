@@ -13,7 +13,7 @@ import threading
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar, cast, runtime_checkable
 
 import torch
 
@@ -32,12 +32,15 @@ __all__ = [
     "NumericEntry",
     "Progress",
     "Stateful",
+    "StepEntries",
+    "StepNumbers",
     "StepsRender",
     "Text",
     "format_value",
     "input_type_of",
     "metric_name",
     "resolve_entries",
+    "resolve_step_numbers",
 ]
 
 InputT_contra = TypeVar("InputT_contra", contravariant=True)
@@ -177,9 +180,27 @@ class StepsRender(Protocol):
         self, host: Sequence[list[float]], steps: Sequence[int]
     ) -> list[tuple[Text, LogText]]: ...
 
-    def numeric_steps(self, host: Sequence[list[float]]) -> list[NumericEntry]:
-        """Every step's numeric entry, without texts: what loggers read of each step."""
+    @property
+    def numeric_reads(self) -> int:
+        """How many of the block's values, the first ones, :meth:`numeric_steps` reads."""
         ...
+
+    def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
+        """Every step's numeric entry, without texts (what loggers read of each step), from
+        the host values of the first :attr:`numeric_reads` values."""
+        ...
+
+
+class StepNumbers(NamedTuple):
+    """The numeric entries of a block's steps, by column: a logger writes them as they are,
+    without an object per step."""
+
+    values: list[float]
+    counts: list[int]
+    kind: EntryKind
+
+    def entry(self, step: int) -> NumericEntry:
+        return NumericEntry(self.values[step], self.counts[step], self.kind)
 
 
 class DeferredChecks(Protocol):
@@ -278,15 +299,17 @@ class MetricEntry:
         render: StepsRender,
         checks: DeferredChecks | None,
         steps: int,
-    ) -> list[MetricEntry]:
+    ) -> StepEntries:
         """The entries of ``steps`` consecutive steps sharing ``values`` (each step's rows of
         them), rendered together by ``render`` on first read (see :class:`StepsRender`)."""
-        entries = []
-        for step in range(steps):
-            entry = cls(name, "", "")
-            entry._values, entry._render, entry._checks, entry._step = values, render, checks, step
-            entries.append(entry)
-        return entries
+        return StepEntries(name, values, render, checks, steps)
+
+    @classmethod
+    def _of_step(cls, column: StepEntries, step: int) -> MetricEntry:
+        entry = cls(column.name, "", "")
+        entry._values, entry._render, entry._checks = column._values, column._render, column._checks
+        entry._step = step
+        return entry
 
     @property
     def is_deferred(self) -> bool:
@@ -326,6 +349,64 @@ class MetricEntry:
         return f"MetricEntry({self.name!r}, {self.formatted!r}, {self.serialized!r})"
 
 
+class StepEntries(Sequence[MetricEntry]):
+    """One metric's entries for a block of consecutive steps that share their values (see
+    :class:`StepsRender`), each built when first read.
+
+    Most steps' entries are never read one by one: loggers read the numbers of every step of a
+    block at once (:meth:`number`, :func:`resolve_step_numbers`), and renderers show a few
+    steps. Two threads reading the same step may each build its entry; both are the same.
+    """
+
+    __slots__ = ("_checks", "_entries", "_numbers", "_render", "_values", "name")
+
+    def __init__(
+        self,
+        name: str,
+        values: tuple[DeferredValue, ...],
+        render: StepsRender,
+        checks: DeferredChecks | None,
+        steps: int,
+    ) -> None:
+        self.name = name
+        self._values = values
+        self._render = render
+        self._checks = checks
+        self._entries: list[MetricEntry | None] = [None] * steps
+        self._numbers: StepNumbers | None = None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @typing.overload
+    def __getitem__(self, index: int) -> MetricEntry: ...
+    @typing.overload
+    def __getitem__(self, index: slice) -> list[MetricEntry]: ...
+    def __getitem__(self, index: int | slice) -> MetricEntry | list[MetricEntry]:
+        if isinstance(index, slice):
+            return [self[step] for step in range(*index.indices(len(self)))]
+        entry = self._entries[index]
+        if entry is None:
+            step = index % len(self._entries)
+            entry = MetricEntry._of_step(self, step)
+            if self._numbers is not None:
+                entry._numeric = self._numbers.entry(step)
+            self._entries[step] = entry
+        return entry
+
+    def numbers(self) -> StepNumbers:
+        """Every step's numeric entry, by column, read at once (see
+        :func:`resolve_step_numbers`)."""
+        if self._numbers is None:
+            resolve_step_numbers((self,))
+        return cast("StepNumbers", self._numbers)
+
+    def number(self, step: int) -> NumericEntry:
+        """Step ``step``'s numeric entry, read with every other step's (without building the
+        step's entry)."""
+        return self.numbers().entry(step)
+
+
 _resolving = threading.RLock()
 
 
@@ -353,6 +434,43 @@ class _Transfer:
         ]
 
 
+def _read_checked(
+    values: Iterable[Sequence[DeferredValue]], checks: Iterable[DeferredChecks]
+) -> tuple[_Transfer, list[list[float]]]:
+    """Read ``values`` and the checks' pending values in one transfer, and verify the checks
+    (each raises for a broken one) before anything is rendered from the values."""
+    transfer = _Transfer()
+    for group in values:
+        transfer.add(group)
+    check_values = [(check, check.pending()) for check in checks]
+    for _, pending in check_values:
+        transfer.add(pending)
+    read = to_host(transfer.tensors)
+    for check, pending in check_values:
+        check.verify(transfer.host(pending, read))
+    return transfer, read
+
+
+def resolve_step_numbers(columns: Iterable[StepEntries]) -> None:
+    """Read the numeric entries of every step of ``columns``, all in one transfer (see
+    :meth:`StepEntries.number`); their checks are verified first, and raise as
+    :func:`resolve_entries` does."""
+    with _resolving:
+        pending = {id(column): column for column in columns if column._numbers is None}
+        if not pending:
+            return
+        checks = {id(c._checks): c._checks for c in pending.values() if c._checks is not None}
+        # Only the values the numbers need: the running sums are read for texts alone.
+        reads = {key: c._values[: c._render.numeric_reads] for key, c in pending.items()}
+        transfer, read = _read_checked(reads.values(), checks.values())
+        for key, column in pending.items():
+            numbers = column._render.numeric_steps(transfer.host(reads[key], read))
+            for entry in column._entries:
+                if entry is not None and entry._numeric is None:
+                    entry._numeric = numbers.entry(entry._step)
+            column._numbers = numbers
+
+
 def resolve_entries(entries: Iterable[MetricEntry], *, texts: bool = True) -> None:
     """Build the texts of every deferred entry, reading all their tensors in one transfer.
 
@@ -364,8 +482,9 @@ def resolve_entries(entries: Iterable[MetricEntry], *, texts: bool = True) -> No
     """
     # The renderer and the loggers resolve from their own threads, often the same entries.
     with _resolving:
-        # One pass sorts the entries: those of a block of steps share their values (read and
-        # rendered once for them all), those of a group render share their render.
+        # One pass sorts the entries: those of a block of steps share their values and their
+        # render, one per block (read and rendered once for them all), those of a group render
+        # share their render.
         # hasattr, not isinstance: a protocol check costs tens of microseconds per entry.
         blocks: dict[int, dict[int, MetricEntry]] = {}
         groups: dict[int, dict[int, MetricEntry]] = {}
@@ -378,7 +497,7 @@ def resolve_entries(entries: Iterable[MetricEntry], *, texts: bool = True) -> No
             if hasattr(render, "render_steps"):
                 if not texts and entry._numeric is not None:
                     continue  # its number was read before
-                blocks.setdefault(id(entry._values), {})[id(entry)] = entry
+                blocks.setdefault(id(render), {})[id(entry)] = entry
             elif hasattr(render, "render_many"):
                 groups.setdefault(id(render), {})[id(entry)] = entry
             else:
@@ -387,20 +506,14 @@ def resolve_entries(entries: Iterable[MetricEntry], *, texts: bool = True) -> No
                 checks[id(entry._checks)] = entry._checks
         if not (blocks or groups or singles):
             return
-        transfer = _Transfer()
-        for block in blocks.values():
-            transfer.add(next(iter(block.values()))._values)
-        for group in groups.values():
-            for entry in group.values():
-                transfer.add(entry._values)
-        for entry in singles.values():
-            transfer.add(entry._values)
-        check_values = [(check, check.pending()) for check in checks.values()]
-        for _, values in check_values:
-            transfer.add(values)
-        read = to_host(transfer.tensors)
-        for check, values in check_values:
-            check.verify(transfer.host(values, read))
+        transfer, read = _read_checked(
+            [
+                *(next(iter(block.values()))._values for block in blocks.values()),
+                *(entry._values for group in groups.values() for entry in group.values()),
+                *(entry._values for entry in singles.values()),
+            ],
+            checks.values(),
+        )
         for entry in singles.values():
             entry._fill(cast(Render, entry._render)(transfer.host(entry._values, read)))
         for group in groups.values():
@@ -422,7 +535,7 @@ def resolve_entries(entries: Iterable[MetricEntry], *, texts: bool = True) -> No
             else:
                 numbers = steps_render.numeric_steps(host)
                 for entry in members:
-                    entry._numeric = numbers[entry._step]
+                    entry._numeric = numbers.entry(entry._step)
 
 
 @runtime_checkable

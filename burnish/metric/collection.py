@@ -103,17 +103,26 @@ class MetricCollection:
     ) -> list[dict[str, MetricEntry]]:
         """Update the other metrics with the steps' outputs, given each step's
         :meth:`update_moment` entries; each step's entries of every metric."""
-        rows = self.update_rows(outputs, metadata, moments)
-        return [dict(zip(self._metrics, row, strict=True)) for row in rows]
+        columns = self.update_columns(outputs, metadata, moments)
+        return [
+            {key: column[step] for key, column in zip(self._metrics, columns, strict=True)}
+            for step in range(len(outputs))
+        ]
 
-    def update_rows(
+    def update_columns(
         self,
         outputs: Sequence[object],
         metadata: Sequence[MetricMetadata],
         moments: Sequence[Sequence[MetricEntry]],
-    ) -> list[list[MetricEntry]]:
-        """:meth:`update_steps`, each step's entries listed in the order of the metrics."""
-        return self._plan.update_block(outputs, metadata, moments)
+    ) -> list[Sequence[MetricEntry]]:
+        """:meth:`update_steps`, as each metric's entries for the steps, in the order of the
+        metrics (a metric updated with the whole block builds a step's entry when read)."""
+        return self._plan.update_columns(outputs, metadata, moments)
+
+    @property
+    def has_moment(self) -> bool:
+        """Whether some metric takes no input (:meth:`update_moment` is due every step)."""
+        return self._plan.has_moment
 
     def compute(self) -> dict[str, MetricEntry]:
         """Every metric's epoch entry (over every process of a distributed run: :meth:`synced`)."""

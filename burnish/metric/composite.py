@@ -110,51 +110,59 @@ class UpdatePlan:
     def update(self, item: object, metadata: MetricMetadata) -> list[MetricEntry]:
         """Update with one step's output (or an input every metric takes); the entries of
         ``metrics``, in their order."""
-        (entries,) = self.update_block([item], [metadata], [self.update_moment(metadata)])
-        return entries
+        columns = self.update_columns([item], [metadata], [self.update_moment(metadata)])
+        return [column[0] for column in columns]
 
     def update_moment(self, metadata: MetricMetadata) -> list[MetricEntry]:
         """Update the metrics that take no input (they describe the moment of the step); their
-        entries, for :meth:`update_block`."""
+        entries, for :meth:`update_columns`."""
         return [self._steps[index][0].update(None, metadata) for index in self._moment]
 
-    def update_block(
+    @property
+    def has_moment(self) -> bool:
+        """Whether some metric takes no input (then :meth:`update_moment` is due every step)."""
+        return bool(self._moment)
+
+    def update_columns(
         self,
         items: Sequence[object],
         metadata: Sequence[MetricMetadata],
         moments: Sequence[Sequence[MetricEntry]],
-    ) -> list[list[MetricEntry]]:
+    ) -> list[Sequence[MetricEntry]]:
         """Update with several consecutive steps' outputs, given each step's
-        :meth:`update_moment` entries; each step's entries of ``metrics``, in their order."""
+        :meth:`update_moment` entries; the steps' entries of each of ``metrics``, in their
+        order (a metric updated with the whole block builds a step's entry when it is read)."""
         steps = [StepAdaptations(item) for item in items]
-        table: list[list[MetricEntry | None]] = []
-        for moment in moments:
-            row: list[MetricEntry | None] = [None] * len(self._steps)
-            for index, entry in zip(self._moment, moment, strict=True):
-                row[index] = entry
-            table.append(row)
+        columns: list[Sequence[MetricEntry] | None] = [None] * len(self._steps)
+        for position, index in enumerate(self._moment):
+            columns[index] = [moment[position] for moment in moments]
         if len(steps) > 1:
-            self._update_blocked(steps, metadata, table)
-        for step, step_metadata, row in zip(steps, metadata, table, strict=True):
-            for index, (metric, kind, operands) in enumerate(self._steps):
-                if row[index] is not None:
-                    continue
+            self._update_blocked(steps, metadata, columns)
+        built: dict[int, list[MetricEntry]] = {
+            index: [] for index, column in enumerate(columns) if column is None
+        }
+        for position, (step, step_metadata) in enumerate(zip(steps, metadata, strict=True)):
+            for index, entries in built.items():
+                metric, kind, operands = self._steps[index]
                 if operands is None:
                     item = None if kind is None else step.get(kind)
-                    row[index] = metric.update(item, step_metadata)
+                    entries.append(metric.update(item, step_metadata))
                 else:
-                    operand_entries = [cast(MetricEntry, row[i]) for i in operands]
-                    row[index] = metric.combine(step, operand_entries, step_metadata)
-        return [[cast(MetricEntry, row[index]) for index in self._roots] for row in table]
+                    # Operands are updated step by step, before the composites they make.
+                    operand_entries = [built[operand][position] for operand in operands]
+                    entries.append(metric.combine(step, operand_entries, step_metadata))
+        for index, entries in built.items():
+            columns[index] = entries
+        return [cast("Sequence[MetricEntry]", columns[index]) for index in self._roots]
 
     def _update_blocked(
         self,
         steps: Sequence[StepAdaptations],
         metadata: Sequence[MetricMetadata],
-        table: list[list[MetricEntry | None]],
+        columns: list[Sequence[MetricEntry] | None],
     ) -> None:
         """Update the metrics that can with the whole block; the others are left to
-        :meth:`update_block`'s steps (also those whose steps cannot be joined)."""
+        :meth:`update_columns`'s steps (also those whose steps cannot be joined)."""
         derived: dict[Hashable, Any] = {}
         blocks: dict[type[Any], InputBlock[Any]] = {}
         for index in self._blocked:
@@ -168,8 +176,12 @@ class UpdatePlan:
                 entries = metric.update_block(block, metadata)
             except RaggedBlockError:
                 continue
-            for row, entry in zip(table, entries, strict=True):
-                row[index] = entry
+            if len(entries) != len(steps):
+                raise ValueError(
+                    f"metric {metric.name!r}: update_block returned {len(entries)} entries "
+                    f"for {len(steps)} steps"
+                )
+            columns[index] = entries
 
 
 class CompositeMetric(SyncOnCompute, NumericMetricMixin, ABC):

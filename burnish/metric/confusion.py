@@ -402,7 +402,7 @@ class _ConfusionScoreMetric(NumericStateMetric[ConfusionStatsState]):
 
     def update_block(
         self, block: InputBlock[ConfusionStatsInput], metadata: Sequence[MetricMetadata]
-    ) -> list[MetricEntry]:
+    ) -> Sequence[MetricEntry]:
         """Update with several steps at once (see :mod:`burnish.metric.block`)."""
         scores, targets, segments = self._checks.join_block(block, "predictions", "targets")
         check_top_k(self.name, self.rule.top_k, scores)

@@ -46,7 +46,7 @@ class LossMetric(NumericStateMetric[NumericMetricState]):
 
     def update_block(
         self, block: InputBlock[LossInput], metadata: Sequence[MetricMetadata]
-    ) -> list[MetricEntry]:
+    ) -> Sequence[MetricEntry]:
         """Update with several steps at once (see :mod:`burnish.metric.block`): mean losses
         weighted by their batch sizes, or per-item losses summed per step."""
         if all(step.tensor.ndim == 0 for step in block.steps):

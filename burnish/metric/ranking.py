@@ -49,8 +49,16 @@ from burnish.functional.ranking import (
     one_vs_rest,
     ranking_scores,
 )
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry, Text
-from burnish.metric.block import InputBlock
+from burnish.metric.base import (
+    FormatOptions,
+    LogText,
+    MetricEntry,
+    MetricMetadata,
+    NumericEntry,
+    StepNumbers,
+    Text,
+)
+from burnish.metric.block import InputBlock, Segments
 from burnish.metric.confusion import TaskChecks
 from burnish.metric.dtypes import widen
 from burnish.metric.mixins import NumericMetricMixin
@@ -67,7 +75,7 @@ from burnish.metric.validation import expect_input
 __all__ = ["AucPrMetric", "AurocMetric"]
 
 
-_NO_STEP_VALUE = NumericEntry(math.nan, 0, "aggregated").serialize()
+_NO_STEP_VALUE = NumericEntry(math.nan, 0, "aggregated")
 
 
 class _RankingMetric(NumericMetricMixin, SyncOnCompute):
@@ -173,59 +181,45 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
         item = expect_input(self.name, item, AurocInput)
         scores, targets = item.predictions, item.targets
         self._checks.watch(item, scores, targets)
-        (batch,) = self._add(item, scores, targets, [slice(None)])
-        return self._step_entry(batch)
-
-    def update_block(
-        self, block: InputBlock[AurocInput], metadata: Sequence[MetricMetadata]
-    ) -> list[MetricEntry]:
-        """Update with several steps at once (see :mod:`burnish.metric.block`)."""
-        scores, targets, segments = self._checks.join_block(block, "predictions", "targets")
-        steps = [segments.slice(step) for step in range(segments.steps)]
-        return [self._step_entry(batch) for batch in self._add(block, scores, targets, steps)]
-
-    def _step_entry(self, batch: Callable[[], tuple[torch.Tensor, ...]]) -> MetricEntry:
+        self._last = functools.partial(self._add(item, scores, targets), slice(None))
         # The batch's tensors stay on the device: a step logs no value, and the batch text is
         # ranked and read only if a reader shows it.
         return MetricEntry.deferred(
-            self.name, (), functools.partial(self._render_update, batch), self._checks
+            self.name, (), functools.partial(self._render_update, self._last), self._checks
         )
 
+    def update_block(
+        self, block: InputBlock[AurocInput], metadata: Sequence[MetricMetadata]
+    ) -> Sequence[MetricEntry]:
+        """Update with several steps at once (see :mod:`burnish.metric.block`)."""
+        scores, targets, segments = self._checks.join_block(block, "predictions", "targets")
+        state_of = self._add(block, scores, targets)
+        self._last = functools.partial(state_of, segments.slice(segments.steps - 1))
+        render = _RankingSteps(self, state_of, segments)
+        return MetricEntry.of_steps(self.name, (), render, self._checks, segments.steps)
+
     def _add(
-        self,
-        item: MetricInput,
-        scores: torch.Tensor,
-        targets: torch.Tensor,
-        steps: Sequence[slice],
-    ) -> list[Callable[[], tuple[torch.Tensor, ...]]]:
-        """Add the items of ``steps`` (consecutive slices, covering the tensors) to the epoch's
-        state; for each step, what gives its own state tensors when a reader asks."""
+        self, item: MetricInput, scores: torch.Tensor, targets: torch.Tensor
+    ) -> Callable[[slice], tuple[torch.Tensor, ...]]:
+        """Add the items to the epoch's state; what gives the state tensors of a slice of them
+        (a step's), when a reader asks."""
         detached = (scores.detach(), targets.detach())
-        batches: list[Callable[[], tuple[torch.Tensor, ...]]]
         if self.bins is None:
             self._accumulator.append(*detached)
-            if len(steps) == 1:
-                batches = [lambda: detached]
-            else:
-                batches = [functools.partial(_sliced, detached, step) for step in steps]
-        else:
-            key = ("ranking-histogram", self.task, self.bins, self.sigmoid, self.softmax)
-            counts = item.memo(
-                (*key, id(scores), id(targets)), functools.partial(self._histogram_of, *detached)
-            )
-            self._histogram.add(counts, scores.shape[0])
-            if len(steps) == 1:
-                batches = [lambda: (counts,)]
-            else:
-                batches = [functools.partial(self._binned_step, detached, step) for step in steps]
-        self._last = batches[-1]
-        return batches
+            return functools.partial(_sliced, detached)
+        key = ("ranking-histogram", self.task, self.bins, self.sigmoid, self.softmax)
+        counts = item.memo(
+            (*key, id(scores), id(targets)), functools.partial(self._histogram_of, *detached)
+        )
+        self._histogram.add(counts, scores.shape[0])
+        return functools.partial(self._binned_slice, detached, counts)
 
-    def _binned_step(
-        self, tensors: tuple[torch.Tensor, torch.Tensor], step: slice
+    def _binned_slice(
+        self, tensors: tuple[torch.Tensor, torch.Tensor], counts: torch.Tensor, items: slice
     ) -> tuple[torch.Tensor, ...]:
-        scores, targets = _sliced(tensors, step)
-        return (self._histogram_of(scores, targets),)
+        if items == slice(None):
+            return (counts,)
+        return (self._histogram_of(*_sliced(tensors, items)),)
 
     def _histogram_of(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         assert self.bins is not None
@@ -257,7 +251,7 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
 
     def _render_update(
         self, batch_state: Callable[[], tuple[torch.Tensor, ...]], host: Sequence[list[float]]
-    ) -> tuple[Text, Text]:
+    ) -> tuple[Text, NumericEntry]:
         def formatted() -> str:
             (batch,) = read_values([self._values(batch_state())])
             return f"batch {format_values(self._options, batch)}"
@@ -328,6 +322,33 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
         self._accumulator.load_state_dict(state["accumulator"])
         self._histogram.load_state_dict(state["histogram"])
         self._checks.load_state_dict(state["checks"])
+
+
+class _RankingSteps:
+    """Renders a block's step entries of a ranking metric: a step's text ranks its own items
+    when read; its number is none (see ``_render_update``)."""
+
+    def __init__(
+        self,
+        metric: _RankingMetric,
+        state_of: Callable[[slice], tuple[torch.Tensor, ...]],
+        segments: Segments,
+    ) -> None:
+        self.metric = metric
+        self.state_of = state_of
+        self.segments = segments
+
+    def render_steps(
+        self, host: Sequence[list[float]], steps: Sequence[int]
+    ) -> list[tuple[Text, LogText]]:
+        render, state_of, segments = self.metric._render_update, self.state_of, self.segments
+        return [render(functools.partial(state_of, segments.slice(step)), host) for step in steps]
+
+    numeric_reads = 0
+
+    def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
+        steps = self.segments.steps
+        return StepNumbers([math.nan] * steps, [0] * steps, _NO_STEP_VALUE.kind)
 
 
 def _no_batch() -> tuple[torch.Tensor, ...]:

@@ -26,6 +26,8 @@ from burnish.metric.base import (
     LogText,
     MetricEntry,
     NumericEntry,
+    StepEntries,
+    StepNumbers,
     Text,
     format_value,
 )
@@ -129,7 +131,7 @@ class NumericMetricState:
         batch_counts: Sequence[int] | torch.Tensor,
         *,
         is_mean: bool = False,
-    ) -> list[MetricEntry]:
+    ) -> StepEntries:
         """Add several steps at once (see :mod:`burnish.metric.block`): step ``i`` has
         ``batch_counts[i]`` items whose values sum to ``batch_values[i]`` (average it, with
         ``is_mean``). The entries equal those of :meth:`update` (or :meth:`update_mean`) called
@@ -153,7 +155,7 @@ class NumericMetricState:
             counts = torch.as_tensor(batch_counts, device=batch_values.device).detach()
             count_totals = running(counts, None) + count
             self._count, last_count = count_totals[-1], counts[-1]
-            values = (batch_values, totals, counts, count_totals)
+            values = (batch_values, counts, totals, count_totals)
             render = _NumericSteps(self, mean, None, None)
         else:
             sizes = [int(size) for size in batch_counts]
@@ -246,9 +248,9 @@ class NumericMetricState:
 
 class _NumericSteps:
     """Renders a block's entries of a :class:`NumericMetricState` (see
-    :meth:`NumericMetricState.update_steps`): its values are the steps' batch values and
-    running sums, then their counts and running counts when those are tensors; else the counts
-    are known here."""
+    :meth:`NumericMetricState.update_steps`): its values are the steps' batch values, their
+    counts when those are tensors (else the counts are known here), the running sums, and the
+    running counts when those are tensors."""
 
     def __init__(
         self,
@@ -261,23 +263,35 @@ class _NumericSteps:
         self.is_mean = is_mean
         self.counts = counts
         self.count_totals = count_totals
+        self.numeric_reads = 1 if counts is not None else 2
 
     def render_steps(
         self, host: Sequence[list[float]], steps: Sequence[int]
     ) -> list[tuple[Text, LogText]]:
-        batches, totals = host[0], host[1]
-        counts: Sequence[float] = host[2] if self.counts is None else self.counts
-        count_totals: Sequence[float] = host[3] if self.count_totals is None else self.count_totals
+        batches, counts, totals, count_totals = self._columns(host)
         render, is_mean = self.state._render, self.is_mean
         return [
             render(batches[step], counts[step], is_mean, totals[step], count_totals[step])
             for step in steps
         ]
 
-    def numeric_steps(self, host: Sequence[list[float]]) -> list[NumericEntry]:
-        counts: Sequence[float] = host[2] if self.counts is None else self.counts
-        entry, is_mean = self.state._batch_entry, self.is_mean
-        return [entry(batch, count, is_mean) for batch, count in zip(host[0], counts, strict=True)]
+    def _columns(self, host: Sequence[list[float]]) -> tuple[Sequence[float], ...]:
+        """The batch values, counts, running sums and running counts of every step."""
+        if self.counts is None:
+            return host[0], host[1], host[2], host[3]
+        assert self.count_totals is not None
+        return host[0], self.counts, host[1], self.count_totals
+
+    def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
+        counts = host[1] if self.counts is None else self.counts
+        state, is_mean = self.state, self.is_mean
+        values = [
+            state._batch_mean(batch, count, is_mean)
+            for batch, count in zip(host[0], counts, strict=True)
+        ]
+        if state.transform is None:
+            return StepNumbers(values, [int(count) for count in counts], "aggregated")
+        return StepNumbers(values, [1] * len(values), "value")
 
 
 class NumericState(Protocol):
@@ -388,8 +402,11 @@ class _CountSteps:
         texts, size = self.state._texts, self.shape.numel()
         return [texts(batches[step], totals, step * size, self.shape) for step in steps]
 
-    def numeric_steps(self, host: Sequence[list[float]]) -> list[NumericEntry]:
-        return [NumericEntry(nan_mean(batch)) for batch in self.state._reduced(host[0], self.shape)]
+    numeric_reads = 1
+
+    def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
+        values = [nan_mean(batch) for batch in self.state._reduced(host[0], self.shape)]
+        return StepNumbers(values, [1] * len(values), "value")
 
 
 class ConfusionStatsState:
@@ -442,7 +459,7 @@ class ConfusionStatsState:
 
     def update_steps(
         self, counts: torch.Tensor, items: Sequence[int], shared: MetricInput | None = None
-    ) -> list[MetricEntry]:
+    ) -> StepEntries:
         """Add several steps' counts ``(steps, K, C)`` at once (see :mod:`burnish.metric.block`),
         step ``i`` over ``items[i]`` items; the entries equal those of :meth:`update` called for
         each step in turn. ``shared`` shares the running sums as in :meth:`update`."""
