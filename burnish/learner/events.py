@@ -200,7 +200,10 @@ class Actor:
     def __init__(self, consumer: EventConsumer, name: str) -> None:
         self.consumer = consumer
         self.error: BaseException | None = None
-        self._queue: queue.SimpleQueue[LearnerEvent] = queue.SimpleQueue()
+        # Events, or a block of step events sent at once (one put for them all).
+        self._queue: queue.SimpleQueue[LearnerEvent | list[ProcessedItemEvent]] = (
+            queue.SimpleQueue()
+        )
         self._ending = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -209,6 +212,10 @@ class Actor:
         self._queue.put(event)
         if isinstance(event, EndEvent):
             self._ending.set()
+
+    def send_steps(self, events: list[ProcessedItemEvent]) -> None:
+        """Send consecutive step events at once; the list must not change afterwards."""
+        self._queue.put(events)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the consumer to handle everything up to the :class:`EndEvent` sent."""
@@ -240,9 +247,13 @@ class Actor:
         """The first event within ``timeout``, then every event already queued."""
         events: list[LearnerEvent] = []
         try:
-            events.append(self._queue.get(timeout=timeout))
+            item = self._queue.get(timeout=timeout)
             while True:
-                events.append(self._queue.get_nowait())
+                if isinstance(item, list):
+                    events.extend(item)
+                else:
+                    events.append(item)
+                item = self._queue.get_nowait()
         except queue.Empty:
             return events
 

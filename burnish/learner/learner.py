@@ -58,6 +58,7 @@ from burnish.learner.events import (
     EndSplitEvent,
     EpochEndEvent,
     EventConsumer,
+    ProcessedItemEvent,
     Split,
     StartEvent,
     StartSplitEvent,
@@ -158,6 +159,10 @@ class _EventBus:
         for actor in self._actors:
             actor.send(event)
 
+    def send_steps(self, events: list[ProcessedItemEvent]) -> None:
+        for actor in self._actors:
+            actor.send_steps(events)
+
     def raise_if_failed(self) -> None:
         for actor in self._actors:
             if actor.error is not None:
@@ -182,7 +187,8 @@ class _LossWatch:
         self.policy = policy
         self.every_seconds = every_seconds
         self._pending: list[tuple[int, int, torch.Tensor]] = []
-        self._checked_at = time.monotonic()
+        # When the losses kept are next read: the training loop compares, without a call.
+        self.due = time.monotonic() + every_seconds
         self.found: str | None = None
 
     def admit(self, loss: torch.Tensor, epoch: int, iteration: int) -> bool:
@@ -205,12 +211,14 @@ class _LossWatch:
     def look(self, force: bool = False) -> bool:
         """Read the losses kept (about once a second, or now with ``force``); whether a
         non-finite one has been found, described by :attr:`found`."""
-        now = time.monotonic()
         if self.found is not None:
             return True
-        if not self._pending or (not force and now - self._checked_at < self.every_seconds):
+        now = time.monotonic()
+        if not force and now < self.due:
             return False
-        self._checked_at = now
+        self.due = now + self.every_seconds
+        if not self._pending:
+            return False
         pending, self._pending = self._pending, []
         losses = [loss.reshape(-1) for _, _, loss in pending]
         finite = torch.cat(losses).isfinite()
@@ -468,7 +476,7 @@ class Learner(Generic[ModelT]):
         model.train()
         step = self._train_step if vote is None else self._wrapped()
         items_total, batches_total = _items_total(loader), _batches_total(loader)
-        metrics.start(bus.send, epoch, config.num_epochs, items_total)
+        metrics.start(bus.send_steps, epoch, config.num_epochs, items_total)
         bus.send(StartSplitEvent(Split.TRAIN, epoch, items_total))
         epoch_rng, batches, done, items = self._epoch_batches(loader, resume)
         accumulation = config.grads_accumulation
@@ -504,14 +512,15 @@ class Learner(Generic[ModelT]):
                     loss = output.loss / accumulation if accumulation > 1 else output.loss
                     loss.backward()  # type: ignore[no-untyped-call]
                     pending_grads = True
+            now = time.monotonic()
             # A skipped batch (non-finite loss) is left out of training and metrics alike.
             if admitted:
                 if steps_optimizer:
                     self._optimizer_step()
                     pending_grads = False
-                metrics.record(output.item, items, self.iteration, lrs, time.monotonic())
-                bus.raise_if_failed()
-            self._after_step(watch, epoch, done, items, epoch_rng)
+                metrics.record(output.item, items, self.iteration, lrs, now)
+            if vote is not None or now >= watch.due or config.interrupter.should_stop():
+                self._after_step(watch, bus, epoch=epoch, done=done, items=items, rng=epoch_rng)
         if pending_grads:
             self._optimizer_step()
         if vote is None:
@@ -549,26 +558,30 @@ class Learner(Generic[ModelT]):
     def _after_step(
         self,
         watch: _LossWatch,
+        bus: _EventBus,
+        *,
         epoch: int,
         done: int,
         items: int,
-        epoch_rng: dict[str, Any],
+        rng: dict[str, Any],
     ) -> None:
-        """Act on non-finite losses and stop requests: at once on one process; in a distributed
-        run, on the vote, which every process reads at the same step."""
+        """Act on non-finite losses, a consumer's error and stop requests: on one process, when
+        a check is due (:attr:`_LossWatch.due`) or a stop asked for; in a distributed run, on
+        the vote, which every process reads at the same step."""
         vote, interrupter = self._vote, self.config.interrupter
+        bus.raise_if_failed()
         if vote is None:
             watch.check()
             if interrupter.should_stop():
                 watch.check(force=True)
-                self._save(epoch, done, items, epoch_rng)
+                self._save(epoch, done, items, rng)
                 raise _Stopped("stopped")
             return
         verdict = vote.cast(interrupter.should_stop(), watch.look())
         if verdict.stop:
             # The last losses are checked before the state is saved, as on one process.
             verdict = vote.agree(True, watch.look(force=True))
-        self._obey(verdict, watch, epoch=epoch, done=done, items=items, epoch_rng=epoch_rng)
+        self._obey(verdict, watch, epoch=epoch, done=done, items=items, epoch_rng=rng)
 
     def _obey(
         self,
@@ -633,7 +646,7 @@ class Learner(Generic[ModelT]):
         # A stop asked for meanwhile waits for the end of the split (see _stop_if_agreed).
         stoppable = not is_distributed()
         items_total = _items_total(loader)
-        metrics.start(bus.send, epoch, config.num_epochs, items_total)
+        metrics.start(bus.send_steps, epoch, config.num_epochs, items_total)
         bus.send(StartSplitEvent(split, epoch, items_total))
         items = 0
         with torch.no_grad():
@@ -678,7 +691,7 @@ class Learner(Generic[ModelT]):
             self.lr_scheduler.step()
 
     def _lrs(self) -> tuple[float, ...]:
-        return tuple(float(group["lr"]) for group in self.optimizer.param_groups)
+        return tuple([float(group["lr"]) for group in self.optimizer.param_groups])
 
     def _should_stop_early(self, epoch: int) -> bool:
         strategy = self.config.early_stopping

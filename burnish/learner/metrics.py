@@ -110,7 +110,7 @@ class SplitMetrics:
         self._has_moment = self.collection.has_moment
         self._pending: list[_PendingStep] = []
         self._block_steps: int | None = None
-        self._publish: Callable[[ProcessedItemEvent], None] = _nowhere
+        self._publish: Callable[[list[ProcessedItemEvent]], None] = _nowhere
         self._epoch = self._epoch_total = 0
         self._items_total: int | None = None
 
@@ -119,13 +119,13 @@ class SplitMetrics:
 
     def start(
         self,
-        publish: Callable[[ProcessedItemEvent], None],
+        publish: Callable[[list[ProcessedItemEvent]], None],
         epoch: int,
         epoch_total: int,
         items_total: int | None,
     ) -> None:
-        """Begin the split's epoch: clear the metrics; each step's event goes to ``publish``
-        once its metrics are updated."""
+        """Begin the split's epoch: clear the metrics; the steps' events go to ``publish``,
+        a block's at once, once its metrics are updated."""
         self.clear()
         self._publish = publish
         self._epoch, self._epoch_total, self._items_total = epoch, epoch_total, items_total
@@ -166,12 +166,19 @@ class SplitMetrics:
             column.name if isinstance(column, StepEntries) else column[0].name for column in columns
         )
         block = BlockUpdates(columns, self._higher_is_better, names)
-        split, publish, epoch, total = self.split, self._publish, self._epoch, self._epoch_total
-        for index, (step, step_metadata) in enumerate(zip(pending, metadata, strict=True)):
-            progress = TrainingProgress(step_metadata.progress, epoch, total, step.iteration)
-            publish(
-                ProcessedItemEvent(split, progress, StepUpdates(block, index), step.lrs, step.at)
-            )
+        split, epoch, total = self.split, self._epoch, self._epoch_total
+        self._publish(
+            [
+                ProcessedItemEvent(
+                    split,
+                    TrainingProgress(step_metadata.progress, epoch, total, step.iteration),
+                    StepUpdates(block, index),
+                    step.lrs,
+                    step.at,
+                )
+                for index, (step, step_metadata) in enumerate(zip(pending, metadata, strict=True))
+            ]
+        )
 
     def compute(self) -> tuple[MetricUpdate, ...]:
         self.flush()
@@ -202,5 +209,5 @@ class SplitMetrics:
         self.collection.close()
 
 
-def _nowhere(event: ProcessedItemEvent) -> None:
+def _nowhere(events: list[ProcessedItemEvent]) -> None:
     """Where events go before a split starts."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import torch
 
@@ -36,6 +36,12 @@ def move_to_device(batch: BatchT, device: torch.device) -> BatchT:
 
     Copies from the host are asynchronous where the memory allows (pinned memory).
     """
+    # The common batch, a tuple of tensors already in place, costs no call per tensor.
+    if (type(batch) is tuple or type(batch) is list) and all(
+        type(value) is torch.Tensor and value.device == device
+        for value in cast("Sequence[Any]", batch)
+    ):
+        return batch
     return _move(batch, device)  # type: ignore[no-any-return]
 
 
@@ -56,6 +62,8 @@ def _move(value: Any, device: torch.device) -> Any:
 
 def batch_size_of(batch: object) -> int:
     """The length of the first tensor found in a batch (its leading dimension), else 1."""
+    if (type(batch) is tuple or type(batch) is list) and batch and type(batch[0]) is torch.Tensor:
+        batch = batch[0]
     if isinstance(batch, torch.Tensor):
         return batch.shape[0] if batch.ndim else 1
     if isinstance(batch, Mapping):
