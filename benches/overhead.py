@@ -59,15 +59,12 @@ from burnish import (
 )
 from burnish.learner.events import (
     LearnerEvent,
-    ProcessedItemEvent,
     Split,
     StartEvent,
     StartSplitEvent,
-    TrainingProgress,
 )
 from burnish.learner.metrics import RegisteredMetric, SplitMetrics
 from burnish.logger.jsonl import JsonlMetricLogger
-from burnish.metric.base import MetricMetadata, Progress
 from burnish.metric.system.sampler import Need, SystemSampler
 from burnish.renderer import PlainRenderer, TuiRenderer
 
@@ -99,7 +96,8 @@ def outputs() -> list[ClassificationOutput]:
 
 
 def train_thread(config: Config, steps: Sequence[ClassificationOutput]) -> tuple[float, list]:
-    """CPU seconds to update the metrics and build the step events, and the events."""
+    """CPU seconds to update the metrics and build the step events (as the learner records
+    each step, in blocks), and the events."""
     metrics = reference_metrics() if config.with_reference else []
     metrics += [make() for make in config.extra]
     split = SplitMetrics(Split.TRAIN, [RegisteredMetric.of(m, plotted=True) for m in metrics])
@@ -107,13 +105,12 @@ def train_thread(config: Config, steps: Sequence[ClassificationOutput]) -> tuple
         StartEvent(1, (Split.TRAIN,), time.monotonic()),
         StartSplitEvent(Split.TRAIN, 1, STEPS * BATCH),
     ]
+    split.start(events.extend, 1, 1, STEPS * BATCH)
     gc.collect()  # the previous run's garbage is not this run's work
     start = time.thread_time()
     for index, output in enumerate(steps, start=1):
-        progress = TrainingProgress(Progress(index * BATCH, STEPS * BATCH), 1, 1, index)
-        metadata = MetricMetadata(progress.progress, 1, 1, index, (0.05,))
-        updates = split.update(output, metadata)
-        events.append(ProcessedItemEvent(Split.TRAIN, progress, updates, (0.05,), 0.0))
+        split.record(output, index * BATCH, index, (0.05,), time.monotonic())
+    split.flush()
     elapsed = time.thread_time() - start
     split.close()
     return elapsed, events

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import typing
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
@@ -214,10 +214,14 @@ def unsupported_input(output: object, kind: type[Any]) -> TypeError:
 
 def adapt(output: object, kind: type[InputT]) -> InputT:
     """Turn a step's output into ``kind``: a registered adaptor, else the output's ``adapt``."""
-    adaptor = _adaptors.get((type(output), kind))
+    return _adaptor(type(output), kind)(output)
+
+
+def _adaptor(output_type: type[Any], kind: type[InputT]) -> Callable[[Any], InputT]:
+    adaptor = _adaptors.get((output_type, kind))
     if adaptor is None:
-        adaptor = _adaptors[(type(output), kind)] = _find_adaptor(type(output), kind)
-    return cast("InputT", adaptor(output))
+        adaptor = _adaptors[(output_type, kind)] = _find_adaptor(output_type, kind)
+    return adaptor
 
 
 # How each output type turns into each input type, found once: every step adapts every
@@ -288,3 +292,22 @@ class StepAdaptations:
         if adapted is _MISSING:
             adapted = self._adapted[kind] = adapt(self.output, kind)
         return cast("InputT", adapted)
+
+    @staticmethod
+    def get_all(steps: Sequence[StepAdaptations], kind: type[InputT]) -> tuple[InputT, ...]:
+        """Every step's :meth:`get` of ``kind``, finding how to adapt once for the steps'
+        outputs of one type (a block's, usually all)."""
+        if not steps:
+            return ()
+        output_type = type(steps[0].output)
+        adaptor = _adaptor(output_type, kind)
+        inputs = []
+        for step in steps:
+            adapted = step._adapted.get(kind, _MISSING)
+            if adapted is _MISSING:
+                output = step.output
+                adapted = step._adapted[kind] = (
+                    adaptor(output) if type(output) is output_type else adapt(output, kind)
+                )
+            inputs.append(adapted)
+        return tuple(inputs)

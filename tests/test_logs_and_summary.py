@@ -3,15 +3,29 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from burnish import InMemoryMetricLogger, JsonlMetricLogger, LearnerSummary, Split, read_run
+from burnish import (
+    AccuracyMetric,
+    AurocMetric,
+    ClassificationOutput,
+    InMemoryMetricLogger,
+    JsonlMetricLogger,
+    LearnerSummary,
+    LossMetric,
+    Metric,
+    Split,
+    read_run,
+)
 from burnish.cli import LogReplay, main
 from burnish.learner.events import MetricUpdate, ProcessedItemEvent, TrainingProgress
 from burnish.learner.history import Direction, MetricHistory
+from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
 from burnish.metric.base import MetricEntry, NumericEntry, Progress
+from burnish.metric.collection import MetricCollection
 from tests.learner_fixtures import Classifier, builder, loaders, sgd
 
 
@@ -142,3 +156,51 @@ def test_cli_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "| Valid | Accuracy |" in out
     assert main(["summary", str(tmp_path / "missing")]) == 2
     assert "no metrics.jsonl" in capsys.readouterr().err
+
+
+def test_blocks_of_steps_sent_in_parts_are_logged_as_each_step_was(tmp_path: Path) -> None:
+    def metrics() -> list[Metric[Any]]:
+        return [LossMetric(), AccuracyMetric(), AurocMetric.multiclass()]
+
+    split = SplitMetrics(
+        Split.TRAIN, [RegisteredMetric.of(m, plotted=True) for m in metrics()], BlockLimits(4)
+    )
+    stepwise = MetricCollection(metrics())
+    events: list[ProcessedItemEvent] = []
+    split.start(events.extend, 1, 1, None)
+    generator = torch.Generator().manual_seed(0)
+    expected = []
+    for step in range(1, 10):
+        scores = torch.randn(5, 3, generator=generator)
+        targets = torch.randint(0, 3, (5,), generator=generator)
+        output = ClassificationOutput(scores.logsumexp(1).mean(), scores, targets)
+        split.record(output, 5 * step, step, (0.1,), 0.001 * step)
+        expected.append(stepwise.update(output))
+    split.flush()
+    # The first step alone, then blocks of four, handed to the logger cut inside a block and
+    # after a step that is not a block's.
+    assert [e.progress.iteration for e in events] == list(range(1, 10))
+    alone = ProcessedItemEvent(
+        Split.TRAIN,
+        TrainingProgress(Progress(50, None), 1, 1, 10),
+        (MetricUpdate(MetricEntry("Loss", "", NumericEntry(0.5, 5, "aggregated")), False),),
+        (0.1,),
+        0.0,
+    )
+    logger = JsonlMetricLogger(tmp_path)
+    for part in (events[:3], [*events[3:7], alone], events[7:]):
+        logger.consume(part)
+    logger.close()
+    run = read_run(tmp_path)
+    for name in ("Loss", "Accuracy"):
+        logged = run.steps[(Split.TRAIN, name)]
+        want = [entries[name].numeric for entries in expected]
+        iterations = list(range(1, 10))
+        if name == "Loss":
+            want.insert(7, NumericEntry(0.5, 5, "aggregated"))
+            iterations.insert(7, 10)
+        assert [step for step, _ in logged] == iterations
+        assert [(e.count, e.kind) for _, e in logged] == [(e.count, e.kind) for e in want]
+        assert [e.value for _, e in logged] == pytest.approx([e.value for e in want])
+    # A step's AUROC counts nothing: no batch value is ranked for a log.
+    assert (Split.TRAIN, "AUROC") not in run.steps

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,14 @@ from burnish import (
 )
 from burnish.adaptor import LossInput
 from burnish.learner.metrics import BlockLimits
-from burnish.metric.base import MetricEntry, resolve_entries
+from burnish.metric.base import (
+    MetricEntry,
+    MetricMetadata,
+    NumericEntry,
+    StepEntries,
+    resolve_entries,
+    resolve_step_numbers,
+)
 from burnish.metric.collection import MetricCollection
 from burnish.metric.host import transfer_count
 from tests.learner_fixtures import Classifier, NullRenderer, loaders
@@ -94,6 +101,47 @@ def _check_blocks_match_steps(
     for block_entries, step_entries in zip(got, expected, strict=True):
         _assert_same(block_entries, step_entries)
     _assert_same(blocked.compute(), stepwise.compute())
+    _check_columns_match_steps(make, outputs, cuts, expected)
+
+
+def _check_columns_match_steps(
+    make: Callable[[], list[Metric[Any]]],
+    outputs: list[Any],
+    cuts: list[int],
+    expected: list[dict[str, MetricEntry]],
+) -> None:
+    """As a learner reads its blocks: the numbers of a block's steps by column, in one read,
+    before any step's entry is built; then the entries built from the column."""
+    columned = MetricCollection(make())
+    names = list(expected[0])
+    numbers: dict[str, list[NumericEntry]] = {name: [] for name in names}
+    columns_of_blocks: list[list[Sequence[MetricEntry]]] = []
+    for start, end in zip([0, *cuts], [*cuts, len(outputs)], strict=True):
+        steps = outputs[start:end]
+        metadata = [MetricMetadata.fake()] * len(steps)
+        moments = [columned.update_moment(step) for step in metadata]
+        columns = columned.update_columns(steps, metadata, moments)
+        columns_of_blocks.append(columns)
+        blocks = [column for column in columns if isinstance(column, StepEntries)]
+        resolve_step_numbers(blocks)
+        for name, column in zip(names, columns, strict=True):
+            if isinstance(column, StepEntries):
+                assert column._entries == [None] * len(steps), "numbers built an entry"
+                numbers[name] += [column.number(step) for step in range(len(steps))]
+            else:
+                numbers[name] += [entry.numeric for entry in column]
+    for name in names:
+        for got, step_entries in zip(numbers[name], expected, strict=True):
+            want = step_entries[name].numeric
+            assert (got.count, got.kind) == (want.count, want.kind), name
+            assert got.value == pytest.approx(want.value, rel=1e-9, abs=1e-12, nan_ok=True)
+    built = [
+        dict(zip(names, [column[step] for column in columns], strict=True))
+        for columns in columns_of_blocks
+        for step in range(len(columns[0]))
+    ]
+    for block_entries, step_entries in zip(built, expected, strict=True):
+        _assert_same(block_entries, step_entries)
 
 
 def _cuts(draw: st.DrawFn, steps: int) -> list[int]:

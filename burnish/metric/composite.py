@@ -170,7 +170,7 @@ class UpdatePlan:
             assert kind is not None
             block = blocks.get(kind)
             if block is None:
-                inputs = tuple(step.get(kind) for step in steps)
+                inputs = StepAdaptations.get_all(steps, kind)
                 block = blocks[kind] = InputBlock(inputs, derived=derived)
             try:
                 entries = metric.update_block(block, metadata)
