@@ -30,6 +30,7 @@ __all__ = [
     "StepAdaptations",
     "TopKAccuracyInput",
     "adapt",
+    "adapt_all",
     "adapt_registered",
     "check_adaptable",
     "register_adaptor",
@@ -217,6 +218,21 @@ def adapt(output: object, kind: type[InputT]) -> InputT:
     return _adaptor(type(output), kind)(output)
 
 
+def adapt_all(outputs: Sequence[object], kind: type[InputT]) -> tuple[InputT, ...]:
+    """Every output turned into ``kind``, as :func:`adapt` does, finding how once for outputs
+    of one type (a learner's block of steps, usually all)."""
+    if not outputs:
+        return ()
+    output_type = type(outputs[0])
+    adaptor = _adaptor(output_type, kind)
+    return tuple(
+        [
+            adaptor(output) if type(output) is output_type else adapt(output, kind)
+            for output in outputs
+        ]
+    )
+
+
 def _adaptor(output_type: type[Any], kind: type[InputT]) -> Callable[[Any], InputT]:
     adaptor = _adaptors.get((output_type, kind))
     if adaptor is None:
@@ -283,31 +299,13 @@ class StepAdaptations:
 
     __slots__ = ("_adapted", "output")
 
-    def __init__(self, output: object) -> None:
+    def __init__(self, output: object, adapted: dict[type[Any], Any] | None = None) -> None:
+        """``adapted``: inputs of the output already made, by type."""
         self.output = output
-        self._adapted: dict[type[Any], Any] = {}
+        self._adapted: dict[type[Any], Any] = {} if adapted is None else adapted
 
     def get(self, kind: type[InputT]) -> InputT:
         adapted = self._adapted.get(kind, _MISSING)
         if adapted is _MISSING:
             adapted = self._adapted[kind] = adapt(self.output, kind)
         return cast("InputT", adapted)
-
-    @staticmethod
-    def get_all(steps: Sequence[StepAdaptations], kind: type[InputT]) -> tuple[InputT, ...]:
-        """Every step's :meth:`get` of ``kind``, finding how to adapt once for the steps'
-        outputs of one type (a block's, usually all)."""
-        if not steps:
-            return ()
-        output_type = type(steps[0].output)
-        adaptor = _adaptor(output_type, kind)
-        inputs = []
-        for step in steps:
-            adapted = step._adapted.get(kind, _MISSING)
-            if adapted is _MISSING:
-                output = step.output
-                adapted = step._adapted[kind] = (
-                    adaptor(output) if type(output) is output_type else adapt(output, kind)
-                )
-            inputs.append(adapted)
-        return tuple(inputs)

@@ -36,12 +36,13 @@ def move_to_device(batch: BatchT, device: torch.device) -> BatchT:
 
     Copies from the host are asynchronous where the memory allows (pinned memory).
     """
-    # The common batch, a tuple of tensors already in place, costs no call per tensor.
-    if (type(batch) is tuple or type(batch) is list) and all(
-        type(value) is torch.Tensor and value.device == device
-        for value in cast("Sequence[Any]", batch)
-    ):
-        return batch
+    if type(batch) is tuple or type(batch) is list:
+        # The common batch, a tuple of tensors already in place, costs no call per tensor.
+        for value in cast("Sequence[Any]", batch):
+            if type(value) is not torch.Tensor or value.device != device:
+                break
+        else:
+            return batch
     return _move(batch, device)  # type: ignore[no-any-return]
 
 

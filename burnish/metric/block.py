@@ -51,28 +51,41 @@ class InputBlock(MetricInput, Generic[InputT]):
         Raises :class:`RaggedBlockError` when their shapes differ beyond the batch dimension
         or a step's tensor has no batch dimension. Call it before changing any state.
         """
-        tensors = [getattr(step, field) for step in self.steps]
-        return self.memo(("cat", *map(id, tensors)), functools.partial(_join, tensors))
+        tensors, ids = self._column(field)
+        # Keyed by the tensors: blocks of other input types holding them share the result.
+        return self.memo(("cat", ids), functools.partial(_join, tensors))
 
     def stack(self, field: str) -> torch.Tensor:
         """The steps' 0-d ``field`` tensors (a mean loss each) as one ``(steps,)`` tensor,
         detached; :class:`RaggedBlockError` when a step's is not 0-d."""
-        tensors = [getattr(step, field) for step in self.steps]
+        tensors, ids = self._column(field)
         if any(tensor.ndim != 0 for tensor in tensors):
             raise RaggedBlockError(f"not every step's {field} is a scalar")
-        return self.memo(("stack", *map(id, tensors)), functools.partial(_stack, tensors))
+        return self.memo(("stack", ids), functools.partial(_stack, tensors))
 
     def segments(self, *fields: str) -> Segments:
         """Where each step's items lie in :meth:`cat`'s result, the same for every field.
 
         Raises :class:`RaggedBlockError` when the fields' batch sizes differ in a step.
         """
-        columns = [[getattr(step, field).shape[0] for step in self.steps] for field in fields]
+        return self.memo(("segments", id(self.steps), fields), lambda: self._segments(fields))
+
+    def _segments(self, fields: tuple[str, ...]) -> Segments:
+        columns = [[tensor.shape[0] for tensor in self._column(field)[0]] for field in fields]
         sizes = tuple(columns[0])
         if any(tuple(column) != sizes for column in columns[1:]):
             raise RaggedBlockError(f"batch sizes differ between {', '.join(fields)}")
-        device = getattr(self.steps[0], fields[0]).device
+        device = self._column(fields[0])[0][0].device
         return self.memo(("segments", sizes, device), lambda: Segments(sizes, device))
+
+    def _column(self, field: str) -> tuple[list[torch.Tensor], tuple[int, ...]]:
+        """The steps' ``field`` tensors and their ids, read once per block and field."""
+
+        def read() -> tuple[list[torch.Tensor], tuple[int, ...]]:
+            tensors = [getattr(step, field) for step in self.steps]
+            return tensors, tuple(map(id, tensors))
+
+        return self.memo(("column", id(self.steps), field), read)
 
 
 def _join(tensors: list[torch.Tensor]) -> torch.Tensor:

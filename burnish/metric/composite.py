@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
-from burnish.adaptor import StepAdaptations
+from burnish.adaptor import StepAdaptations, adapt_all
 from burnish.distributed.sync import StateSync, SyncOnCompute
 from burnish.metric.base import (
     Metric,
@@ -132,37 +132,45 @@ class UpdatePlan:
         """Update with several consecutive steps' outputs, given each step's
         :meth:`update_moment` entries; the steps' entries of each of ``metrics``, in their
         order (a metric updated with the whole block builds a step's entry when it is read)."""
-        steps = [StepAdaptations(item) for item in items]
         columns: list[Sequence[MetricEntry] | None] = [None] * len(self._steps)
         for position, index in enumerate(self._moment):
             columns[index] = [moment[position] for moment in moments]
-        if len(steps) > 1:
-            self._update_blocked(steps, metadata, columns)
+        # The steps' inputs made for the block, by type: metrics updated step by step reuse them.
+        adapted: dict[type[Any], tuple[Any, ...]] = {}
+        if len(items) > 1:
+            self._update_blocked(items, metadata, columns, adapted)
         built: dict[int, list[MetricEntry]] = {
             index: [] for index, column in enumerate(columns) if column is None
         }
-        for position, (step, step_metadata) in enumerate(zip(steps, metadata, strict=True)):
+        if built:
+            steps = [
+                StepAdaptations(item, {kind: inputs[i] for kind, inputs in adapted.items()})
+                for i, item in enumerate(items)
+            ]
+            for position, (step, step_metadata) in enumerate(zip(steps, metadata, strict=True)):
+                for index, entries in built.items():
+                    metric, kind, operands = self._steps[index]
+                    if operands is None:
+                        item = None if kind is None else step.get(kind)
+                        entries.append(metric.update(item, step_metadata))
+                    else:
+                        # Operands are updated step by step, before the composites they make.
+                        operand_entries = [built[operand][position] for operand in operands]
+                        entries.append(metric.combine(step, operand_entries, step_metadata))
             for index, entries in built.items():
-                metric, kind, operands = self._steps[index]
-                if operands is None:
-                    item = None if kind is None else step.get(kind)
-                    entries.append(metric.update(item, step_metadata))
-                else:
-                    # Operands are updated step by step, before the composites they make.
-                    operand_entries = [built[operand][position] for operand in operands]
-                    entries.append(metric.combine(step, operand_entries, step_metadata))
-        for index, entries in built.items():
-            columns[index] = entries
+                columns[index] = entries
         return [cast("Sequence[MetricEntry]", columns[index]) for index in self._roots]
 
     def _update_blocked(
         self,
-        steps: Sequence[StepAdaptations],
+        items: Sequence[object],
         metadata: Sequence[MetricMetadata],
         columns: list[Sequence[MetricEntry] | None],
+        adapted: dict[type[Any], tuple[Any, ...]],
     ) -> None:
         """Update the metrics that can with the whole block; the others are left to
-        :meth:`update_columns`'s steps (also those whose steps cannot be joined)."""
+        :meth:`update_columns`'s steps (also those whose steps cannot be joined). The inputs
+        made go to ``adapted``."""
         derived: dict[Hashable, Any] = {}
         blocks: dict[type[Any], InputBlock[Any]] = {}
         for index in self._blocked:
@@ -170,16 +178,16 @@ class UpdatePlan:
             assert kind is not None
             block = blocks.get(kind)
             if block is None:
-                inputs = StepAdaptations.get_all(steps, kind)
+                adapted[kind] = inputs = adapt_all(items, kind)
                 block = blocks[kind] = InputBlock(inputs, derived=derived)
             try:
                 entries = metric.update_block(block, metadata)
             except RaggedBlockError:
                 continue
-            if len(entries) != len(steps):
+            if len(entries) != len(items):
                 raise ValueError(
                     f"metric {metric.name!r}: update_block returned {len(entries)} entries "
-                    f"for {len(steps)} steps"
+                    f"for {len(items)} steps"
                 )
             columns[index] = entries
 
