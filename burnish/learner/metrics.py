@@ -41,7 +41,7 @@ class BlockLimits:
     ``max_bytes`` bytes in all (they are kept alive until the update, on their device), and
     steps over ``seconds`` (how stale a display may be). ``steps=1`` updates every step."""
 
-    steps: int = 64
+    steps: int = 256
     seconds: float = 0.25
     max_bytes: int = 64 * 2**20
 
