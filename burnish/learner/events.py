@@ -71,7 +71,7 @@ class BlockUpdates:
     """A block of consecutive steps' metric entries, one column per metric (see
     :meth:`~burnish.metric.MetricCollection.update_columns`); shared by the steps' events."""
 
-    __slots__ = ("columns", "higher_is_better", "names")
+    __slots__ = ("columns", "entry_columns", "higher_is_better", "names", "step_columns")
 
     def __init__(
         self,
@@ -82,6 +82,10 @@ class BlockUpdates:
         self.columns = columns
         self.higher_is_better = higher_is_better
         self.names = names
+        # The columns of metrics updated with the whole block, read by column, and the
+        # others, read entry by entry.
+        self.step_columns = [column for column in columns if isinstance(column, StepEntries)]
+        self.entry_columns = [column for column in columns if not isinstance(column, StepEntries)]
 
 
 class StepUpdates(Sequence[MetricUpdate]):

@@ -67,8 +67,10 @@ class _PendingStep(NamedTuple):
     iteration: int
     lrs: tuple[float, ...]
     at: float
-    # The entries of the metrics that take no input, updated at the step.
+    # The entries of the metrics that take no input, updated at the step, and the metadata
+    # they were updated with (else it is made for the block).
     moment: Sequence[MetricEntry]
+    metadata: MetricMetadata | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +137,10 @@ class SplitMetrics:
     ) -> None:
         """A step is done (``items`` processed so far in the split): metrics that take no input
         are updated now, the others with the block (its event is published then)."""
-        moment = (
-            self.collection.update_moment(self._metadata(items, iteration, lrs))
-            if self._has_moment
-            else ()
-        )
+        metadata = self._metadata(items, iteration, lrs) if self._has_moment else None
+        moment = () if metadata is None else self.collection.update_moment(metadata)
         pending = self._pending
-        pending.append(_PendingStep(output, items, iteration, lrs, at, moment))
+        pending.append(_PendingStep(output, items, iteration, lrs, at, moment, metadata))
         if self._block_steps is None:
             self._block_steps = self.limits.steps_for(output)
             self.flush()
@@ -158,7 +157,10 @@ class SplitMetrics:
         if not pending:
             return
         # Built here, for the block at once, rather than while training each step.
-        metadata = [self._metadata(step.items, step.iteration, step.lrs) for step in pending]
+        metadata = [
+            step.metadata or self._metadata(step.items, step.iteration, step.lrs)
+            for step in pending
+        ]
         columns = self.collection.update_columns(
             [step.output for step in pending], metadata, [step.moment for step in pending]
         )

@@ -52,20 +52,12 @@ def resolve_events(events: Iterable[LearnerEvent]) -> None:
         if isinstance(metrics, StepUpdates):
             block = metrics.block
             blocks[id(block)] = block
-            entries.extend(
-                column[metrics.step]
-                for column in block.columns
-                if not isinstance(column, StepEntries)
-            )
+            step = metrics.step
+            for column in block.entry_columns:
+                entries.append(column[step])
         else:
             entries.extend(update.entry for update in metrics)
-    columns = [
-        column
-        for block in blocks.values()
-        for column in block.columns
-        if isinstance(column, StepEntries)
-    ]
-    resolve_step_numbers(columns)
+    resolve_step_numbers(column for block in blocks.values() for column in block.step_columns)
     resolve_entries(entries, texts=False)
 
 

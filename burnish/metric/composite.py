@@ -70,6 +70,7 @@ class UpdatePlan:
             for index, (_, kind, operands) in enumerate(self._steps)
             if operands is None and kind is None and index not in stepwise
         ]
+        self._moment_updates = [self._steps[index][0].update for index in self._moment]
         self._blocked = [
             index
             for index, (metric, kind, operands) in enumerate(self._steps)
@@ -116,7 +117,7 @@ class UpdatePlan:
     def update_moment(self, metadata: MetricMetadata) -> list[MetricEntry]:
         """Update the metrics that take no input (they describe the moment of the step); their
         entries, for :meth:`update_columns`."""
-        return [self._steps[index][0].update(None, metadata) for index in self._moment]
+        return [update(None, metadata) for update in self._moment_updates]
 
     @property
     def has_moment(self) -> bool:

@@ -50,7 +50,6 @@ class IterationSpeedMetric(NumericMetricMixin):
         self._recent: deque[tuple[float, int, int]] = deque(maxlen=max_steps)
         self._start: tuple[float, int, int] | None = None
         self._steps = 0
-        self._current = (math.nan, math.nan)
         self._entry: tuple[float, MetricEntry] | None = None
 
     def update(self, item: None, metadata: MetricMetadata) -> MetricEntry:
@@ -67,13 +66,12 @@ class IterationSpeedMetric(NumericMetricMixin):
         recent.append(record)
         while len(recent) > 2 and now - recent[1][0] >= self.window:
             recent.popleft()
-        self._current = _rates(recent[0], recent[-1])
         if self._entry is not None and now - self._entry[0] < _ENTRY_SECONDS:
             # Rates over a window of a second barely move between close steps: the same
             # entry, which each consumer reads once however many steps it stands for.
             return self._entry[1]
         running = self._running()
-        per_second = self._current
+        per_second = self._current()
         # n/a counts for nothing when a logger averages the step entries.
         entry = (
             NumericEntry(per_second[0], 0, "aggregated")
@@ -94,6 +92,11 @@ class IterationSpeedMetric(NumericMetricMixin):
             f"batch {self._items.format(items)} ({self._iterations.format(iterations)})"
         )
 
+    def _current(self) -> tuple[float, float]:
+        """(items/s, iterations/s) over the recent window; NaN before two updates."""
+        recent = self._recent
+        return _rates(recent[0], recent[-1]) if recent else (math.nan, math.nan)
+
     def _running(self) -> tuple[float, float]:
         if self._start is None or not self._recent:
             return (math.nan, math.nan)
@@ -105,11 +108,11 @@ class IterationSpeedMetric(NumericMetricMixin):
 
     def value(self) -> float:
         """Items/s over the last ``window`` seconds; NaN before two updates."""
-        return self._current[0]
+        return self._current()[0]
 
     def iterations_per_second(self) -> float:
         """Iterations/s over the last ``window`` seconds; NaN before two updates."""
-        return self._current[1]
+        return self._current()[1]
 
     def running_value(self) -> NumericEntry:
         """Items/s over the epoch so far: a rate of the whole epoch, not a mean to re-average."""
@@ -131,7 +134,6 @@ class IterationSpeedMetric(NumericMetricMixin):
         self._recent.clear()
         self._start = None
         self._steps = 0
-        self._current = (math.nan, math.nan)
         self._entry = None
 
 
