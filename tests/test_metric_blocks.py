@@ -31,13 +31,17 @@ from burnish import (
 from burnish.adaptor import LossInput
 from burnish.learner.metrics import BlockLimits
 from burnish.metric.base import (
+    LogText,
     MetricEntry,
     MetricMetadata,
     NumericEntry,
     StepEntries,
+    StepNumbers,
+    Text,
     resolve_entries,
     resolve_step_numbers,
 )
+from burnish.metric.block import InputBlock
 from burnish.metric.collection import MetricCollection
 from burnish.metric.host import transfer_count
 from tests.learner_fixtures import Classifier, NullRenderer, loaders
@@ -293,3 +297,42 @@ def test_a_learner_logs_the_same_steps_in_blocks_as_step_by_step(tmp_path: Path)
             assert math.isclose(got.value, expected.value, rel_tol=1e-9) or (
                 math.isnan(got.value) and math.isnan(expected.value)
             )
+
+
+class _Listed:
+    """A render shared by every block it renders: each step's value and its block's first."""
+
+    numeric_reads = 1
+
+    def render_steps(
+        self, host: Sequence[list[float]], steps: Sequence[int]
+    ) -> list[tuple[Text, LogText]]:
+        return [(f"{host[0][step]} of {host[0][0]}", NumericEntry(host[0][step])) for step in steps]
+
+    def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
+        return StepNumbers(host[0], [1] * len(host[0]), "value")
+
+
+def test_blocks_sharing_a_render_are_each_read_from_their_own_values() -> None:
+    render = _Listed()
+    first = MetricEntry.of_steps("M", (torch.tensor([1.0, 2.0]),), render, None, 2)
+    second = MetricEntry.of_steps("M", (torch.tensor([10.0, 20.0]),), render, None, 2)
+    entries = [first[1], second[1], second[0]]
+    resolve_entries(entries)
+    assert [entry.formatted for entry in entries] == ["2.0 of 1.0", "20.0 of 10.0", "10.0 of 10.0"]
+    fresh = MetricEntry.of_steps("M", (torch.tensor([3.0, 4.0]),), render, None, 2)
+    resolve_step_numbers([fresh, first])
+    assert [fresh.number(1).value, first.number(1).value] == [4.0, 2.0]
+
+
+def test_a_block_update_with_the_wrong_number_of_entries_names_the_metric() -> None:
+    class Short(LossMetric):
+        def update_block(
+            self, block: InputBlock[LossInput], metadata: Sequence[MetricMetadata]
+        ) -> Sequence[MetricEntry]:
+            return list(super().update_block(block, metadata))[:-1]
+
+    outputs = [ClassificationOutput(torch.tensor(0.5), torch.zeros(2, 3), torch.zeros(2).long())]
+    expected = r"metric 'Loss': update_block must return .* \(2\), returned 1"
+    with pytest.raises(TypeError, match=expected):
+        MetricCollection([Short()]).update_many(outputs * 2)

@@ -483,10 +483,11 @@ def resolve_entries(entries: Iterable[MetricEntry], *, texts: bool = True) -> No
     # The renderer and the loggers resolve from their own threads, often the same entries.
     with _resolving:
         # One pass sorts the entries: those of a block of steps share their values and their
-        # render, one per block (read and rendered once for them all), those of a group render
-        # share their render.
+        # render (read and rendered once for them all; a block's values may be empty, as
+        # another's, and a render may serve several blocks), those of a group render share
+        # their render.
         # hasattr, not isinstance: a protocol check costs tens of microseconds per entry.
-        blocks: dict[int, dict[int, MetricEntry]] = {}
+        blocks: dict[tuple[int, int], dict[int, MetricEntry]] = {}
         groups: dict[int, dict[int, MetricEntry]] = {}
         singles: dict[int, MetricEntry] = {}
         checks: dict[int, DeferredChecks] = {}
@@ -497,7 +498,7 @@ def resolve_entries(entries: Iterable[MetricEntry], *, texts: bool = True) -> No
             if hasattr(render, "render_steps"):
                 if not texts and entry._numeric is not None:
                     continue  # its number was read before
-                blocks.setdefault(id(render), {})[id(entry)] = entry
+                blocks.setdefault((id(render), id(entry._values)), {})[id(entry)] = entry
             elif hasattr(render, "render_many"):
                 groups.setdefault(id(render), {})[id(entry)] = entry
             else:

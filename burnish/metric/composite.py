@@ -185,10 +185,11 @@ class UpdatePlan:
                 entries = metric.update_block(block, metadata)
             except RaggedBlockError:
                 continue
-            if len(entries) != len(items):
-                raise ValueError(
-                    f"metric {metric.name!r}: update_block returned {len(entries)} entries "
-                    f"for {len(items)} steps"
+            if not isinstance(entries, Sequence) or len(entries) != len(items):
+                got = len(entries) if isinstance(entries, Sequence) else type(entries).__name__
+                raise TypeError(
+                    f"metric {metric.name!r}: update_block must return a sequence of one entry "
+                    f"per step ({len(items)}), returned {got}"
                 )
             columns[index] = entries
 
