@@ -33,6 +33,9 @@ __all__ = [
     "StartSplitEvent",
     "StepUpdates",
     "TrainingProgress",
+    "is_numeric",
+    "metric_names",
+    "numeric_of",
 ]
 
 
@@ -118,6 +121,28 @@ class StepUpdates(Sequence[MetricUpdate]):
         if isinstance(column, StepEntries):
             return column.number(self.step)
         return column[self.step].numeric
+
+
+def metric_names(metrics: Sequence[MetricUpdate]) -> tuple[str, ...]:
+    """The names of a step's metrics, in order."""
+    if isinstance(metrics, StepUpdates):
+        return metrics.block.names
+    return tuple(update.entry.name for update in metrics)
+
+
+def numeric_of(metrics: Sequence[MetricUpdate], index: int) -> NumericEntry:
+    """Metric ``index``'s numeric entry (a numeric metric's), without building a learner
+    step's entry."""
+    if isinstance(metrics, StepUpdates):
+        return metrics.number(index)
+    return metrics[index].entry.numeric
+
+
+def is_numeric(metrics: Sequence[MetricUpdate], index: int) -> bool:
+    """Whether metric ``index`` is numeric (plotted and logged), not text."""
+    if isinstance(metrics, StepUpdates):
+        return metrics.block.higher_is_better[index] is not None
+    return metrics[index].numeric
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
-from burnish.learner.events import BlockUpdates, LearnerEvent, MetricUpdate, StepUpdates
+from burnish.learner.events import (
+    BlockUpdates,
+    LearnerEvent,
+    MetricUpdate,
+    StepUpdates,
+    is_numeric,
+    metric_names,
+    numeric_of,
+)
 from burnish.metric.base import (
     EntryKind,
     MetricEntry,
@@ -19,9 +27,6 @@ __all__ = [
     "MetricLogger",
     "StepColumns",
     "counts_nothing",
-    "is_numeric",
-    "metric_names",
-    "numeric_of",
     "numeric_values",
     "resolve_events",
     "text_values",
@@ -59,28 +64,6 @@ def resolve_events(events: Iterable[LearnerEvent]) -> None:
             entries.extend(update.entry for update in metrics)
     resolve_step_numbers(column for block in blocks.values() for column in block.step_columns)
     resolve_entries(entries, texts=False)
-
-
-def metric_names(metrics: Sequence[MetricUpdate]) -> tuple[str, ...]:
-    """The names of a step's metrics, in order."""
-    if isinstance(metrics, StepUpdates):
-        return metrics.block.names
-    return tuple(update.entry.name for update in metrics)
-
-
-def numeric_of(metrics: Sequence[MetricUpdate], index: int) -> NumericEntry:
-    """Metric ``index``'s numeric entry (a numeric metric's), without building a learner
-    step's entry."""
-    if isinstance(metrics, StepUpdates):
-        return metrics.number(index)
-    return metrics[index].entry.numeric
-
-
-def is_numeric(metrics: Sequence[MetricUpdate], index: int) -> bool:
-    """Whether metric ``index`` is numeric (plotted and logged), not text."""
-    if isinstance(metrics, StepUpdates):
-        return metrics.block.higher_is_better[index] is not None
-    return metrics[index].numeric
 
 
 class StepColumns:

@@ -23,13 +23,13 @@ from burnish.learner.events import (
     ProcessedItemEvent,
     Split,
     StartEvent,
+    is_numeric,
+    metric_names,
 )
 from burnish.learner.history import MetricHistory
 from burnish.logger.base import (
     StepColumns,
     counts_nothing,
-    is_numeric,
-    metric_names,
     numeric_values,
     resolve_events,
     text_values,

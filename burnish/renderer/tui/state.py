@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from burnish.learner.events import (
     EndEvent,
@@ -17,8 +18,12 @@ from burnish.learner.events import (
     Split,
     StartEvent,
     StartSplitEvent,
+    StepUpdates,
+    is_numeric,
+    metric_names,
+    numeric_of,
 )
-from burnish.metric.base import MetricEntry, resolve_entries
+from burnish.metric.base import MetricEntry, StepEntries, resolve_entries, resolve_step_numbers
 from burnish.renderer.tui.eta import EtaEstimator
 from burnish.renderer.tui.history import MetricHistory
 
@@ -82,28 +87,51 @@ class DashboardState:
         """Fold ``events`` in; ``True`` when anything shown may have changed.
 
         Of a split's steps in one batch, at most ``max_steps_per_tick``, evenly spread and
-        always the last, have their metrics read and plotted: reading an entry costs the
-        renderer's thread tens of microseconds, and a fast loop makes thousands of steps a
-        second. Progress and the ETA take every step.
+        always the last, have their metrics read and plotted: a fast loop makes thousands of
+        steps a second. Their numbers are read by column where a learner's blocks give them
+        (see :class:`~burnish.metric.base.StepEntries`), and texts only for the last step of
+        each split, the one shown. Progress and the ETA take every step.
         """
         if not events:
             return False
         sampled = self._sample(events)
+        shown = self._last_steps(events, sampled)
+        columns: dict[int, StepEntries] = {}
         entries: list[MetricEntry] = []
         for index, event in enumerate(events):
             if isinstance(event, ProcessedItemEvent):
-                if index in sampled:
-                    entries.extend(update.entry for update in event.metrics)
+                metrics = event.metrics
+                if index not in sampled:
+                    continue
+                if not isinstance(metrics, StepUpdates):
+                    entries.extend(update.entry for update in metrics)
+                    continue
+                block = metrics.block
+                columns.update((id(column), column) for column in block.step_columns)
+                if index in shown:
+                    entries.extend(update.entry for update in metrics)
+                else:
+                    entries.extend(column[metrics.step] for column in block.entry_columns)
             elif isinstance(event, EndSplitEvent):
                 entries.extend(update.entry for update in event.metrics)
+        resolve_step_numbers(columns.values())
         # An entry can come twice (a metric handing out a cached entry): read each once.
         resolve_entries(dict.fromkeys(entries))
         for index, event in enumerate(events):
             if isinstance(event, ProcessedItemEvent):
-                self._processed(event, with_metrics=index in sampled)
+                self._processed(event, with_metrics=index in sampled, shown=index in shown)
             else:
                 self._apply(event)
         return True
+
+    @staticmethod
+    def _last_steps(events: Sequence[LearnerEvent], sampled: set[int]) -> set[int]:
+        """The index of each split's last sampled step: its texts are shown."""
+        last: dict[Split, int] = {}
+        for index in sampled:
+            split = cast(ProcessedItemEvent, events[index]).split
+            last[split] = max(index, last.get(split, index))
+        return set(last.values())
 
     def _sample(self, events: Sequence[LearnerEvent]) -> set[int]:
         """The indices of the steps whose metrics are read, per split."""
@@ -148,7 +176,9 @@ class DashboardState:
         elif isinstance(event, EpochEndEvent):
             pass
 
-    def _processed(self, event: ProcessedItemEvent, *, with_metrics: bool = True) -> None:
+    def _processed(
+        self, event: ProcessedItemEvent, *, with_metrics: bool = True, shown: bool = True
+    ) -> None:
         training = event.progress
         progress = self.progress
         progress.split = event.split
@@ -167,26 +197,28 @@ class DashboardState:
         self.eta.observe(event)
         if not with_metrics:
             return
-        for update in event.metrics:
-            history = self._metric(update).split(event.split)
-            history.latest = update.entry
-            if update.numeric:
-                value = _plotted(update.entry)
+        metrics = event.metrics
+        for index, name in enumerate(metric_names(metrics)):
+            numeric = is_numeric(metrics, index)
+            history = self._metric(name, numeric).split(event.split)
+            if shown:
+                history.latest = metrics[index].entry
+            if numeric:
+                value = _plotted(metrics, index)
                 if math.isfinite(value):
                     history.push((training.epoch, progress.items, value))
 
     def _end_split(self, event: EndSplitEvent) -> None:
-        for update in event.metrics:
-            history = self._metric(update).split(event.split)
+        for index, update in enumerate(event.metrics):
+            history = self._metric(update.entry.name, update.numeric).split(event.split)
             history.epoch_formatted = update.entry.formatted
             if update.numeric:
-                history.epochs[event.epoch] = _plotted(update.entry)
+                history.epochs[event.epoch] = _plotted(event.metrics, index)
 
-    def _metric(self, update: MetricUpdate) -> MetricState:
-        name = update.entry.name
+    def _metric(self, name: str, numeric: bool) -> MetricState:
         metric = self.metrics.get(name)
         if metric is None:
-            metric = self.metrics[name] = MetricState(name, update.numeric)
+            metric = self.metrics[name] = MetricState(name, numeric)
         return metric
 
     # -- reading --------------------------------------------------------------------------------
@@ -215,10 +247,10 @@ class DashboardState:
         return max(0.0, end - self.started_at)
 
 
-def _plotted(entry: MetricEntry) -> float:
+def _plotted(metrics: Sequence[MetricUpdate], index: int) -> float:
     try:
         # Resolved already: a deferred check's error was raised then.
-        return entry.numeric.value
+        return numeric_of(metrics, index).value
     except ValueError:
         # A numeric metric whose log text is not a number is shown, not plotted.
         return math.nan
