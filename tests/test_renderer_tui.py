@@ -8,11 +8,13 @@ import re
 import termios
 import time
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 import pytest
 import torch
 from rich.console import Console
 
+from burnish import AccuracyMetric, ClassificationOutput, LossMetric
 from burnish.learner.events import (
     Actor,
     EndEvent,
@@ -23,10 +25,13 @@ from burnish.learner.events import (
     Split,
     StartEvent,
     StartSplitEvent,
+    StepUpdates,
     TrainingProgress,
 )
 from burnish.learner.interrupt import Interrupter
-from burnish.metric.base import MetricEntry, Progress
+from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
+from burnish.metric.base import MetricEntry, Progress, StepEntries
+from burnish.metric.collection import MetricCollection
 from burnish.metric.host import transfer_count
 from burnish.renderer import PlainRenderer, TuiRenderer, default_renderer
 from burnish.renderer.demo import numeric_update, synthetic_events, text_update
@@ -530,3 +535,36 @@ def test_a_table_text_metric_keeps_its_lines() -> None:
     text = screen(state, Controls(lambda: None), 120, 40)
     for row in table.splitlines():
         assert row in text
+
+
+def test_a_learners_blocks_are_plotted_from_their_numbers_and_only_the_last_step_shown() -> None:
+    split = SplitMetrics(
+        Split.TRAIN,
+        [RegisteredMetric.of(m, plotted=True) for m in (LossMetric(), AccuracyMetric())],
+        BlockLimits(64),
+    )
+    stepwise = MetricCollection([LossMetric(), AccuracyMetric()])
+    events: list[LearnerEvent] = []
+    split.start(events.extend, 1, 1, 40 * 4)
+    generator = torch.Generator().manual_seed(3)
+    expected = []
+    for step in range(1, 41):
+        scores = torch.randn(4, 3, generator=generator)
+        output = ClassificationOutput(torch.rand((), generator=generator), scores, scores.argmin(1))
+        split.record(output, 4 * step, step, (0.1,), 0.0)
+        expected.append(stepwise.update(output))
+    split.flush()
+    state = DashboardState(max_steps_per_tick=8)
+    state.apply(events)
+    for name in ("Loss", "Accuracy"):
+        history = state.metrics[name].splits[Split.TRAIN]
+        plotted = {items: value for _, items, value in history.recent}
+        assert len(plotted) == 8
+        for items, value in plotted.items():
+            assert value == pytest.approx(expected[items // 4 - 1][name].numeric.value)
+        assert history.latest is not None
+        assert history.latest.formatted == expected[-1][name].formatted
+    # The block's steps were read by number: only the shown step's entries were built.
+    block = cast(StepUpdates, cast(ProcessedItemEvent, events[-1]).metrics).block
+    for column in block.step_columns:
+        assert sum(entry is not None for entry in cast(StepEntries, column)._entries) == 1
