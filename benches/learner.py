@@ -234,12 +234,13 @@ def burnish_learner(
     dataset: TensorDataset,
     renderer: str = "plain",
     extra: tuple[Callable[[], Metric[None]], ...] = (),
+    metrics: Callable[[], list[Metric[Any]]] = reference_metrics,
 ) -> None:
     model = Mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     with tempfile.TemporaryDirectory() as directory:
         builder = LearnerBuilder(directory)
-        for metric in reference_metrics():
+        for metric in metrics():
             builder.metric_train_numeric(metric)
         for make in extra:
             builder.metric_train_numeric(make())
@@ -261,6 +262,10 @@ def burnish_learner(
 RUNNERS: dict[str, Callable[[TensorDataset], None]] = {
     "plain PyTorch loop, no metrics": plain,
     "burnish Learner (plain renderer)": burnish_learner,
+    # What the learner costs before any metric: its loop, events, log and renderer.
+    "burnish Learner (plain renderer), no metrics": functools.partial(
+        burnish_learner, metrics=list
+    ),
     "burnish Learner (dashboard, 120x40)": functools.partial(burnish_learner, renderer="dashboard"),
     "burnish Learner (plain) + CPU, memory, temperature": functools.partial(
         burnish_learner, extra=SAMPLED
