@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from burnish import (
     ClassificationOutput,
     FBetaScoreMetric,
     LearnerBuilder,
+    LearningRateMetric,
     LossMetric,
     Metric,
     MultiLabelClassificationOutput,
@@ -29,7 +32,8 @@ from burnish import (
     read_run,
 )
 from burnish.adaptor import LossInput
-from burnish.learner.metrics import BlockLimits
+from burnish.learner.events import ProcessedItemEvent
+from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
 from burnish.metric.base import (
     LogText,
     MetricEntry,
@@ -336,3 +340,28 @@ def test_a_block_update_with_the_wrong_number_of_entries_names_the_metric() -> N
     expected = r"metric 'Loss': update_block must return .* \(2\), returned 1"
     with pytest.raises(TypeError, match=expected):
         MetricCollection([Short()]).update_many(outputs * 2)
+
+
+def test_outputs_that_no_metric_reads_are_not_kept_for_the_block() -> None:
+    def kept(metrics: list[Metric[Any]]) -> bool:
+        split = SplitMetrics(Split.TRAIN, [RegisteredMetric.of(m, plotted=True) for m in metrics])
+        events: list[ProcessedItemEvent] = []
+        split.start(events.extend, 1, 1, None)
+        outputs = [
+            ClassificationOutput(torch.tensor(0.5), torch.zeros(2, 3), torch.zeros(2).long())
+            for _ in range(3)
+        ]
+        for step, output in enumerate(outputs, start=1):
+            split.record(output, 2 * step, step, (0.1,), 0.0)
+        # The first step is updated alone; the next two wait for the block.
+        alive = weakref.ref(outputs[-1])
+        del outputs, output
+        gc.collect()
+        is_kept = alive() is not None
+        split.flush()
+        assert [event.progress.iteration for event in events] == [1, 2, 3]
+        return is_kept
+
+    assert not kept([LearningRateMetric()])
+    assert not kept([])
+    assert kept([LossMetric()])

@@ -110,6 +110,9 @@ class SplitMetrics:
             raise ValueError(f"{split.value} metrics: {error}") from error
         self._higher_is_better = [r.higher_is_better for r in self.registered]
         self._has_moment = self.collection.has_moment
+        # Outputs no metric reads are not kept for the block: keeping a block of them alive
+        # costs the training loop's memory allocations.
+        self._reads_outputs = self.collection.reads_outputs
         self._pending: list[_PendingStep] = []
         self._block_steps: int | None = None
         self._publish: Callable[[list[ProcessedItemEvent]], None] = _nowhere
@@ -139,6 +142,8 @@ class SplitMetrics:
         are updated now, the others with the block (its event is published then)."""
         metadata = self._metadata(items, iteration, lrs) if self._has_moment else None
         moment = () if metadata is None else self.collection.update_moment(metadata)
+        if not self._reads_outputs:
+            output = None
         pending = self._pending
         pending.append(_PendingStep(output, items, iteration, lrs, at, moment, metadata))
         if self._block_steps is None:

@@ -124,6 +124,11 @@ class MetricCollection:
         """Whether some metric takes no input (:meth:`update_moment` is due every step)."""
         return self._plan.has_moment
 
+    @property
+    def reads_outputs(self) -> bool:
+        """Whether some metric reads the steps' outputs (else they need not be kept)."""
+        return self._plan.reads_outputs
+
     def compute(self) -> dict[str, MetricEntry]:
         """Every metric's epoch entry (over every process of a distributed run: :meth:`synced`)."""
         return {key: metric.compute() for key, metric in self.synced().items()}

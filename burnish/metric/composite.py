@@ -124,6 +124,12 @@ class UpdatePlan:
         """Whether some metric takes no input (then :meth:`update_moment` is due every step)."""
         return bool(self._moment)
 
+    @property
+    def reads_outputs(self) -> bool:
+        """Whether some metric reads the steps' outputs: one that takes an input, or a
+        composite (its ``combine`` is handed the step's output)."""
+        return any(kind is not None or operands is not None for _, kind, operands in self._steps)
+
     def update_columns(
         self,
         items: Sequence[object],
