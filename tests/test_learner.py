@@ -586,3 +586,30 @@ def test_a_consumer_failing_on_the_last_events_ends_at_once() -> None:
     actor.join(timeout=10.0)
     assert isinstance(actor.error, ValueError)
     assert not actor._thread.is_alive()
+
+
+def test_a_models_own_transfer_hook_moves_every_batch(tmp_path: Path) -> None:
+    class Halves(Classifier):
+        """Its hook halves the inputs of every batch it is handed, train and valid."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.moved: list[torch.device] = []
+            self.largest = 0.0
+
+        def transfer_batch(self, batch: Batch, device: torch.device) -> Batch:
+            self.moved.append(device)
+            x, y = batch
+            return x / 2, y
+
+        def classify(self, batch: Batch) -> ClassificationOutput:
+            x, _ = batch
+            assert float(x.abs().max()) <= self.largest / 2
+            return super().classify(batch)
+
+    train, valid = loaders()
+    model = Halves()
+    model.largest = max(float(x.abs().max()) for x, _ in [*train, *valid])
+    learn, _ = builder(tmp_path, epochs=1)
+    learn.build(model, sgd(model)).fit(train, valid)
+    assert model.moved == [torch.device("cpu")] * (len(train) + len(valid))

@@ -66,7 +66,7 @@ from burnish.learner.events import (
 from burnish.learner.history import MetricHistory
 from burnish.learner.interrupt import Interrupter
 from burnish.learner.metrics import SplitMetrics
-from burnish.learner.step import TrainOutput, batch_size_of, move_to_device
+from burnish.learner.step import BatchTransfer, TrainOutput, batch_size_of, move_to_device
 from burnish.learner.summary import LearnerSummary
 from burnish.metric.base import MetricEntry
 
@@ -333,6 +333,10 @@ def _output_type(model: object, method: str) -> type[Any] | None:
     return origin if isinstance(origin, type) and origin is not TrainOutput else None
 
 
+# Reusable: a training step outside a distributed run needs no collectives.
+_NO_COLLECTIVES = contextlib.nullcontext()
+
+
 class Learner(Generic[ModelT]):
     """Trains a model with an optimizer and an optional learning-rate scheduler.
 
@@ -348,9 +352,10 @@ class Learner(Generic[ModelT]):
     ) -> None:
         self.model = model
         self._train_step = _step_method(model, "train_step", "TrainStep")
-        self._transfer: Callable[[Any, torch.device], Any] = getattr(
-            model, "transfer_batch", move_to_device
-        )
+        hook: Callable[[Any, torch.device], Any] = getattr(model, "transfer_batch", move_to_device)
+        # The default hook is called directly: a call less every step.
+        default = getattr(type(model), "transfer_batch", None) is BatchTransfer.transfer_batch
+        self._transfer = move_to_device if default else hook
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.config = config
@@ -486,7 +491,7 @@ class Learner(Generic[ModelT]):
             batch = self._transfer(host_batch, self.device)
             steps_optimizer = (done + 1) % accumulation == 0 or done + 1 == batches_total
             collectives = (
-                contextlib.nullcontext()
+                _NO_COLLECTIVES
                 if vote is None
                 else self._step_collectives(epoch, sync_gradients=steps_optimizer)
             )
