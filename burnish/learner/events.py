@@ -77,14 +77,13 @@ class BlockUpdates:
     __slots__ = ("columns", "entry_columns", "higher_is_better", "names", "step_columns")
 
     def __init__(
-        self,
-        columns: Sequence[Sequence[MetricEntry]],
-        higher_is_better: Sequence[bool | None],
-        names: tuple[str, ...],
+        self, columns: Sequence[Sequence[MetricEntry]], higher_is_better: Sequence[bool | None]
     ) -> None:
         self.columns = columns
         self.higher_is_better = higher_is_better
-        self.names = names
+        self.names = tuple(
+            column.name if isinstance(column, StepEntries) else column[0].name for column in columns
+        )
         # The columns of metrics updated with the whole block, read by column, and the
         # others, read entry by entry.
         self.step_columns = [column for column in columns if isinstance(column, StepEntries)]

@@ -28,7 +28,6 @@ from burnish.metric.base import (
     MetricMetadata,
     Numeric,
     Progress,
-    StepEntries,
 )
 from burnish.metric.collection import MetricCollection
 
@@ -169,10 +168,7 @@ class SplitMetrics:
         columns = self.collection.update_columns(
             [step.output for step in pending], metadata, [step.moment for step in pending]
         )
-        names = tuple(
-            column.name if isinstance(column, StepEntries) else column[0].name for column in columns
-        )
-        block = BlockUpdates(columns, self._higher_is_better, names)
+        block = BlockUpdates(columns, self._higher_is_better)
         split, epoch, total = self.split, self._epoch, self._epoch_total
         self._publish(
             [

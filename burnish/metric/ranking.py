@@ -348,7 +348,8 @@ class _RankingSteps:
 
     def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
         steps = self.segments.steps
-        return StepNumbers([math.nan] * steps, [0] * steps, _NO_STEP_VALUE.kind)
+        none = _NO_STEP_VALUE
+        return StepNumbers([none.value] * steps, [none.count] * steps, none.kind)
 
 
 def _no_batch() -> tuple[torch.Tensor, ...]:

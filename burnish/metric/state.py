@@ -192,10 +192,20 @@ class NumericMetricState:
         return formatted, numeric
 
     def _batch_entry(self, batch: float, batch_count: float, is_mean: float) -> NumericEntry:
-        current = self._batch_mean(batch, batch_count, is_mean)
+        return self._batch_numbers([batch], [batch_count], is_mean).entry(0)
+
+    def _batch_numbers(
+        self, batches: Sequence[float], counts: Sequence[float], is_mean: float
+    ) -> StepNumbers:
+        """Steps' batch values as loggers keep them: a mean of its items, or with a
+        ``transform`` (not a mean) a plain observation."""
+        values = [
+            self._batch_mean(batch, count, is_mean)
+            for batch, count in zip(batches, counts, strict=True)
+        ]
         if self.transform is None:
-            return NumericEntry(current, int(batch_count), "aggregated")
-        return NumericEntry(current)
+            return StepNumbers(values, [int(count) for count in counts], "aggregated")
+        return StepNumbers(values, [1] * len(values), "value")
 
     def compute(self) -> MetricEntry:
         """The epoch entry: the running value over every item seen since :meth:`clear`."""
@@ -284,14 +294,7 @@ class _NumericSteps:
 
     def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
         counts = host[1] if self.counts is None else self.counts
-        state, is_mean = self.state, self.is_mean
-        values = [
-            state._batch_mean(batch, count, is_mean)
-            for batch, count in zip(host[0], counts, strict=True)
-        ]
-        if state.transform is None:
-            return StepNumbers(values, [int(count) for count in counts], "aggregated")
-        return StepNumbers(values, [1] * len(values), "value")
+        return self.state._batch_numbers(host[0], counts, self.is_mean)
 
 
 class NumericState(Protocol):
