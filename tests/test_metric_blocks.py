@@ -34,6 +34,7 @@ from burnish import (
 from burnish.adaptor import LossInput
 from burnish.learner.events import ProcessedItemEvent
 from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
+from burnish.metric import state
 from burnish.metric.base import (
     LogText,
     MetricEntry,
@@ -205,6 +206,24 @@ def test_multilabel_blocks_give_the_entries_of_single_steps(
 ) -> None:
     outputs, cuts = case
     _check_blocks_match_steps(_multilabel_metrics, outputs, cuts)
+
+
+def test_confusion_step_numbers_reduced_on_the_host_where_the_device_lacks_float64(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Precision, recall and F-beta blocks reduce their steps' numbers on the device; where it
+    has no float64 (MPS) the reader reduces the counts instead, to the same numbers."""
+    generator = torch.Generator().manual_seed(5)
+    outputs = [
+        ClassificationOutput(
+            torch.rand((), generator=generator),
+            torch.randn(size, 4, generator=generator),
+            torch.randint(0, 4, (size,), generator=generator),
+        )
+        for size in (3, 1, 6, 2, 5)
+    ]
+    monkeypatch.setattr(state, "_WITHOUT_FLOAT64", frozenset({"cpu"}))
+    _check_blocks_match_steps(_multiclass_metrics, outputs, [2])
 
 
 def test_binary_blocks_and_per_item_losses() -> None:

@@ -42,12 +42,13 @@ FILE_NAME = "metrics.jsonl"
 
 
 def _entry_json(entry: NumericEntry) -> list[Any]:
-    return [_json_number(entry.value), entry.count, entry.kind]
+    return [*_json_numbers([entry.value]), entry.count, entry.kind]
 
 
-def _json_number(value: float) -> float | None:
-    # NaN is written as null: JSON has no NaN, and n/a is what it means.
-    return None if math.isnan(value) else value
+def _json_numbers(values: Iterable[float]) -> list[float | None]:
+    # NaN is written as null: JSON has no NaN, and n/a is what it means. NaN is the one float
+    # unequal to itself: a comparison, not a call per value (a log writes every step's).
+    return [None if value != value else value for value in values]  # noqa: PLR0124
 
 
 def _entry_from_json(value: list[Any]) -> NumericEntry:
@@ -125,7 +126,7 @@ def _steps_record(run: Sequence[ProcessedItemEvent]) -> dict[str, Any]:
             continue  # a text metric
         numbers, counts, kinds = columns.numbers(column)
         values[name] = {
-            "value": [_json_number(number) for number in numbers],
+            "value": _json_numbers(numbers),
             "count": counts,
             "kind": kinds[0] if kinds.count(kinds[0]) == len(kinds) else kinds,
         }

@@ -387,28 +387,39 @@ def _added(counts: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
     return counts if previous is None else previous + counts
 
 
+# Devices without float64 tensors.
+_WITHOUT_FLOAT64 = frozenset({"mps"})
+
+
 class _CountSteps:
     """Renders a block's entries of a :class:`ConfusionStatsState`: its values are the steps'
-    counts and running counts, each ``(steps, *shape)``; the steps' counts are reduced at once."""
+    numbers ``(steps,)`` (where the device has float64), counts and running counts, each
+    ``(steps, *shape)``; texts reduce the steps' counts at once."""
 
-    def __init__(self, state: ConfusionStatsState, shape: torch.Size) -> None:
+    # The steps' numbers alone: a logger reading every step's number reads one value a step,
+    # not the counts it would reduce on the host.
+    numeric_reads = 1
+
+    def __init__(self, state: ConfusionStatsState, shape: torch.Size, has_numbers: bool) -> None:
         self.state = state
         self.shape = shape
+        self.has_numbers = has_numbers
 
     def render_steps(
         self, host: Sequence[list[float]], steps: Sequence[int]
     ) -> list[tuple[Text, LogText]]:
-        counts, totals = host
+        counts, totals = host[-2:]
         # Every step's counts are reduced at once, even for a few steps asked: the block is
         # reduced in one call, straight from the flat values read.
         batches = self.state._reduced(counts, self.shape)
         texts, size = self.state._texts, self.shape.numel()
         return [texts(batches[step], totals, step * size, self.shape) for step in steps]
 
-    numeric_reads = 1
-
     def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
-        values = [nan_mean(batch) for batch in self.state._reduced(host[0], self.shape)]
+        if self.has_numbers:
+            values = host[0]
+        else:
+            values = [nan_mean(batch) for batch in self.state._reduced(host[0], self.shape)]
         return StepNumbers(values, [1] * len(values), "value")
 
 
@@ -416,9 +427,10 @@ class ConfusionStatsState:
     """Burn's ``ConfusionStatsState``: per-class counts ``(K, C)`` summed over the epoch.
 
     Scores derived from counts (precision, recall, F-beta) are computed from the epoch's sums,
-    never averaged over batches (Burn bug #2758). ``reduce`` maps counts (a float64 CPU tensor,
-    read in one transfer) to a scalar, or to a per-class vector whose NaN entries are classes
-    outside the label set; a vector's numeric value is the mean of its defined entries.
+    never averaged over batches (Burn bug #2758). ``reduce`` maps float64 counts (read to the
+    CPU in one transfer, or a block's on their device) to a scalar, or to a per-class vector
+    whose NaN entries are classes outside the label set; a vector's numeric value is the mean
+    of its defined entries. Leading dimensions are steps, reduced at once.
     Update entries show the epoch so far and the batch; their log text is the batch value as a
     plain observation (``value``), and :meth:`running_value` is a ``final`` entry, since a ratio
     of sums is not a mean that loggers could re-weight.
@@ -470,8 +482,27 @@ class ConfusionStatsState:
         self._counts, self._batch = totals[-1], counts[-1]
         self._items += sum(items)
         steps, rows, columns = counts.shape
-        render = _CountSteps(self, torch.Size((rows, columns)))
-        return MetricEntry.of_steps(self.options.name, (counts, totals), render, self.checks, steps)
+        shape = torch.Size((rows, columns))
+        if counts.device.type in _WITHOUT_FLOAT64:
+            # Readers reduce the counts on the host.
+            render = _CountSteps(self, shape, has_numbers=False)
+            values: tuple[torch.Tensor, ...] = (counts, totals)
+        else:
+            render = _CountSteps(self, shape, has_numbers=True)
+            values = (self._step_numbers(counts, shared), counts, totals)
+        return MetricEntry.of_steps(self.options.name, values, render, self.checks, steps)
+
+    def _step_numbers(self, counts: torch.Tensor, shared: MetricInput | None) -> torch.Tensor:
+        """Each step's number ``(steps,)`` on the device: its reduced counts, or the mean of
+        its defined per-class values (as :func:`nan_mean`). The float64 counts are shared
+        through ``shared``'s memo by the states reducing the same counts."""
+
+        def widened() -> torch.Tensor:
+            return counts.to(torch.float64)
+
+        as_float = widened() if shared is None else shared.memo(("float64", id(counts)), widened)
+        reduced = self.reduce(as_float)
+        return reduced.nanmean(dim=1) if reduced.ndim > 1 else reduced
 
     def _epoch_sum(
         self,
