@@ -288,23 +288,31 @@ def test_metadata_carries_every_parameter_group_rate(tmp_path: Path) -> None:
 
 
 class FreezeWatcher(Classifier):
-    """Records the collector's frozen object count at every step."""
+    """Records the collector's frozen object count and thresholds at every step."""
 
     def __init__(self) -> None:
         super().__init__()
         self.frozen: list[int] = []
+        self.thresholds: set[tuple[int, int, int]] = set()
+
+    def _watch(self) -> None:
+        self.frozen.append(gc.get_freeze_count())
+        self.thresholds.add(gc.get_threshold())
 
     def train_step(self, batch: Batch) -> TrainOutput[ClassificationOutput]:
-        self.frozen.append(gc.get_freeze_count())
+        self._watch()
         return super().train_step(batch)
 
     def valid_step(self, batch: Batch) -> ClassificationOutput:
-        self.frozen.append(gc.get_freeze_count())
+        self._watch()
         return super().valid_step(batch)
 
 
-def test_objects_older_than_training_are_frozen_for_the_run_only(tmp_path: Path) -> None:
+def test_the_collector_is_quiet_for_the_run_only(tmp_path: Path) -> None:
+    """Objects older than training are frozen, and the youngest generation collected less
+    often, while the learner runs; the process's settings come back after it."""
     assert gc.get_freeze_count() == 0
+    defaults = gc.get_threshold()
     model = FreezeWatcher()
     train, valid = loaders()
     learner = builder(tmp_path / "on", epochs=1)[0].build(model, sgd(model))
@@ -312,11 +320,25 @@ def test_objects_older_than_training_are_frozen_for_the_run_only(tmp_path: Path)
     learner.evaluate(valid)
     assert len(model.frozen) == len(train) + 2 * len(valid)
     assert min(model.frozen) > 0
+    assert model.thresholds == {(20_000, *defaults[1:])}
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == defaults
 
     model = FreezeWatcher()
     builder(tmp_path / "off", epochs=1)[0].gc_freeze(False).build(model, sgd(model)).fit(train)
     assert set(model.frozen) == {0}
+    assert model.thresholds == {defaults}
+
+
+def test_a_higher_young_threshold_of_the_process_is_kept(tmp_path: Path) -> None:
+    defaults = gc.get_threshold()
+    gc.set_threshold(50_000, *defaults[1:])
+    try:
+        model = FreezeWatcher()
+        builder(tmp_path, epochs=1)[0].build(model, sgd(model)).fit(loaders()[0])
+        assert model.thresholds == {(50_000, *defaults[1:])}
+    finally:
+        gc.set_threshold(*defaults)
 
 
 def test_a_heap_frozen_by_the_process_stays_frozen(tmp_path: Path) -> None:

@@ -241,25 +241,42 @@ class _LossWatch:
         raise NonFiniteLossError(message)
 
 
-@contextlib.contextmanager
-def _frozen_heap(enabled: bool) -> Iterator[None]:
-    """Keep the collector's full passes off the objects that existed before training.
+# Allocations between two passes over the youngest generation during a run (Python's default
+# is 700).
+_YOUNG_THRESHOLD = 20_000
 
-    Training makes short-lived objects by the thousand (entries, events, log records), and
-    every so often the cyclic collector's full pass walks every object in the process: with
-    torch imported, hundreds of thousands, about 0.1 s each time. The objects already there
-    are frozen (``gc.freeze``) for the run and unfrozen after it; cycles among them that
-    become garbage meanwhile are collected then. A process that froze its own heap (a
-    pre-fork server) is left as it is.
+
+@contextlib.contextmanager
+def _quiet_collector(enabled: bool) -> Iterator[None]:
+    """Keep the cyclic collector's passes off the objects training does not make, for the run.
+
+    Every so often the collector's full pass walks every object in the process: with torch
+    imported, hundreds of thousands, about 0.1 s each time. The objects already there are
+    frozen (``gc.freeze``) for the run and unfrozen after it; cycles among them that become
+    garbage meanwhile are collected then. A process that froze its own heap (a pre-fork
+    server) keeps it as it is.
+
+    A pass over the youngest generation walks every object alive that was made since the last
+    one, and the learner keeps a block of steps' outputs and events alive (see
+    :mod:`burnish.metric.block`): at Python's default of 700 allocations a pass came every few
+    dozen steps and walked the same block again and again. During the run the youngest
+    generation is collected every ``_YOUNG_THRESHOLD`` allocations (or the process's own, if
+    higher); training makes few cycles, and their garbage waits a little longer.
     """
-    if not enabled or gc.get_freeze_count():
+    if not enabled:
         yield
         return
-    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], _YOUNG_THRESHOLD), *thresholds[1:])
+    freeze = not gc.get_freeze_count()
+    if freeze:
+        gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -408,7 +425,7 @@ class Learner(Generic[ModelT]):
         watch = _LossWatch(config.on_nonfinite_loss, config.loss_check_seconds)
         finals: dict[Split, dict[str, MetricEntry]] = {}
         reason = "completed"
-        with self._bus() as bus, _frozen_heap(config.gc_freeze):
+        with self._bus() as bus, _quiet_collector(config.gc_freeze):
             # Signals are ours only while training: a persistent dashboard that waits for a key
             # at the end leaves at the first Ctrl-C.
             with self._signals():
@@ -455,7 +472,7 @@ class Learner(Generic[ModelT]):
             loader = shard_loader(loader, pad=False)
         finals: dict[str, MetricEntry] = {}
         reason = "completed"
-        with self._bus() as bus, _frozen_heap(self.config.gc_freeze):
+        with self._bus() as bus, _quiet_collector(self.config.gc_freeze):
             with self._signals():
                 bus.send(StartEvent(1, (Split.TEST,), time.monotonic()))
                 try:
