@@ -33,6 +33,7 @@ from burnish import (
     read_run,
 )
 from burnish.learner.events import Actor, EndEvent, LearnerEvent, ProcessedItemEvent, StartEvent
+from burnish.learner.learner import _LossWatch
 from burnish.metric.base import MetricEntry, MetricMetadata
 from tests.learner_fixtures import Batch, Classifier, NullRenderer, builder, dataset, loaders, sgd
 
@@ -489,6 +490,28 @@ def test_nonfinite_loss_errors_naming_epoch_and_iteration(tmp_path: Path) -> Non
     learn = LearnerBuilder(tmp_path).num_epochs(2).renderer(NullRenderer())
     with pytest.raises(NonFiniteLossError, match="the loss is nan at epoch 1, iteration 3"):
         learn.build(model, sgd(model)).fit(loaders()[0])
+
+
+@pytest.mark.parametrize(
+    ("checked_after", "bad_step"),
+    [((), 700), ((300,), 301), ((300,), 1100), ((512, 1023), 1024)],
+)
+def test_the_loss_watch_names_the_first_nonfinite_loss_of_any_step(
+    checked_after: tuple[int, ...], bad_step: int
+) -> None:
+    """Losses are kept on the device between reads (about once a second): the step named is
+    the first bad one since the last read, whatever the losses' shapes."""
+    watch = _LossWatch("error", every_seconds=3600.0)
+    for step in range(1, 1201):
+        value = math.inf if step >= bad_step else float(step)
+        # A one-element loss as well as a scalar one.
+        loss = torch.tensor([value]) if step % 7 == 0 else torch.tensor(value)
+        assert watch.admit(loss, epoch=2, iteration=step)
+        if step in checked_after:
+            assert not watch.look(force=True)
+    assert watch.look(force=True)
+    assert watch.found is not None
+    assert watch.found.startswith(f"the loss is inf at epoch 2, iteration {bad_step};")
 
 
 def test_nonfinite_loss_skip_and_stop(tmp_path: Path) -> None:
