@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import typing
 import weakref
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
@@ -23,6 +23,7 @@ __all__ = [
     "Adaptor",
     "AurocInput",
     "ConfusionStatsInput",
+    "FieldReaders",
     "HammingScoreInput",
     "LossInput",
     "MetricInput",
@@ -33,6 +34,7 @@ __all__ = [
     "adapt_all",
     "adapt_registered",
     "check_adaptable",
+    "field_readers",
     "register_adaptor",
     "supported_inputs",
     "unsupported_input",
@@ -145,6 +147,7 @@ def register_adaptor(
     """
     _registry[(output_type, input_type)] = adaptor
     _adaptors.clear()
+    _readers.clear()
 
 
 def _registered(output_type: type[Any], input_type: type[Any]) -> Callable[[Any], Any] | None:
@@ -271,6 +274,44 @@ def _adaptor_of_type(output_type: type[Any], kind: type[Any]) -> Callable[[Any],
 
 def _itself(output: object) -> object:
     return output
+
+
+FieldReaders = Mapping[str, Callable[[Any], Any]]
+
+
+def field_readers(output_type: type[Any], kind: type[Any]) -> FieldReaders | None:
+    """How each field of ``kind`` is read straight from an output of ``output_type``, when the
+    output type says so and nothing replaces its own ``adapt``; else ``None``.
+
+    An output type says so with a classmethod ``input_fields(kind)`` returning a reader per
+    field, the same values ``adapt(kind)`` gives. A learner's block of steps is then adapted by
+    field, without an input object per step. It is ignored when a registered adaptor, or an
+    ``adapt`` defined below the class that defines ``input_fields``, makes ``kind`` instead.
+    """
+    key = (output_type, kind)
+    readers = _readers.get(key, _MISSING)
+    if readers is _MISSING:
+        readers = _readers[key] = _find_readers(output_type, kind)
+    return cast("FieldReaders | None", readers)
+
+
+_readers: dict[tuple[type[Any], type[Any]], FieldReaders | None] = {}
+
+
+def _find_readers(output_type: type[Any], kind: type[Any]) -> FieldReaders | None:
+    if _registered(output_type, kind) is not None:
+        return None
+    fields_owner = _definer(output_type, "input_fields")
+    adapt_owner = _definer(output_type, "adapt")
+    if fields_owner is None or adapt_owner is None or not issubclass(fields_owner, adapt_owner):
+        return None
+    readers: FieldReaders | None = output_type.input_fields(kind)
+    return readers
+
+
+def _definer(output_type: type[Any], name: str) -> type[Any] | None:
+    """The class of ``output_type``'s MRO whose own ``name`` it uses."""
+    return next((base for base in output_type.__mro__ if name in base.__dict__), None)
 
 
 def check_adaptable(output_type: type[Any], input_type: type[Any] | None, metric: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +15,7 @@ from burnish.adaptor import (
     AccuracyInput,
     AurocInput,
     ConfusionStatsInput,
+    FieldReaders,
     HammingScoreInput,
     LossInput,
     PerplexityInput,
@@ -31,6 +34,24 @@ _ScoresAndTargets = (
     | type[PerplexityInput]
 )
 
+# The inputs made of the scores and targets alone, by output type.
+_CLASSIFICATION_FEEDS = (
+    AccuracyInput,
+    TopKAccuracyInput,
+    ConfusionStatsInput,
+    AurocInput,
+    PerplexityInput,
+)
+_MULTILABEL_FEEDS = (HammingScoreInput, ConfusionStatsInput, AurocInput)
+
+
+def _batch_size(output: _StepOutput) -> int:
+    return output.targets.shape[0]
+
+
+_LOSS_FIELDS: FieldReaders = {"tensor": operator.attrgetter("loss"), "batch_size": _batch_size}
+_READ_SCORES, _READ_TARGETS = operator.attrgetter("output"), operator.attrgetter("targets")
+
 
 @dataclass(frozen=True, eq=False)
 class _StepOutput:
@@ -47,6 +68,17 @@ class _StepOutput:
         if kind not in feeds:
             return adapt_registered(self, kind)
         return kind(self.output, self.targets, derived=self._derived)
+
+    @staticmethod
+    def _fields(kind: type[Any], feeds: tuple[type[Any], ...]) -> FieldReaders | None:
+        """The readers of ``kind``'s fields that :meth:`_loss` and :meth:`_scores_and_targets`
+        fill (see :func:`burnish.adaptor.field_readers`)."""
+        if kind is LossInput:
+            return _LOSS_FIELDS
+        if kind not in feeds:
+            return None
+        scores, targets = (f.name for f in dataclasses.fields(kind) if f.init and not f.kw_only)
+        return {scores: _READ_SCORES, targets: _READ_TARGETS}
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,10 +100,11 @@ class ClassificationOutput(_StepOutput):
     def adapt(self, kind: type[Any], /) -> Any:
         if kind is LossInput:
             return self._loss()
-        return self._scores_and_targets(
-            kind,
-            (AccuracyInput, TopKAccuracyInput, ConfusionStatsInput, AurocInput, PerplexityInput),
-        )
+        return self._scores_and_targets(kind, _CLASSIFICATION_FEEDS)
+
+    @classmethod
+    def input_fields(cls, kind: type[Any]) -> FieldReaders | None:
+        return cls._fields(kind, _CLASSIFICATION_FEEDS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,7 +122,11 @@ class MultiLabelClassificationOutput(_StepOutput):
     def adapt(self, kind: type[Any], /) -> Any:
         if kind is LossInput:
             return self._loss()
-        return self._scores_and_targets(kind, (HammingScoreInput, ConfusionStatsInput, AurocInput))
+        return self._scores_and_targets(kind, _MULTILABEL_FEEDS)
+
+    @classmethod
+    def input_fields(cls, kind: type[Any]) -> FieldReaders | None:
+        return cls._fields(kind, _MULTILABEL_FEEDS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,3 +137,7 @@ class RegressionOutput(_StepOutput):
         if kind is LossInput:
             return self._loss()
         return adapt_registered(self, kind)
+
+    @classmethod
+    def input_fields(cls, kind: type[Any]) -> FieldReaders | None:
+        return cls._fields(kind, ())

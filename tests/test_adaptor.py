@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -25,6 +26,8 @@ from burnish import (
     register_adaptor,
     supported_inputs,
 )
+from burnish.adaptor import field_readers
+from burnish.metric.block import InputBlock
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +37,9 @@ def _clean_registry() -> Iterator[None]:
     yield
     adaptor_module._registry.clear()
     adaptor_module._registry.update(saved)
+    # What was found while a test's registrations held must not outlive them.
+    adaptor_module._adaptors.clear()
+    adaptor_module._readers.clear()
 
 
 def _classification() -> ClassificationOutput:
@@ -184,3 +190,81 @@ def test_missing_adaptor_on_a_builtin_output_lists_what_it_feeds() -> None:
         TypeError, match=r"RegressionOutput cannot be adapted to AccuracyInput.*LossInput"
     ):
         adapt(output, AccuracyInput)
+
+
+def _multilabel() -> MultiLabelClassificationOutput:
+    targets = torch.randint(0, 2, (5, 3))
+    return MultiLabelClassificationOutput(torch.tensor(0.2), torch.randn(5, 3), targets)
+
+
+def _regression() -> RegressionOutput:
+    return RegressionOutput(torch.tensor(1.5), torch.randn(4), torch.randn(4))
+
+
+_OUTPUTS: list[Callable[[], object]] = [_classification, _multilabel, _regression]
+
+
+def _input_fields(kind: type[object]) -> list[str]:
+    return [f.name for f in dataclasses.fields(kind) if f.init and not f.kw_only]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [(make, kind) for make in _OUTPUTS for kind in sorted(supported_inputs(type(make())), key=str)],
+)
+def test_a_block_of_builtin_outputs_reads_each_field_as_adapt_fills_it(
+    make: Callable[[], object], kind: type[object]
+) -> None:
+    outputs = [make() for _ in range(3)]
+    assert field_readers(type(outputs[0]), kind) is not None
+    block = InputBlock(outputs, kind)
+    for name in _input_fields(kind):
+        expected = [getattr(adapt(output, kind), name) for output in outputs]
+        column = block.column(name)
+        assert all(
+            got is want or (not isinstance(got, torch.Tensor) and got == want)
+            for got, want in zip(column, expected, strict=True)
+        ), name
+    assert "steps" not in vars(block)  # no input was made per step
+
+
+def test_a_registered_adaptor_replaces_the_fields_of_a_builtin_output() -> None:
+    register_adaptor(
+        ClassificationOutput, AccuracyInput, lambda o: AccuracyInput(o.output * 2, o.targets)
+    )
+    outputs = [_classification() for _ in range(2)]
+    assert field_readers(ClassificationOutput, AccuracyInput) is None
+    block = InputBlock(outputs, AccuracyInput)
+    for got, output in zip(block.column("outputs"), outputs, strict=True):
+        assert torch.equal(got, output.output * 2)
+
+
+def test_a_subclass_with_its_own_adapt_is_adapted_by_it() -> None:
+    @dataclass(frozen=True, eq=False)
+    class Softmaxed(ClassificationOutput):
+        def adapt(self, kind: type[object], /) -> object:  # type: ignore[override]
+            if kind is AccuracyInput:
+                return AccuracyInput(self.output.softmax(1), self.targets)
+            return super().adapt(kind)  # type: ignore[call-overload]
+
+    outputs = [
+        Softmaxed(o.loss, o.output, o.targets) for o in (_classification(), _classification())
+    ]
+    assert field_readers(Softmaxed, AccuracyInput) is None
+    for got, output in zip(
+        InputBlock(outputs, AccuracyInput).column("outputs"), outputs, strict=True
+    ):
+        assert torch.equal(got, output.output.softmax(1))
+
+
+def test_a_block_of_outputs_of_several_types_adapts_each() -> None:
+    class Tagged(ClassificationOutput):
+        pass
+
+    first = _classification()
+    outputs = [first, Tagged(first.loss, first.output + 1, first.targets)]
+    block = InputBlock(outputs, ConfusionStatsInput)
+    assert [t.sum() for t in block.column("predictions")] == [
+        first.output.sum(),
+        (first.output + 1).sum(),
+    ]

@@ -17,11 +17,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import torch
 
-from burnish.adaptor import MetricInput
+from burnish.adaptor import FieldReaders, MetricInput, adapt_all, field_readers
 from burnish.metric.base import MetricEntry, MetricMetadata
 
 __all__ = ["BlockMetric", "InputBlock", "RaggedBlockError", "Segments", "running"]
@@ -37,13 +37,31 @@ class RaggedBlockError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class InputBlock(MetricInput, Generic[InputT]):
-    """The inputs of several consecutive steps, for one input type.
+    """The inputs of several consecutive steps' outputs, for one input type ``kind``.
 
     Its memo is shared by the blocks of every input type adapted from the same steps, as a
     step's inputs share theirs, so a concatenation or an argmax is done once per block.
+    Metrics read it by field (:meth:`column`, :meth:`cat`, :meth:`stack`): when the outputs'
+    type says how each field is read (:func:`~burnish.adaptor.field_readers`), no input is
+    made per step.
     """
 
-    steps: tuple[InputT, ...]
+    outputs: Sequence[object]
+    kind: type[InputT]
+
+    @functools.cached_property
+    def steps(self) -> tuple[InputT, ...]:
+        """Each step's input, made on first use."""
+        return adapt_all(self.outputs, self.kind)
+
+    @functools.cached_property
+    def _readers(self) -> FieldReaders | None:
+        types = {type(output) for output in self.outputs}
+        return field_readers(types.pop(), self.kind) if len(types) == 1 else None
+
+    def column(self, field: str) -> list[Any]:
+        """The steps' ``field`` values, in order."""
+        return self._column(field)[0]
 
     def cat(self, field: str) -> torch.Tensor:
         """The steps' ``field`` tensors, concatenated along the batch dimension and detached.
@@ -68,7 +86,7 @@ class InputBlock(MetricInput, Generic[InputT]):
 
         Raises :class:`RaggedBlockError` when the fields' batch sizes differ in a step.
         """
-        return self.memo(("segments", id(self.steps), fields), lambda: self._segments(fields))
+        return self.memo(("segments", id(self), fields), lambda: self._segments(fields))
 
     def _segments(self, fields: tuple[str, ...]) -> Segments:
         columns = [[tensor.shape[0] for tensor in self._column(field)[0]] for field in fields]
@@ -78,14 +96,18 @@ class InputBlock(MetricInput, Generic[InputT]):
         device = self._column(fields[0])[0][0].device
         return self.memo(("segments", sizes, device), lambda: Segments(sizes, device))
 
-    def _column(self, field: str) -> tuple[list[torch.Tensor], tuple[int, ...]]:
-        """The steps' ``field`` tensors and their ids, read once per block and field."""
+    def _column(self, field: str) -> tuple[list[Any], tuple[int, ...]]:
+        """The steps' ``field`` values and their ids, read once per block and field."""
 
-        def read() -> tuple[list[torch.Tensor], tuple[int, ...]]:
-            tensors = [getattr(step, field) for step in self.steps]
-            return tensors, tuple(map(id, tensors))
+        def read() -> tuple[list[Any], tuple[int, ...]]:
+            reader = None if self._readers is None else self._readers.get(field)
+            if reader is None:
+                values = [getattr(step, field) for step in self.steps]
+            else:
+                values = list(map(reader, self.outputs))
+            return values, tuple(map(id, values))
 
-        return self.memo(("column", id(self.steps), field), read)
+        return self.memo(("column", id(self), field), read)
 
 
 def _join(tensors: list[torch.Tensor]) -> torch.Tensor:

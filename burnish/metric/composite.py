@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
-from burnish.adaptor import StepAdaptations, adapt_all
+from burnish.adaptor import StepAdaptations
 from burnish.distributed.sync import StateSync, SyncOnCompute
 from burnish.metric.base import (
     Metric,
@@ -142,18 +142,13 @@ class UpdatePlan:
         columns: list[Sequence[MetricEntry] | None] = [None] * len(self._steps)
         for position, index in enumerate(self._moment):
             columns[index] = [moment[position] for moment in moments]
-        # The steps' inputs made for the block, by type: metrics updated step by step reuse them.
-        adapted: dict[type[Any], tuple[Any, ...]] = {}
         if len(items) > 1:
-            self._update_blocked(items, metadata, columns, adapted)
+            self._update_blocked(items, metadata, columns)
         built: dict[int, list[MetricEntry]] = {
             index: [] for index, column in enumerate(columns) if column is None
         }
         if built:
-            steps = [
-                StepAdaptations(item, {kind: inputs[i] for kind, inputs in adapted.items()})
-                for i, item in enumerate(items)
-            ]
+            steps = [StepAdaptations(item) for item in items]
             for position, (step, step_metadata) in enumerate(zip(steps, metadata, strict=True)):
                 for index, entries in built.items():
                     metric, kind, operands = self._steps[index]
@@ -173,11 +168,9 @@ class UpdatePlan:
         items: Sequence[object],
         metadata: Sequence[MetricMetadata],
         columns: list[Sequence[MetricEntry] | None],
-        adapted: dict[type[Any], tuple[Any, ...]],
     ) -> None:
         """Update the metrics that can with the whole block; the others are left to
-        :meth:`update_columns`'s steps (also those whose steps cannot be joined). The inputs
-        made go to ``adapted``."""
+        :meth:`update_columns`'s steps (also those whose steps cannot be joined)."""
         derived: dict[Hashable, Any] = {}
         blocks: dict[type[Any], InputBlock[Any]] = {}
         for index in self._blocked:
@@ -185,8 +178,7 @@ class UpdatePlan:
             assert kind is not None
             block = blocks.get(kind)
             if block is None:
-                adapted[kind] = inputs = adapt_all(items, kind)
-                block = blocks[kind] = InputBlock(inputs, derived=derived)
+                block = blocks[kind] = InputBlock(items, kind, derived=derived)
             try:
                 entries = metric.update_block(block, metadata)
             except RaggedBlockError:

@@ -49,9 +49,9 @@ class LossMetric(NumericStateMetric[NumericMetricState]):
     ) -> Sequence[MetricEntry]:
         """Update with several steps at once (see :mod:`burnish.metric.block`): mean losses
         weighted by their batch sizes, or per-item losses summed per step."""
-        if all(step.tensor.ndim == 0 for step in block.steps):
+        if all(tensor.ndim == 0 for tensor in block.column("tensor")):
             means = widen(block.stack("tensor"))
-            sizes = [1 if step.batch_size is None else step.batch_size for step in block.steps]
+            sizes = [1 if size is None else size for size in block.column("batch_size")]
             self._finite.observe(torch.aminmax(means))
             return self._state.update_steps(means, sizes, is_mean=True)
         losses = widen(block.cat("tensor"))
