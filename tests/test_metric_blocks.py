@@ -384,3 +384,35 @@ def test_outputs_that_no_metric_reads_are_not_kept_for_the_block() -> None:
     assert not kept([LearningRateMetric()])
     assert not kept([])
     assert kept([LossMetric()])
+
+
+def test_a_first_step_is_updated_alone_in_the_first_epoch_and_when_its_type_changes() -> None:
+    class Relabelled(ClassificationOutput):
+        pass
+
+    class Faulty(ClassificationOutput):
+        pass
+
+    split = SplitMetrics(Split.TRAIN, [RegisteredMetric.of(LossMetric(), plotted=True)])
+    events: list[ProcessedItemEvent] = []
+
+    def first_step_published(epoch: int, output: ClassificationOutput) -> bool:
+        events.clear()
+        split.start(events.extend, epoch, 3, None)
+        split.record(output, 2, 1, (0.1,), 0.0)
+        published = [event.progress.iteration for event in events] == [1]
+        split.flush()
+        return published
+
+    def output(kind: type[ClassificationOutput] = ClassificationOutput) -> ClassificationOutput:
+        return kind(torch.tensor(0.5), torch.zeros(2, 3), torch.zeros(2).long())
+
+    assert first_step_published(1, output())
+    # Its type proved adaptable in an earlier epoch: the step waits for its block.
+    assert not first_step_published(2, output())
+    assert first_step_published(3, output(Relabelled))
+    # A type whose first step failed is not proven: its next first step is updated alone too.
+    faulty = Faulty(torch.zeros(2, 2), torch.zeros(2, 3), torch.zeros(2).long())
+    for epoch in (4, 5):
+        with pytest.raises(ValueError, match="Loss"):
+            first_step_published(epoch, faulty)

@@ -92,7 +92,7 @@ class LearnerBuilder:
 
     def metric_blocks(
         self,
-        steps: int = 256,
+        steps: int = 512,
         seconds: float = 0.25,
         max_bytes: int = 64 * 2**20,
     ) -> Self:

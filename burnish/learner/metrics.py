@@ -3,7 +3,7 @@
 Steps are updated in blocks (see :mod:`burnish.metric.block`): the split keeps the last steps'
 outputs and updates its metrics with all of them at once when the block is full, old enough,
 or needed (the end of the split, a checkpoint). The first step of a split is updated alone, so
-that a wrong input is reported at once.
+that a wrong input is reported at once; in later epochs only when the output's type changed.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class BlockLimits:
     ``max_bytes`` bytes in all (they are kept alive until the update, on their device), and
     steps over ``seconds`` (how stale a display may be). ``steps=1`` updates every step."""
 
-    steps: int = 256
+    steps: int = 512
     seconds: float = 0.25
     max_bytes: int = 64 * 2**20
 
@@ -114,6 +114,10 @@ class SplitMetrics:
         self._reads_outputs = self.collection.reads_outputs
         self._pending: list[_PendingStep] = []
         self._block_steps: int | None = None
+        # The output type whose first step updated the metrics alone without error: a later
+        # epoch's first step of that type waits for its block (an update alone costs about
+        # what a block's does).
+        self._proven: type[Any] | None = None
         self._publish: Callable[[list[ProcessedItemEvent]], None] = _nowhere
         self._epoch = self._epoch_total = 0
         self._items_total: int | None = None
@@ -147,7 +151,9 @@ class SplitMetrics:
         pending.append(_PendingStep(output, items, iteration, lrs, at, moment, metadata))
         if self._block_steps is None:
             self._block_steps = self.limits.steps_for(output)
-            self.flush()
+            if type(output) is not self._proven:
+                self.flush()
+                self._proven = type(output)
         elif len(pending) >= self._block_steps or at - pending[0].at >= self.limits.seconds:
             self.flush()
 
