@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import torch
 
@@ -70,6 +70,30 @@ class _PendingStep(NamedTuple):
     # they were updated with (else it is made for the block).
     moment: Sequence[MetricEntry]
     metadata: MetricMetadata | None
+
+
+class _StepsMetadata(Sequence[MetricMetadata]):
+    """A block's steps' metadata, each made when read: metrics updated with the whole block
+    read none, and the steps' events carry their own progress."""
+
+    __slots__ = ("_pending", "_split")
+
+    def __init__(self, split: SplitMetrics, pending: Sequence[_PendingStep]) -> None:
+        self._split = split
+        self._pending = pending
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    @overload
+    def __getitem__(self, index: int) -> MetricMetadata: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[MetricMetadata]: ...
+    def __getitem__(self, index: int | slice) -> MetricMetadata | Sequence[MetricMetadata]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        step = self._pending[index]
+        return step.metadata or self._split._metadata(step.items, step.iteration, step.lrs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,26 +190,30 @@ class SplitMetrics:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        # Built here, for the block at once, rather than while training each step.
-        metadata = [
-            step.metadata or self._metadata(step.items, step.iteration, step.lrs)
-            for step in pending
-        ]
         columns = self.collection.update_columns(
-            [step.output for step in pending], metadata, [step.moment for step in pending]
+            [step.output for step in pending],
+            _StepsMetadata(self, pending),
+            [step.moment for step in pending],
         )
         block = BlockUpdates(columns, self._higher_is_better)
-        split, epoch, total = self.split, self._epoch, self._epoch_total
+        split, epoch, total, items_total = (
+            self.split,
+            self._epoch,
+            self._epoch_total,
+            self._items_total,
+        )
         self._publish(
             [
                 ProcessedItemEvent(
                     split,
-                    TrainingProgress(step_metadata.progress, epoch, total, step.iteration),
+                    TrainingProgress(
+                        Progress(step.items, items_total), epoch, total, step.iteration
+                    ),
                     StepUpdates(block, index),
                     step.lrs,
                     step.at,
                 )
-                for index, (step, step_metadata) in enumerate(zip(pending, metadata, strict=True))
+                for index, step in enumerate(pending)
             ]
         )
 
