@@ -340,10 +340,9 @@ class StepAdaptations:
 
     __slots__ = ("_adapted", "output")
 
-    def __init__(self, output: object, adapted: dict[type[Any], Any] | None = None) -> None:
-        """``adapted``: inputs of the output already made, by type."""
+    def __init__(self, output: object) -> None:
         self.output = output
-        self._adapted: dict[type[Any], Any] = {} if adapted is None else adapted
+        self._adapted: dict[type[Any], Any] = {}
 
     def get(self, kind: type[InputT]) -> InputT:
         adapted = self._adapted.get(kind, _MISSING)
