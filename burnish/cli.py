@@ -4,17 +4,17 @@ its log in the dashboard, following it while the run goes on."""
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import math
 import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
+from burnish.learner.directory import versioned_directory
 from burnish.learner.events import (
     EndEvent,
     EndSplitEvent,
@@ -27,8 +27,17 @@ from burnish.learner.events import (
     TrainingProgress,
 )
 from burnish.learner.interrupt import Interrupter
-from burnish.learner.summary import LearnerSummary
-from burnish.logger.jsonl import FILE_NAME, logged_steps, read_run
+from burnish.learner.summary import LearnerSummary, escape_controls
+from burnish.logger.jsonl import (
+    FILE_NAME,
+    EpochRecord,
+    LogRecord,
+    StartRecord,
+    StepsRecord,
+    parse_record,
+    read_run,
+    warn_skipped,
+)
 from burnish.metric.base import MetricEntry, NumericEntry, Progress, format_value
 
 __all__ = ["LogReplay", "main", "view"]
@@ -46,10 +55,18 @@ def _log_path(directory: str | os.PathLike[str]) -> Path:
     return path
 
 
+def _run_directory(directory: str) -> Path:
+    """``directory``, or the newest run in it written by ``LearnerBuilder.versioned()``."""
+    path = Path(directory)
+    if not (path / FILE_NAME).exists():
+        with contextlib.suppress(FileNotFoundError):
+            return versioned_directory(path, resume=True)
+    return path
+
+
 def _summary(directory: str) -> int:
     run = read_run(directory)
-    epochs = max((epoch for (_, _, epoch) in run.epoch_entries), default=0)
-    print(LearnerSummary.from_history(run.history, run.epoch_total or epochs))
+    print(LearnerSummary.from_history(run.history))
     if run.end_reason is None:
         print("(the run has not ended: this is the log as far as it is written)")
     return 0
@@ -66,12 +83,14 @@ class LogReplay:
     being written is left for the next). What the log does not keep is made up plainly: a
     split starts where its first step is, a step shows the running epoch value of a mean
     (``aggregated``) metric and the batch value of the others, and every event is stamped with
-    the time it was read.
+    the time it was read. Lines that are not valid records are counted in ``skipped``; text
+    from the log (names, text values, the end's reason) is escaped for the terminal.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.ended = False
+        self.skipped = 0
         self._offset = 0
         self._epoch_total = 0
         self._split: tuple[Split, int] | None = None
@@ -85,24 +104,23 @@ class LogReplay:
         self._offset += len(complete)
         events: list[LearnerEvent] = []
         now = time.monotonic()
-        for line in complete.splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the line a crash cut short
-            if isinstance(record, dict):
+        # Split at newlines only (not at a stray \r, as splitlines would), as read_run does.
+        for line in complete.split(b"\n")[:-1]:
+            record = parse_record(line)
+            if record is None:
+                self.skipped += 1
+            else:
                 events.extend(self._events(record, now))
         return events
 
-    def _events(self, record: dict[str, Any], now: float) -> Iterator[LearnerEvent]:
-        kind = record.get("event")
-        if kind == "start":
+    def _events(self, record: LogRecord, now: float) -> Iterator[LearnerEvent]:
+        if isinstance(record, StartRecord):
             self.ended = False
             self._split = None
-            self._epoch_total = int(record["epoch_total"])
-            yield StartEvent(self._epoch_total, tuple(map(Split, record["splits"])), now)
-        elif kind == "steps":
-            for step in logged_steps(record):
+            self._epoch_total = record.epoch_total
+            yield StartEvent(record.epoch_total, record.splits, now)
+        elif isinstance(record, StepsRecord):
+            for step in record.steps:
                 if self._split != (step.split, step.epoch):
                     self._split = (step.split, step.epoch)
                     self._sums.clear()
@@ -115,20 +133,21 @@ class LogReplay:
                 )
                 updates = tuple(self._step_update(*value) for value in step.values.items())
                 yield ProcessedItemEvent(step.split, progress, updates, step.lrs, now)
-        elif kind == "epoch":
-            split, epoch = Split(record["split"]), int(record["epoch"])
+        elif isinstance(record, EpochRecord):
             finals = [
-                MetricUpdate(MetricEntry(name, _text(value.value), value.serialize()), False)
-                for name, value in _values(record)
+                MetricUpdate(
+                    MetricEntry(escape_controls(name), _text(value.value), value.serialize()),
+                    False,
+                )
+                for name, value in record.values.items()
             ]
-            finals.extend(
-                MetricUpdate(MetricEntry(name, text, text), None)
-                for name, text in record.get("texts", {}).items()
-            )
-            yield EndSplitEvent(split, epoch, tuple(finals), now)
-        elif kind == "end":
+            for name, text in record.texts.items():
+                shown = escape_controls(text, keep="\n")  # a text may be a table of lines
+                finals.append(MetricUpdate(MetricEntry(escape_controls(name), shown, shown), None))
+            yield EndSplitEvent(record.split, record.epoch, tuple(finals), now)
+        else:
             self.ended = True
-            yield EndEvent(str(record["reason"]), now)
+            yield EndEvent(escape_controls(record.reason), now)
 
     def _step_update(self, name: str, value: NumericEntry) -> MetricUpdate:
         running = None
@@ -139,7 +158,7 @@ class LogReplay:
                 self._sums[name] = (total, count)
             if count:
                 running = total / count
-        return MetricUpdate(_StepEntry(name, value, running), False)
+        return MetricUpdate(_StepEntry(escape_controls(name), value, running), False)
 
 
 class _StepEntry(MetricEntry):
@@ -157,12 +176,6 @@ class _StepEntry(MetricEntry):
     def formatted(self) -> str:
         batch = f"batch {_text(self._batch)}"
         return batch if self._running is None else f"epoch {_text(self._running)} - {batch}"
-
-
-def _values(record: dict[str, Any]) -> Iterator[tuple[str, NumericEntry]]:
-    for name, (number, count, kind) in record.get("values", {}).items():
-        value = math.nan if number is None else float(number)
-        yield name, NumericEntry(value, int(count), kind)
 
 
 def view(
@@ -220,6 +233,8 @@ def view(
         return 130
     finally:
         renderer.close()
+        # Once the dashboard is gone: a warning printed under it would tear its frame.
+        warn_skipped(replay.path, replay.skipped)
     return 0
 
 
@@ -235,21 +250,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="burnish", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     summary = commands.add_parser("summary", help="print a run's summary table")
-    summary.add_argument("directory", help="the run directory (holding metrics.jsonl)")
+    where = "the run directory (holding metrics.jsonl), or one of versioned runs (the newest)"
+    summary.add_argument("directory", help=where)
     view_parser = commands.add_parser(
         "view",
         help="replay a run's log in the dashboard, following a running run (q quits); "
         "prints the summary table when stdout is not a terminal",
     )
-    view_parser.add_argument("directory", help="the run directory (holding metrics.jsonl)")
+    view_parser.add_argument("directory", help=where)
     args = parser.parse_args(argv)
     try:
-        if args.command == "view":
-            return _view(args.directory)
-        return _summary(args.directory)
+        directory = str(_run_directory(args.directory))
+        status = _view(directory) if args.command == "view" else _summary(directory)
+        sys.stdout.flush()  # here, where a closed pipe can be caught, not at exit
+        return status
     except FileNotFoundError as error:
         print(f"burnish: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader has gone (`burnish summary DIR | head -1`). Python's recipe: stdout to
+        # devnull, so that the flush at exit does not fail again with a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE: what a shell reports for a program a closed pipe ended
 
 
 if __name__ == "__main__":

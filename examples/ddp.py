@@ -105,7 +105,8 @@ def main() -> None:
         result = builder.build(model, optimizer).fit(train_loader, valid_loader)
         if dist.get_rank() == 0:
             accuracy = result.value(Split.VALID, "Accuracy")
-            print(f"stopped: {result.reason}; valid accuracy {accuracy:.2f} % (every process's)")
+            reason = result.reason.replace("_", " ")
+            print(f"{reason}; valid accuracy {accuracy:.2f} % (every process's)")
     finally:
         dist.destroy_process_group()
 

@@ -102,7 +102,9 @@ def main() -> None:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, total_steps=args.epochs * len(train_loader)
     )
-    builder = LearnerBuilder(args.directory)
+    # Each run writes a directory of its own (runs/digits/version-N): a second demo keeps the
+    # first, and --resume continues the newest.
+    builder = LearnerBuilder(args.directory).versioned()
     for register in (builder.metric_train_numeric, builder.metric_valid_numeric):
         register(LossMetric())
         register(AccuracyMetric())
@@ -123,7 +125,7 @@ def main() -> None:
         builder = builder.resume()
     learner = builder.build(model, optimizer, scheduler)
     result = learner.fit(train_loader, valid_loader)
-    print(f"stopped: {result.reason}")
+    print(f"{result.reason.replace('_', ' ')}: the run is in {learner.config.directory}")
     if Split.VALID in result.metrics:
         print(f"valid accuracy {result.value(Split.VALID, 'Accuracy'):.2f} %")
 

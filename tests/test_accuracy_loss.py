@@ -225,12 +225,13 @@ def test_nan_scores_and_nan_loss() -> None:
     metric.update(AccuracyInput(torch.tensor([[0.0, math.nan]]), torch.tensor([0])), META)
     with pytest.raises(ValueError, match="Accuracy: expected scores that are finite, received NaN"):
         metric.compute()
+    # A non-finite loss is the learner's policy to act on: the metric reports it as it is.
     loss = LossMetric()
+    loss.update(LossInput(torch.tensor(2.0)), META)
     loss.update(LossInput(torch.tensor(math.inf)), META)
-    with pytest.raises(
-        ValueError, match=r"Loss: expected a loss that is finite, received values in \[inf, inf\]"
-    ):
-        loss.compute()
+    assert loss.value() == math.inf
+    loss.update(LossInput(torch.tensor([1.0, math.nan])), META)
+    assert math.isnan(loss.value())
 
 
 def test_number_of_classes_cannot_change_within_an_epoch() -> None:

@@ -126,8 +126,8 @@ def steps_logged(directory: Path) -> int:
 def test_demo_dashboard_shows_real_values_and_q_s_stops_gracefully(
     screens: list[Screen], tmp_path: Path
 ) -> None:
-    run = tmp_path / "run"
-    screen = demo(screens, run)
+    screen = demo(screens, tmp_path / "runs")
+    run = tmp_path / "runs" / "version-1"  # the demo's runs are versioned
     wait_past_the_first_epoch(screen)
     text = screen.text()
     for panel in ("Plots: full history", "Metrics", "Status", "System", "Progress"):
@@ -155,7 +155,7 @@ def test_demo_dashboard_shows_real_values_and_q_s_stops_gracefully(
     code = screen.wait_exit_code()
     after = screen.after_dashboard()
     assert code == 0, after
-    assert "stopped: stopped" in after
+    assert f"stopped: the run is in {run}" in after
     assert "Learner Summary" in after
 
     log = records(run)
@@ -175,8 +175,8 @@ def test_demo_dashboard_shows_real_values_and_q_s_stops_gracefully(
 def test_demo_q_c_keeps_training_then_ctrl_c_stops_gracefully(
     screens: list[Screen], tmp_path: Path
 ) -> None:
-    run = tmp_path / "run"
-    screen = demo(screens, run)
+    screen = demo(screens, tmp_path / "runs")
+    run = tmp_path / "runs" / "version-1"  # the demo's runs are versioned
     wait_past_the_first_epoch(screen)
     screen.send(b"q")
     screen.wait_for_text("Stop training?")
@@ -192,7 +192,7 @@ def test_demo_q_c_keeps_training_then_ctrl_c_stops_gracefully(
     code = screen.wait_exit_code()
     after = screen.after_dashboard()
     assert code == 0, after
-    assert "stopped: stopped" in after
+    assert f"stopped: the run is in {run}" in after
     assert read_run(run).end_reason == "stopped"
     assert any((run / "checkpoint").glob("epoch-*.pt"))
 
@@ -200,11 +200,11 @@ def test_demo_q_c_keeps_training_then_ctrl_c_stops_gracefully(
 PERSISTENT = """
 import sys
 from burnish import AccuracyMetric, LearnerBuilder, LossMetric
-from burnish.learner import learner
+from burnish.learner import events
 from tests.learner_fixtures import Classifier, loaders, sgd
 
 # Other consumers get this long to finish (30 s by default): the dashboard must get longer.
-learner._EventBus.end.__defaults__ = (0.2,)
+events.EventBus.end.__defaults__ = (0.2,)
 model = Classifier()
 built = (
     LearnerBuilder(sys.argv[1])

@@ -23,7 +23,7 @@ def test_the_ddp_example_trains_under_torchrun(tmp_path: Path) -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    assert "stopped: completed" in completed.stdout
+    assert "completed; valid accuracy" in completed.stdout
     assert completed.stdout.count("Learner Summary") == 1  # rank 0 alone prints
     assert (run / "metrics.jsonl").is_file()
     assert [path.name for path in (run / "checkpoint").iterdir()] == ["epoch-1.pt"]

@@ -33,7 +33,7 @@ from burnish import (
     read_run,
 )
 from burnish.learner.events import Actor, EndEvent, LearnerEvent, ProcessedItemEvent, StartEvent
-from burnish.learner.learner import _LossWatch
+from burnish.learner.guards import LossWatch
 from burnish.metric.base import MetricEntry, MetricMetadata
 from tests.learner_fixtures import Batch, Classifier, NullRenderer, builder, dataset, loaders, sgd
 
@@ -501,7 +501,7 @@ def test_the_loss_watch_names_the_first_nonfinite_loss_of_any_step(
 ) -> None:
     """Losses are kept on the device between reads (about once a second): the step named is
     the first bad one since the last read, whatever the losses' shapes."""
-    watch = _LossWatch("error", every_seconds=3600.0)
+    watch = LossWatch("error", every_seconds=3600.0)
     for step in range(1, 1201):
         value = math.inf if step >= bad_step else float(step)
         # A one-element loss as well as a scalar one.

@@ -135,7 +135,7 @@ def test_summary_lists_min_and_max_with_their_epochs() -> None:
         history.record(Split.VALID, "Accuracy", epoch, accuracy)
     history.record(Split.VALID, "Temperature", 1, math.nan)
     assert history.best_epoch(Split.TRAIN, "Loss", Direction.LOWEST) == 2
-    text = str(LearnerSummary.from_history(history, 3, "Net"))
+    text = str(LearnerSummary.from_history(history, "Net"))
     lines = text.splitlines()
     assert "Learner Summary" in lines[0]
     assert "Model: Net" in text

@@ -9,6 +9,7 @@ from burnish.learner.checkpoint import (
     KeepLastNCheckpoints,
     MetricCheckpointingStrategy,
 )
+from burnish.learner.directory import RunDirectoryError
 from burnish.learner.early_stopping import (
     EarlyStoppingStrategy,
     MetricEarlyStoppingStrategy,
@@ -42,6 +43,7 @@ __all__ = [
     "MetricUpdate",
     "NoImprovementSince",
     "NonFiniteLossError",
+    "RunDirectoryError",
     "Split",
     "TrainOutput",
     "TrainStep",

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import torch
 from typing_extensions import Self
 
+from burnish.distributed import is_main_process
 from burnish.learner.checkpoint import (
     CheckpointingStrategy,
     ComposedCheckpointingStrategy,
+    FileCheckpointer,
     KeepLastNCheckpoints,
     MetricCheckpointingStrategy,
 )
+from burnish.learner.checkpoint.strategy import watched_by
+from burnish.learner.directory import clear_run, refuse_earlier_run, versioned_directory
 from burnish.learner.early_stopping import EarlyStoppingStrategy
 from burnish.learner.events import EventConsumer, Split
 from burnish.learner.history import Aggregate, Direction
 from burnish.learner.interrupt import Interrupter
 from burnish.learner.learner import Learner, LearnerConfig, NonFiniteLoss, SchedulerInterval
 from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
+from burnish.logger.jsonl import FILE_NAME as LOG_FILE
 from burnish.logger.jsonl import JsonlMetricLogger
 from burnish.metric.base import Metric
 from burnish.renderer.base import MetricsRenderer
@@ -46,8 +52,11 @@ class LearnerBuilder:
         self._clip_grad_norm: float | None = None
         self._clip_grad_value: float | None = None
         self._scheduler_interval: SchedulerInterval = "iteration"
-        self._checkpointing: CheckpointingStrategy | None = None
+        # Made at build(), when the metrics it may watch are known.
+        self._checkpointing: Callable[[], CheckpointingStrategy] | None = None
         self._resume_from: int | Literal["latest"] | None = None
+        self._overwrite = False
+        self._versioned = False
         self._early_stopping: EarlyStoppingStrategy | None = None
         self._warmup = 0
         self._interrupter = Interrupter()
@@ -178,17 +187,36 @@ class LearnerBuilder:
 
     def with_file_checkpointer(self, strategy: CheckpointingStrategy | None = None) -> Self:
         """Checkpoint to ``directory/checkpoint``. By default Burn's strategy: keep the last
-        two epochs and the best by validation loss."""
-        self._checkpointing = strategy or ComposedCheckpointingStrategy(
-            KeepLastNCheckpoints(2),
-            MetricCheckpointingStrategy("Loss", Aggregate.MEAN, Direction.LOWEST, Split.VALID),
-        )
+        two epochs and the best by validation loss (when ``metric_valid_numeric(LossMetric())``
+        is registered; without it, the last two epochs only)."""
+        self._checkpointing = self._default_checkpointing if strategy is None else lambda: strategy
         return self
+
+    def _default_checkpointing(self) -> CheckpointingStrategy:
+        last = KeepLastNCheckpoints(2)
+        # A run without a validation loss keeps what Burn's strategy would keep (its best is
+        # unknown, so the current epoch), and must not be refused for watching what it lacks.
+        if "Loss" not in self._numeric_names(Split.VALID):
+            return last
+        best = MetricCheckpointingStrategy("Loss", Aggregate.MEAN, Direction.LOWEST, Split.VALID)
+        return ComposedCheckpointingStrategy(last, best)
 
     def checkpoint(self, epoch: int) -> Self:
         """Resume from the checkpoint of ``epoch`` (training continues with the next one)."""
         _positive("checkpoint", epoch)
         self._resume_from = epoch
+        return self
+
+    def overwrite(self) -> Self:
+        """Start afresh in a directory that holds an earlier run: its log and checkpoints are
+        deleted at :meth:`build`. Without it (or :meth:`resume`), such a directory is refused."""
+        self._overwrite = True
+        return self
+
+    def versioned(self) -> Self:
+        """Write each fresh run to a directory of its own, ``directory/version-N`` with the next
+        free N; with :meth:`resume`, continue the highest N."""
+        self._versioned = True
         return self
 
     def resume(self) -> Self:
@@ -235,9 +263,13 @@ class LearnerBuilder:
         # Imported here: the dashboard is only loaded when a learner needs it.
         from burnish.renderer import default_renderer  # noqa: PLC0415
 
+        directory = self._run_directory()
+        checkpointing = None if self._checkpointing is None else self._checkpointing()
+        self._check_watched("with_file_checkpointer", checkpointing)
+        self._check_watched("early_stopping", self._early_stopping)
         renderer = self._renderer or default_renderer(self._interrupter, self._persistent)
         config = LearnerConfig(
-            directory=self._directory,
+            directory=directory,
             train_metrics=SplitMetrics(Split.TRAIN, self._train, self._blocks),
             valid_metrics=SplitMetrics(Split.VALID, self._valid, self._blocks),
             num_epochs=self._num_epochs,
@@ -245,13 +277,13 @@ class LearnerBuilder:
             clip_grad_norm=self._clip_grad_norm,
             clip_grad_value=self._clip_grad_value,
             scheduler_interval=self._scheduler_interval,
-            checkpointing=self._checkpointing,
+            checkpointing=checkpointing,
             resume_from=self._resume_from,
             early_stopping=self._early_stopping,
             early_stopping_warmup=self._warmup,
             interrupter=self._interrupter,
             renderer=renderer,
-            loggers=[JsonlMetricLogger(self._directory), *self._loggers],
+            loggers=[JsonlMetricLogger(directory), *self._loggers],
             device=self._device,
             on_nonfinite_loss=self._nonfinite,
             summary=self._summary,
@@ -259,6 +291,49 @@ class LearnerBuilder:
             gc_freeze=self._gc_freeze,
         )
         return Learner(model, optimizer, lr_scheduler, config)
+
+    def _run_directory(self) -> Path:
+        """Where this run writes: never over an earlier run, unless resumed or overwritten."""
+        resume = self._resume_from is not None
+        if resume and self._overwrite:
+            raise ValueError("LearnerBuilder: resume() and overwrite() exclude each other")
+        directory = (
+            versioned_directory(self._directory, resume) if self._versioned else self._directory
+        )
+        if not resume:
+            log, checkpointer = directory / LOG_FILE, FileCheckpointer(directory / "checkpoint")
+            if not self._overwrite:
+                refuse_earlier_run(directory, log, checkpointer)
+            elif is_main_process():
+                clear_run(log, checkpointer)
+        return directory
+
+    def _numeric_names(self, split: Split) -> list[str]:
+        """The names of the split's numeric metrics: those whose epoch values are recorded."""
+        registered = {Split.TRAIN: self._train, Split.VALID: self._valid}.get(split, [])
+        return [r.metric.name for r in registered if r.higher_is_better is not None]
+
+    def _check_watched(self, option: str, strategy: object) -> None:
+        """Refuse a strategy that watches a metric whose epoch values are never recorded: it
+        would never fire, and say nothing."""
+        for split, name in watched_by(strategy):
+            numeric = self._numeric_names(split)
+            if name in numeric:
+                continue
+            if numeric:
+                known = f"the numeric {split.value} metrics are {', '.join(map(repr, numeric))}"
+            elif split is Split.TEST:
+                known = "fit() runs the train and valid splits only"
+            else:
+                known = (
+                    f"there are no numeric {split.value} metrics: register one with "
+                    f"metric_{split.value}_numeric()"
+                )
+            raise ValueError(
+                f"{option}: {type(strategy).__qualname__} watches {name!r} of the "
+                f"{split.value} split, which is not a registered numeric metric, so it would "
+                f"never act; {known}"
+            )
 
 
 def _positive(option: str, value: float) -> None:

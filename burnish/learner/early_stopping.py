@@ -27,6 +27,9 @@ class NoImprovementSince:
 
 @runtime_checkable
 class EarlyStoppingStrategy(Protocol):
+    """Decides from the metric history whether to stop; one that decides by metrics says which
+    with ``watched()`` (see :class:`~burnish.learner.checkpoint.strategy.WatchesMetrics`)."""
+
     def should_stop(self, epoch: int, history: MetricHistory) -> bool: ...
 
 
@@ -47,3 +50,6 @@ class MetricEarlyStoppingStrategy(WatchedMetric):
     def should_stop(self, epoch: int, history: MetricHistory) -> bool:
         best = self.best_epoch(history)
         return best is not None and epoch - best >= self.condition.n_epochs
+
+    def watched(self) -> list[tuple[Split, str]]:
+        return [(self.split, self.name)]

@@ -9,12 +9,13 @@ consumer reads the values it needs with :func:`burnish.metric.resolve_entries`, 
 from __future__ import annotations
 
 import enum
+import logging
 import queue
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, overload
+from typing import Any, Protocol, overload
 
 from burnish.metric.base import MetricEntry, NumericEntry, Progress, StepEntries
 
@@ -24,6 +25,7 @@ __all__ = [
     "EndEvent",
     "EndSplitEvent",
     "EpochEndEvent",
+    "EventBus",
     "EventConsumer",
     "LearnerEvent",
     "MetricUpdate",
@@ -221,8 +223,8 @@ class Actor:
 
     The consumer is called at most once per ``tick_seconds`` with every event since the last
     call, so however fast training goes, a consumer wakes up a bounded number of times a second
-    and takes little of the interpreter from the training thread. An exception in the consumer
-    stops the actor and is kept in :attr:`error`, for the learner to raise on its own thread.
+    and takes little of the interpreter from the training thread. The first exception in the
+    consumer is kept in :attr:`error`, for the learner to raise on its own thread.
     """
 
     def __init__(self, consumer: EventConsumer, name: str) -> None:
@@ -256,19 +258,20 @@ class Actor:
                 started = time.monotonic()
                 events = self._drain(self.consumer.tick_seconds)
                 ended = any(isinstance(event, EndEvent) for event in events)
-                self.consumer.consume(events)
+                try:
+                    self.consumer.consume(events)
+                except Exception as error:
+                    # The first error is the one raised. Later events are still consumed: a
+                    # logger whose batch failed a metric's check still writes the rest of the
+                    # run, its end included.
+                    self.error = self.error or error
                 if not ended:
                     elapsed = time.monotonic() - started
                     self._ending.wait(max(0.0, self.consumer.tick_seconds - elapsed))
-        except BaseException as error:
-            self.error = error
-            # The events that failed may have held the end: then there is none left to wait for.
-            if not ended:
-                self._discard_until_end()
         finally:
             try:
                 self.consumer.close()
-            except BaseException as error:
+            except Exception as error:
                 self.error = self.error or error
 
     def _drain(self, timeout: float) -> list[LearnerEvent]:
@@ -285,6 +288,46 @@ class Actor:
         except queue.Empty:
             return events
 
-    def _discard_until_end(self) -> None:
-        while not isinstance(self._queue.get(), EndEvent):
-            pass
+
+log = logging.getLogger("burnish.learner")
+
+
+class EventBus:
+    """The actors of the renderer and the loggers; re-raises their errors on this thread."""
+
+    def __init__(self, consumers: Sequence[EventConsumer]) -> None:
+        self._actors = [
+            Actor(consumer, f"burnish-{type(consumer).__name__}") for consumer in consumers
+        ]
+        self._ended = False
+
+    def send(self, event: Any) -> None:
+        for actor in self._actors:
+            actor.send(event)
+
+    def send_steps(self, events: list[ProcessedItemEvent]) -> None:
+        for actor in self._actors:
+            actor.send_steps(events)
+
+    def failed(self) -> bool:
+        return any(actor.error is not None for actor in self._actors)
+
+    def raise_if_failed(self) -> None:
+        for actor in self._actors:
+            if actor.error is not None:
+                raise actor.error
+
+    def log_failures(self) -> None:
+        for actor in self._actors:
+            if actor.error is not None:
+                log.warning("%s failed: %s", type(actor.consumer).__name__, actor.error)
+
+    def end(self, reason: str, timeout: float = 30.0) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self.send(EndEvent(reason, time.monotonic()))
+        for actor in self._actors:
+            # A persistent dashboard stays up until a key is pressed: wait for the person.
+            persistent = getattr(actor.consumer, "persistent", False) is True
+            actor.join(None if persistent else timeout)

@@ -14,18 +14,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
-import gc
 import itertools
 import logging
-import random
-import signal
-import threading
 import time
-import typing
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, cast
 
 import torch
@@ -38,13 +32,11 @@ from burnish.distributed import (
     is_communication_error,
     is_distributed,
     is_main_process,
-    is_sharded,
     set_loader_epoch,
     shard_loader,
 )
 from burnish.distributed.process import failure
 from burnish.learner.checkpoint import (
-    CheckpointError,
     CheckpointingStrategy,
     FileCheckpointer,
     plan,
@@ -53,20 +45,43 @@ from burnish.learner.checkpoint.strategy import ActionKind
 from burnish.learner.distributed import StepModule, StopVote, Verdict, control_group
 from burnish.learner.early_stopping import EarlyStoppingStrategy
 from burnish.learner.events import (
-    Actor,
-    EndEvent,
     EndSplitEvent,
     EpochEndEvent,
+    EventBus,
     EventConsumer,
-    ProcessedItemEvent,
     Split,
     StartEvent,
     StartSplitEvent,
 )
+from burnish.learner.guards import (
+    LossWatch,
+    NonFiniteLoss,
+    NonFiniteLossError,
+    Stopped,
+    quiet_collector,
+    stop_signals,
+)
 from burnish.learner.history import MetricHistory
 from burnish.learner.interrupt import Interrupter
 from burnish.learner.metrics import SplitMetrics
-from burnish.learner.step import BatchTransfer, TrainOutput, batch_size_of, move_to_device
+from burnish.learner.resume import (
+    ResumePoint,
+    TrainingState,
+    accumulated_gradients,
+    epoch_entries,
+    rng_state,
+    set_rng_state,
+)
+from burnish.learner.step import (
+    BatchTransfer,
+    TrainOutput,
+    batch_size_of,
+    batches_total,
+    declared_output,
+    items_total,
+    move_to_device,
+    step_method,
+)
 from burnish.learner.summary import LearnerSummary
 from burnish.metric.base import MetricEntry
 
@@ -78,14 +93,11 @@ __all__ = ["FitResult", "Learner", "LearnerConfig", "NonFiniteLoss", "NonFiniteL
 log = logging.getLogger("burnish.learner")
 
 ModelT = TypeVar("ModelT", bound=torch.nn.Module)
-NonFiniteLoss = Literal["error", "skip", "stop"]
 SchedulerInterval = Literal["iteration", "epoch"]
-CHECKPOINT_FORMAT = 1
+# Under torchrun a terminal's Ctrl-C reaches each process twice (see stop_signals).
 _ECHO_SECONDS = 1.0
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite."""
+# Digits of the entries made from a checkpoint's history (the history keeps no formats).
+_PRECISION = 4
 
 
 @dataclass
@@ -126,228 +138,14 @@ class FitResult(Generic[ModelT]):
 
     def value(self, split: Split, name: str) -> float:
         """A numeric metric's last epoch value."""
-        return self.metrics[split][name].numeric.value
-
-
-@dataclass(frozen=True)
-class _Resume:
-    """Where a checkpoint left off: after ``epoch``, or ``batches_done`` into it."""
-
-    epoch: int
-    batches_done: int
-    items: int
-    rng: dict[str, Any]
-    epoch_rng: dict[str, Any] | None
-    metric_states: dict[str, dict[str, Any]] | None
-
-
-class _Stopped(Exception):  # noqa: N818 - control flow, not an error
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-class _EventBus:
-    """The actors of the renderer and the loggers; re-raises their errors on this thread."""
-
-    def __init__(self, consumers: Sequence[EventConsumer]) -> None:
-        self._actors = [
-            Actor(consumer, f"burnish-{type(consumer).__name__}") for consumer in consumers
-        ]
-        self._ended = False
-
-    def send(self, event: Any) -> None:
-        for actor in self._actors:
-            actor.send(event)
-
-    def send_steps(self, events: list[ProcessedItemEvent]) -> None:
-        for actor in self._actors:
-            actor.send_steps(events)
-
-    def raise_if_failed(self) -> None:
-        for actor in self._actors:
-            if actor.error is not None:
-                raise actor.error
-
-    def end(self, reason: str, timeout: float = 30.0) -> None:
-        if self._ended:
-            return
-        self._ended = True
-        self.send(EndEvent(reason, time.monotonic()))
-        for actor in self._actors:
-            # A persistent dashboard stays up until a key is pressed: wait for the person.
-            persistent = getattr(actor.consumer, "persistent", False) is True
-            actor.join(None if persistent else timeout)
-
-
-class _LossWatch:
-    """Finds NaN/inf losses without reading the loss every step (which would wait for the
-    device): losses are kept as device scalars and checked together about once a second."""
-
-    def __init__(self, policy: NonFiniteLoss, every_seconds: float) -> None:
-        self.policy = policy
-        self.every_seconds = every_seconds
-        self._pending: list[tuple[int, int, torch.Tensor]] = []
-        # When the losses kept are next read: the training loop compares, without a call.
-        self.due = time.monotonic() + every_seconds
-        self.found: str | None = None
-
-    def admit(self, loss: torch.Tensor, epoch: int, iteration: int) -> bool:
-        """Whether to train on this batch. Only the ``skip`` policy reads the loss here."""
-        if self.policy == "skip":
-            if bool(torch.isfinite(loss.detach()).all()):
-                return True
-            log.warning(
-                "skipping a batch with a non-finite loss (epoch %d, iteration %d)", epoch, iteration
+        entries = self.metrics.get(split, {})
+        entry = entries.get(name)
+        if entry is None:
+            raise KeyError(
+                f"no metric {name!r} in the {split.value} split's results; it has "
+                f"{', '.join(map(repr, entries)) if entries else 'none'}"
             )
-            return False
-        self._pending.append((epoch, iteration, loss.detach()))
-        return True
-
-    def check(self, force: bool = False) -> None:
-        """Act on the policy at the first non-finite loss found."""
-        if self.look(force):
-            self.fail(cast(str, self.found))
-
-    def look(self, force: bool = False) -> bool:
-        """Read the losses kept (about once a second, or now with ``force``); whether a
-        non-finite one has been found, described by :attr:`found`."""
-        if self.found is not None:
-            return True
-        now = time.monotonic()
-        if not force and now < self.due:
-            return False
-        self.due = now + self.every_seconds
-        if not self._pending:
-            return False
-        pending, self._pending = self._pending, []
-        losses = [loss.reshape(-1) for _, _, loss in pending]
-        finite = torch.cat(losses).isfinite()
-        if bool(finite.all()):
-            return False
-        first_bad = int(finite.logical_not().nonzero()[0, 0])
-        ends = list(itertools.accumulate(loss.numel() for loss in losses))
-        epoch, iteration, loss = pending[next(i for i, end in enumerate(ends) if first_bad < end)]
-        self.found = (
-            f"the loss is {loss.reshape(-1)[0].item()} at epoch {epoch}, iteration {iteration}; "
-            "lower the learning rate, clip gradients (LearnerBuilder.clip_grad_norm) or choose "
-            "LearnerBuilder.on_nonfinite_loss('skip' or 'stop')"
-        )
-        return True
-
-    def fail(self, message: str) -> NoReturn:
-        if self.policy == "stop":
-            log.error("stopping: %s", message)
-            raise _Stopped("nonfinite_loss")
-        raise NonFiniteLossError(message)
-
-
-# Allocations between two passes over the youngest generation during a run (Python's default
-# is 700).
-_YOUNG_THRESHOLD = 20_000
-
-
-@contextlib.contextmanager
-def _quiet_collector(enabled: bool) -> Iterator[None]:
-    """Keep the cyclic collector's passes off the objects training does not make, for the run.
-
-    Every so often the collector's full pass walks every object in the process: with torch
-    imported, hundreds of thousands, about 0.1 s each time. The objects already there are
-    frozen (``gc.freeze``) for the run and unfrozen after it; cycles among them that become
-    garbage meanwhile are collected then. A process that froze its own heap (a pre-fork
-    server) keeps it as it is.
-
-    A pass over the youngest generation walks every object alive that was made since the last
-    one, and the learner keeps a block of steps' outputs and events alive (see
-    :mod:`burnish.metric.block`): at Python's default of 700 allocations a pass came every few
-    dozen steps and walked the same block again and again. During the run the youngest
-    generation is collected every ``_YOUNG_THRESHOLD`` allocations (or the process's own, if
-    higher); training makes few cycles, and their garbage waits a little longer.
-    """
-    if not enabled:
-        yield
-        return
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], _YOUNG_THRESHOLD), *thresholds[1:])
-    freeze = not gc.get_freeze_count()
-    if freeze:
-        gc.freeze()
-    try:
-        yield
-    finally:
-        if freeze:
-            gc.unfreeze()
-        gc.set_threshold(*thresholds)
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    with contextlib.suppress(ImportError):
-        import numpy as np  # noqa: PLC0415 - optional
-
-        kind, keys, position, has_gauss, gauss = cast(
-            tuple[str, Any, int, int, float], np.random.get_state()
-        )
-        state["numpy"] = [kind, keys.tolist(), position, has_gauss, gauss]
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    if "numpy" in state:
-        import numpy as np  # noqa: PLC0415 - present when it was saved
-
-        kind, keys, position, has_gauss, gauss = state["numpy"]
-        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), position, has_gauss, gauss))
-
-
-def _items_total(loader: Iterable[Any]) -> int | None:
-    sampler = getattr(loader, "sampler", None)
-    if is_sharded(sampler):
-        return len(sampler)  # type: ignore[arg-type]
-    dataset = getattr(loader, "dataset", None)
-    try:
-        return len(dataset) if dataset is not None else len(loader)  # type: ignore[arg-type]
-    except TypeError:
-        return None
-
-
-def _batches_total(loader: Iterable[Any]) -> int | None:
-    try:
-        return len(loader)  # type: ignore[arg-type]
-    except TypeError:
-        return None
-
-
-def _step_method(model: object, method: str, mixin: str) -> Callable[[Any], Any]:
-    step = getattr(model, method, None)
-    if not callable(step):
-        name = type(model).__qualname__
-        raise TypeError(
-            f"{name} has no {method}(batch): subclass {mixin} "
-            f"(class {name}(nn.Module, {mixin}[Batch, Output])) and implement it"
-        )
-    return cast(Callable[[Any], Any], step)
-
-
-def _output_type(model: object, method: str) -> type[Any] | None:
-    """The item type a step method declares it returns, if its annotation says."""
-    function = getattr(type(model), method, None)
-    if function is None:
-        return None
-    try:
-        declared = typing.get_type_hints(function).get("return")
-    except (NameError, TypeError):
-        return None
-    if typing.get_origin(declared) is TrainOutput:
-        (declared,) = typing.get_args(declared) or (None,)
-    origin = typing.get_origin(declared) or declared
-    return origin if isinstance(origin, type) and origin is not TrainOutput else None
+        return entry.numeric.value
 
 
 # Reusable: a training step outside a distributed run needs no collectives.
@@ -368,7 +166,7 @@ class Learner(Generic[ModelT]):
         config: LearnerConfig,
     ) -> None:
         self.model = model
-        self._train_step = _step_method(model, "train_step", "TrainStep")
+        self._train_step = step_method(model, "train_step", "TrainStep")
         hook: Callable[[Any, torch.device], Any] = getattr(model, "transfer_batch", move_to_device)
         # The default hook is called directly: a call less every step.
         default = getattr(type(model), "transfer_batch", None) is BatchTransfer.transfer_batch
@@ -383,14 +181,17 @@ class Learner(Generic[ModelT]):
         self.history = MetricHistory()
         self.iteration = 0
         self.checkpointer = FileCheckpointer(config.directory / "checkpoint")
+        self._state = TrainingState(model, optimizer, lr_scheduler, self.history, self.checkpointer)
         self._ddp: DistributedDataParallel | None = None
         # The current fit's vote on stopping: None outside a distributed run.
         self._vote: StopVote | None = None
+        # Whether gradients were accumulated since the last optimizer step.
+        self._pending_grads = False
         for split_metrics, method in (
             (config.train_metrics, "train_step"),
             (config.valid_metrics, "valid_step"),
         ):
-            declared = _output_type(model, method)
+            declared = declared_output(model, method)
             if declared is not None:
                 split_metrics.check_adaptable(declared)
 
@@ -409,26 +210,32 @@ class Learner(Generic[ModelT]):
         config = self.config
         config.interrupter.reset()
         if valid_loader is not None:
-            _step_method(self.model, "valid_step", "ValidStep")
+            step_method(self.model, "valid_step", "ValidStep")
         self._vote = StopVote(self._control_group) if is_distributed() else None
-        if is_main_process() and (
-            config.checkpointing is not None or config.resume_from is not None
-        ):
-            self.checkpointer.ensure_writable()
-        resume = self._restore() if config.resume_from is not None else None
+        resume = self._begin()
+        first_epoch = 1 if resume is None else resume.epoch_done + 1
+        # Each split's last epoch entries: those of the checkpoint resumed from until replaced.
+        finals = epoch_entries(self.history, first_epoch - 1)
+        if first_epoch > config.num_epochs:
+            log.warning(
+                "nothing to train: the checkpoint resumed from ends epoch %d, and the run has "
+                "%d epochs (LearnerBuilder.num_epochs); raise it to train further",
+                first_epoch - 1,
+                config.num_epochs,
+            )
+            return self._result(finals, "completed")
         if self._vote is not None:
             train_loader = shard_loader(train_loader, pad=True)
             if valid_loader is not None:
                 valid_loader = shard_loader(valid_loader, pad=False)
-        first_epoch = 1 if resume is None else resume.epoch + (resume.batches_done == 0)
         splits = (Split.TRAIN, Split.VALID) if valid_loader is not None else (Split.TRAIN,)
-        watch = _LossWatch(config.on_nonfinite_loss, config.loss_check_seconds)
-        finals: dict[Split, dict[str, MetricEntry]] = {}
+        watch = LossWatch(config.on_nonfinite_loss, config.loss_check_seconds)
         reason = "completed"
-        with self._bus() as bus, _quiet_collector(config.gc_freeze):
+        with self._bus() as bus, quiet_collector(config.gc_freeze):
             # Signals are ours only while training: a persistent dashboard that waits for a key
             # at the end leaves at the first Ctrl-C.
-            with self._signals():
+            echo = _ECHO_SECONDS if is_distributed() else 0.0
+            with stop_signals(config.interrupter, echo):
                 bus.send(StartEvent(config.num_epochs, splits, time.monotonic()))
                 try:
                     for epoch in range(first_epoch, config.num_epochs + 1):
@@ -441,12 +248,12 @@ class Learner(Generic[ModelT]):
                             set_loader_epoch(valid_loader, epoch)
                             finals[Split.VALID] = self._valid_epoch(epoch, valid_loader, bus)
                         bus.send(EpochEndEvent(epoch))
-                        self._checkpoint(epoch)
+                        self._epoch_done(epoch, watch)
                         if self._should_stop_early(epoch):
                             reason = "early_stopped"
                             break
                         self._stop_if_agreed(epoch)
-                except _Stopped as stopped:
+                except Stopped as stopped:
                     reason = stopped.reason
             bus.end(reason)
             if self._vote is not None:
@@ -454,34 +261,68 @@ class Learner(Generic[ModelT]):
                 # resuming at once must find the last checkpoint.
                 with collective("waiting for rank 0 to write its files"):
                     dist.barrier(group=self._control_group)
-            bus.raise_if_failed()
-        summary = LearnerSummary.from_history(
-            self.history, config.num_epochs, type(self.model).__qualname__
-        )
-        if config.summary and is_main_process():
-            print(summary, flush=True)
-        return FitResult(self.model, finals, summary, reason)
+            if reason == "nonfinite_loss":
+                # A consumer's check of the steps that followed the non-finite loss (NaN scores
+                # from NaN weights) failed because of it: the policy has already acted.
+                bus.log_failures()
+            else:
+                bus.raise_if_failed()
+        return self._result(finals, reason)
+
+    def _begin(self) -> ResumePoint | None:
+        """Load the checkpoint to resume from, if any; where it left off. The state this fit
+        starts from is the first one known to train on finite losses."""
+        config = self.config
+        if is_main_process() and (
+            config.checkpointing is not None or config.resume_from is not None
+        ):
+            self.checkpointer.ensure_writable()
+        resume = None
+        if config.resume_from is not None:
+            resume = self._state.restore(config.resume_from, self.device)
+            self.iteration = resume.iteration
+        if config.on_nonfinite_loss != "skip":
+            record = (
+                self._state.record(0, self.iteration)
+                if resume is None
+                else self._state.record(
+                    resume.epoch,
+                    self.iteration,
+                    batches_done=resume.batches_done,
+                    items=resume.items,
+                )
+            )
+            self._state.keep_finite(record, "its weights when this fit started")
+        return resume
 
     def evaluate(self, loader: Iterable[Any]) -> dict[str, MetricEntry]:
         """Run a test split through ``valid_step`` with the validation metrics.
 
         Returns each metric's entry for the split; empty when stopped before its end.
         """
-        _step_method(self.model, "valid_step", "ValidStep")
+        step_method(self.model, "valid_step", "ValidStep")
         if is_distributed():
             loader = shard_loader(loader, pad=False)
         finals: dict[str, MetricEntry] = {}
         reason = "completed"
-        with self._bus() as bus, _quiet_collector(self.config.gc_freeze):
-            with self._signals():
+        with self._bus() as bus, quiet_collector(self.config.gc_freeze):
+            with stop_signals(self.config.interrupter, _ECHO_SECONDS if is_distributed() else 0):
                 bus.send(StartEvent(1, (Split.TEST,), time.monotonic()))
                 try:
                     finals = self._valid_epoch(1, loader, bus, Split.TEST)
-                except _Stopped as stopped:
+                except Stopped as stopped:
                     reason = stopped.reason
             bus.end(reason)
             bus.raise_if_failed()
         return finals
+
+    def _result(
+        self, finals: dict[Split, dict[str, MetricEntry]], reason: str
+    ) -> FitResult[ModelT]:
+        summary = LearnerSummary.from_history(self.history, type(self.model).__qualname__)
+        if self.config.summary and is_main_process():
+            print(summary, flush=True)
+        return FitResult(self.model, finals, summary, reason)
 
     # -- epochs ------------------------------------------------------------------------------
 
@@ -489,24 +330,24 @@ class Learner(Generic[ModelT]):
         self,
         epoch: int,
         loader: Iterable[Any],
-        bus: _EventBus,
-        watch: _LossWatch,
-        resume: _Resume | None,
+        bus: EventBus,
+        watch: LossWatch,
+        resume: ResumePoint | None,
     ) -> dict[str, MetricEntry]:
         config, model, vote = self.config, self.model, self._vote
         metrics = config.train_metrics
         model.train()
         step = self._train_step if vote is None else self._wrapped()
-        items_total, batches_total = _items_total(loader), _batches_total(loader)
-        metrics.start(bus.send_steps, epoch, config.num_epochs, items_total)
-        bus.send(StartSplitEvent(Split.TRAIN, epoch, items_total))
+        total_items, total_batches = items_total(loader), batches_total(loader)
+        metrics.start(bus.send_steps, epoch, config.num_epochs, total_items)
+        bus.send(StartSplitEvent(Split.TRAIN, epoch, total_items))
+        self.optimizer.zero_grad(set_to_none=True)
         epoch_rng, batches, done, items = self._epoch_batches(loader, resume)
         accumulation = config.grads_accumulation
-        self.optimizer.zero_grad(set_to_none=True)
-        pending_grads = False
         for host_batch in batches:
             batch = self._transfer(host_batch, self.device)
-            steps_optimizer = (done + 1) % accumulation == 0 or done + 1 == batches_total
+            batch_size = _nonempty_size(batch, epoch, done + 1)
+            steps_optimizer = (done + 1) % accumulation == 0 or done + 1 == total_batches
             collectives = (
                 _NO_COLLECTIVES
                 if vote is None
@@ -522,7 +363,7 @@ class Learner(Generic[ModelT]):
                 if done == (0 if resume is None else resume.batches_done):
                     metrics.check_adaptable(type(output.item))
                 done += 1
-                items += batch_size_of(batch)
+                items += batch_size
                 self.iteration += 1
                 # The rates this step trains with, before the scheduler moves them.
                 lrs = self._lrs()
@@ -533,20 +374,19 @@ class Learner(Generic[ModelT]):
                 if admitted:
                     loss = output.loss / accumulation if accumulation > 1 else output.loss
                     loss.backward()  # type: ignore[no-untyped-call]
-                    pending_grads = True
+                    self._pending_grads = True
             now = time.monotonic()
             # A skipped batch (non-finite loss) is left out of training and metrics alike.
             if admitted:
                 if steps_optimizer:
                     self._optimizer_step()
-                    pending_grads = False
                 metrics.record(output.item, items, self.iteration, lrs, now)
             if vote is not None or now >= watch.due or config.interrupter.should_stop():
                 self._after_step(watch, bus, epoch=epoch, done=done, items=items, rng=epoch_rng)
-        if pending_grads:
+        if self._pending_grads:
             self._optimizer_step()
         if vote is None:
-            watch.check(force=True)
+            self._check_losses(watch, force=True)
         else:
             verdict = vote.agree(config.interrupter.should_stop(), watch.look(force=True))
             self._obey(verdict, watch, epoch=epoch, done=done, items=items, epoch_rng=epoch_rng)
@@ -579,8 +419,8 @@ class Learner(Generic[ModelT]):
 
     def _after_step(
         self,
-        watch: _LossWatch,
-        bus: _EventBus,
+        watch: LossWatch,
+        bus: EventBus,
         *,
         epoch: int,
         done: int,
@@ -588,16 +428,20 @@ class Learner(Generic[ModelT]):
         rng: dict[str, Any],
     ) -> None:
         """Act on non-finite losses, a consumer's error and stop requests: on one process, when
-        a check is due (:attr:`_LossWatch.due`) or a stop asked for; in a distributed run, on
+        a check is due (:attr:`LossWatch.due`) or a stop asked for; in a distributed run, on
         the vote, which every process reads at the same step."""
         vote, interrupter = self._vote, self.config.interrupter
-        bus.raise_if_failed()
+        if bus.failed():
+            # Every loss of the steps a consumer has seen is in the watch: a non-finite one
+            # explains the consumer's error (a check of NaN scores), and its policy comes first.
+            self._check_losses(watch, force=True)
+            bus.raise_if_failed()
         if vote is None:
-            watch.check()
+            self._check_losses(watch)
             if interrupter.should_stop():
-                watch.check(force=True)
+                self._check_losses(watch, force=True)
                 self._save(epoch, done, items, rng)
-                raise _Stopped("stopped")
+                raise Stopped("stopped")
             return
         verdict = vote.cast(interrupter.should_stop(), watch.look())
         if verdict.stop:
@@ -608,7 +452,7 @@ class Learner(Generic[ModelT]):
     def _obey(
         self,
         verdict: Verdict,
-        watch: _LossWatch,
+        watch: LossWatch,
         *,
         epoch: int,
         done: int,
@@ -616,14 +460,30 @@ class Learner(Generic[ModelT]):
         epoch_rng: dict[str, Any] | None,
     ) -> None:
         if verdict.nonfinite_rank is not None:
-            watch.fail(
+            self._nonfinite(
+                watch,
                 watch.found
                 or f"the loss became non-finite on rank {verdict.nonfinite_rank}: its own "
-                "error says where"
+                "error says where",
             )
         if verdict.stop:
             self._save(epoch, done, items, epoch_rng)
-            raise _Stopped("stopped")
+            raise Stopped("stopped")
+
+    def _check_losses(self, watch: LossWatch, force: bool = False) -> None:
+        if watch.look(force):
+            self._nonfinite(watch, cast(str, watch.found))
+
+    def _nonfinite(self, watch: LossWatch, message: str) -> NoReturn:
+        """Act on the policy, with the model sent back to the last state known to train on
+        finite losses: steps after a non-finite loss may have made its weights NaN, and no NaN
+        must reach the model returned or a checkpoint."""
+        stop_checkpoint = watch.policy == "stop" and self.config.checkpointing is not None
+        what = self._state.go_back(stop_checkpoint and is_main_process())
+        if what is not None:
+            self._pending_grads = False
+            message = f"{message} (the model now holds {what})"
+        watch.fail(message)
 
     def _stop_if_agreed(self, epoch: int) -> None:
         """In a distributed run, a stop asked for during validation takes effect at the end of
@@ -631,45 +491,50 @@ class Learner(Generic[ModelT]):
         vote = self._vote
         if vote is not None and vote.agree(self.config.interrupter.should_stop(), False).stop:
             self._save(epoch, 0, 0, None)
-            raise _Stopped("stopped")
+            raise Stopped("stopped")
 
     def _epoch_batches(
-        self, loader: Iterable[Any], resume: _Resume | None
+        self, loader: Iterable[Any], resume: ResumePoint | None
     ) -> tuple[dict[str, Any], Iterator[Any], int, int]:
         """The epoch's starting random state, its batches, and the batches and items done.
 
         Resuming mid-epoch replays the interrupted epoch's order and skips what was already
         trained on. The skip is eager: samplers draw their shuffle seed on the first batch,
         which must happen under the epoch's starting random state, not the interrupted one.
-        The epoch's metrics continue from their saved state.
+        The epoch's metrics continue from their saved state, and its gradients accumulated
+        since the last optimizer step are given back.
         """
         if resume is not None and resume.epoch_rng is not None:
-            _set_rng_state(resume.epoch_rng)
-        epoch_rng = _rng_state()
+            set_rng_state(resume.epoch_rng)
+        epoch_rng = rng_state()
         batches = iter(loader)
+        self._pending_grads = False
         if resume is None:
             return epoch_rng, batches, 0, 0
         collections.deque(itertools.islice(batches, resume.batches_done), maxlen=0)
-        _set_rng_state(resume.rng)
+        set_rng_state(resume.rng)
+        if resume.gradients:
+            self._state.set_gradients(resume.gradients)
+            self._pending_grads = True
         # Saved merged over every process: rank 0 continues it, the others start afresh.
         if resume.metric_states is not None and is_main_process():
             self.config.train_metrics.load_state_dict(resume.metric_states)
         return epoch_rng, batches, resume.batches_done, resume.items
 
     def _valid_epoch(
-        self, epoch: int, loader: Iterable[Any], bus: _EventBus, split: Split = Split.VALID
+        self, epoch: int, loader: Iterable[Any], bus: EventBus, split: Split = Split.VALID
     ) -> dict[str, MetricEntry]:
         config, model = self.config, self.model
         # The model itself, not its DDP wrapper: validation needs no gradient sync, and shares
         # of validation data may differ by a batch, which no collective could wait for.
-        valid_step = _step_method(model, "valid_step", "ValidStep")
+        valid_step = step_method(model, "valid_step", "ValidStep")
         metrics = config.valid_metrics
         model.eval()
         # A stop asked for meanwhile waits for the end of the split (see _stop_if_agreed).
         stoppable = not is_distributed()
-        items_total = _items_total(loader)
-        metrics.start(bus.send_steps, epoch, config.num_epochs, items_total)
-        bus.send(StartSplitEvent(split, epoch, items_total))
+        total_items = items_total(loader)
+        metrics.start(bus.send_steps, epoch, config.num_epochs, total_items)
+        bus.send(StartSplitEvent(split, epoch, total_items))
         items = 0
         with torch.no_grad():
             for iteration, host_batch in enumerate(loader, start=1):
@@ -685,11 +550,11 @@ class Learner(Generic[ModelT]):
                     if split is Split.VALID:
                         # This epoch's training is complete; its partial validation is not kept.
                         self._save(epoch, 0, 0, None)
-                    raise _Stopped("stopped")
+                    raise Stopped("stopped")
         return self._end_split(split, epoch, metrics, bus)
 
     def _end_split(
-        self, split: Split, epoch: int, metrics: SplitMetrics, bus: _EventBus
+        self, split: Split, epoch: int, metrics: SplitMetrics, bus: EventBus
     ) -> dict[str, MetricEntry]:
         updates = metrics.compute()
         bus.send(EndSplitEvent(split, epoch, updates, time.monotonic()))
@@ -709,6 +574,7 @@ class Learner(Generic[ModelT]):
                 torch.nn.utils.clip_grad_norm_(parameters, config.clip_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self._pending_grads = False
         if self.lr_scheduler is not None and self.config.scheduler_interval == "iteration":
             self.lr_scheduler.step()
 
@@ -723,84 +589,40 @@ class Learner(Generic[ModelT]):
 
     # -- checkpoints -------------------------------------------------------------------------
 
-    def _checkpoint(self, epoch: int) -> None:
+    def _epoch_done(self, epoch: int, watch: LossWatch) -> None:
+        """At an epoch's end: its state becomes the last finite one, and its checkpoint is
+        written or older ones deleted as the strategy plans."""
+        record = self._state.record(epoch, self.iteration)
+        if watch.policy != "skip":
+            self._state.keep_finite(record, f"its weights at the end of epoch {epoch}")
         strategy = self.config.checkpointing
         if strategy is None or not is_main_process():
             return
         for action in plan(strategy, epoch, self.history, self.checkpointer.epochs()):
             if action.kind is ActionKind.SAVE:
-                self._save(epoch, 0, 0, None)
+                self.checkpointer.save(epoch, record)
             else:
                 self.checkpointer.delete(action.epoch)
 
     def _save(
         self, epoch: int, batches_done: int, items: int, epoch_rng: dict[str, Any] | None
     ) -> None:
+        """Checkpoint a stop: at an epoch's end, or ``batches_done`` into it."""
         # Every step trained on so far is logged before stopping, checkpoint or not.
         self.config.train_metrics.flush()
         if self.config.checkpointing is None:
             return
-        # Mid-epoch, the epoch's metrics continue from here on resume. In a distributed run,
-        # every process's (a collective), merged: rank 0 continues them.
-        metric_states = self.config.train_metrics.state_dict() if batches_done else None
-        if not is_main_process():
-            return
-        self.checkpointer.save(
-            epoch,
-            {
-                "format": CHECKPOINT_FORMAT,
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "lr_scheduler": None
-                if self.lr_scheduler is None
-                else self.lr_scheduler.state_dict(),
-                "learner": {
-                    "epoch": epoch,
-                    "batches_done": batches_done,
-                    "items": items,
-                    "iteration": self.iteration,
-                    "history": self.history.state_dict(),
-                    "rng": _rng_state(),
-                    "epoch_rng": epoch_rng,
-                    "train_metrics": metric_states,
-                },
-            },
+        record = self._state.record(
+            epoch, self.iteration, batches_done=batches_done, items=items, epoch_rng=epoch_rng
         )
-
-    def _restore(self) -> _Resume:
-        requested = self.config.resume_from
-        epoch = self.checkpointer.latest() if requested == "latest" else requested
-        if epoch is None:
-            raise CheckpointError(f"no checkpoint to resume from in {self.checkpointer.directory}")
-        assert isinstance(epoch, int)
-        record = self.checkpointer.load(epoch, self.device)
-        path = self.checkpointer.path(epoch)
-        if record.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{path} is not a burnish checkpoint of a known format")
-        try:
-            self.model.load_state_dict(record["model"])
-        except RuntimeError as error:
-            raise CheckpointError(
-                f"{path} does not fit {type(self.model).__qualname__}: {error}"
-            ) from error
-        try:
-            self.optimizer.load_state_dict(record["optimizer"])
-        except (ValueError, KeyError) as error:
-            raise CheckpointError(f"{path}: the optimizer state does not fit: {error}") from error
-        if self.lr_scheduler is not None and record["lr_scheduler"] is not None:
-            self.lr_scheduler.load_state_dict(record["lr_scheduler"])
-        learner = record["learner"]
-        self.iteration = int(learner["iteration"])
-        self.history.load_state_dict(learner["history"])
-        _set_rng_state(learner["rng"])
-        return _Resume(
-            int(learner["epoch"]),
-            int(learner["batches_done"]),
-            int(learner["items"]),
-            learner["rng"],
-            learner["epoch_rng"],
-            learner.get("train_metrics"),
-        )
+        if batches_done:
+            # Mid-epoch, the epoch's metrics continue from here on resume. In a distributed run,
+            # every process's (a collective), merged: rank 0 continues them.
+            record["learner"]["train_metrics"] = self.config.train_metrics.state_dict()
+            if self._pending_grads:
+                record["gradients"] = accumulated_gradients(self.model, self._vote is not None)
+        if is_main_process():
+            self.checkpointer.save(epoch, record)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -819,13 +641,13 @@ class Learner(Generic[ModelT]):
         return self._ddp
 
     @contextlib.contextmanager
-    def _bus(self) -> Iterator[_EventBus]:
+    def _bus(self) -> Iterator[EventBus]:
         # Only rank 0 shows and logs: the other processes are quiet.
         consumers = [
             *([self.config.renderer] if self.config.renderer is not None else []),
             *self.config.loggers,
         ]
-        bus = _EventBus(consumers if is_main_process() else [])
+        bus = EventBus(consumers if is_main_process() else [])
         try:
             yield bus
         finally:
@@ -834,33 +656,13 @@ class Learner(Generic[ModelT]):
             self.config.train_metrics.close()
             self.config.valid_metrics.close()
 
-    @contextlib.contextmanager
-    def _signals(self) -> Iterator[None]:
-        """First Ctrl-C (or SIGTERM): stop after the batch and checkpoint. Second: abort now.
 
-        Under torchrun, the launcher passes the terminal's Ctrl-C on to every process, which
-        so gets it twice: in a distributed run, a second signal within a second of the first
-        is taken for the same one.
-        """
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        interrupter = self.config.interrupter
-        echo = _ECHO_SECONDS if is_distributed() else 0.0
-        first: list[float] = []
-
-        def handle(signum: int, frame: FrameType | None) -> None:
-            if interrupter.should_stop():
-                if first and time.monotonic() - first[0] < echo:
-                    return
-                raise KeyboardInterrupt
-            first.append(time.monotonic())
-            log.warning("stopping after this batch (press Ctrl-C again to abort at once)")
-            interrupter.stop()
-
-        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+def _nonempty_size(batch: Any, epoch: int, number: int) -> int:
+    """The batch's size; an empty batch is an error, not a step (its mean loss would be NaN)."""
+    size = batch_size_of(batch)
+    if size == 0:
+        raise ValueError(
+            f"the train loader yielded an empty batch (0 items) at epoch {epoch}, batch "
+            f"{number}: a training step needs at least one item"
+        )
+    return size

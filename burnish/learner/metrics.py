@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, overload
 
 import torch
+from typing_extensions import get_protocol_members
 
 from burnish.learner.events import (
     BlockUpdates,
@@ -105,14 +106,30 @@ class RegisteredMetric:
 
     @staticmethod
     def of(metric: Metric[Any], plotted: bool) -> RegisteredMetric:
-        if plotted and not isinstance(metric, Numeric):
+        """Raises ``TypeError`` for an object that lacks what its registration needs: found
+        now, not when the learner first calls the missing member, an epoch later."""
+        lacks = _lacks(metric, Metric)
+        if lacks:
+            raise TypeError(f"{type(metric).__qualname__} is not a metric: {lacks}")
+        lacks = _lacks(metric, Numeric) if plotted else None
+        if lacks:
             raise TypeError(
-                f"metric {metric.name!r} ({type(metric).__qualname__}) is not numeric: it needs "
-                "higher_is_better, value() and running_value() to be plotted; register it with "
-                "metric_train()/metric_valid() to show it as text"
+                f"metric {metric.name!r} ({type(metric).__qualname__}) is not numeric: {lacks}, "
+                "needed to be plotted; register it with metric_train()/metric_valid() to show "
+                "it as text"
             )
         higher_is_better = metric.higher_is_better if isinstance(metric, Numeric) else None
         return RegisteredMetric(metric, higher_is_better if plotted else None)
+
+
+def _lacks(metric: object, protocol: type) -> str | None:
+    """What ``metric`` lacks of ``protocol``, as a phrase; ``None`` when nothing."""
+    members = sorted(get_protocol_members(protocol))
+    missing = [member for member in members if not hasattr(metric, member)]
+    if not missing:
+        return None
+    asked = f"the {protocol.__name__} protocol asks for {', '.join(members)}"
+    return f"it lacks {', '.join(missing)} ({asked})"
 
 
 class SplitMetrics:

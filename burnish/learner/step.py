@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 import torch
+
+from burnish.distributed import is_sharded
 
 __all__ = [
     "BatchTransfer",
@@ -15,7 +18,11 @@ __all__ = [
     "TrainStep",
     "ValidStep",
     "batch_size_of",
+    "batches_total",
+    "declared_output",
+    "items_total",
     "move_to_device",
+    "step_method",
 ]
 
 BatchT = TypeVar("BatchT")
@@ -105,3 +112,47 @@ class ValidStep(BatchTransfer[BatchT], Generic[BatchT, OutputT]):
 
     def valid_step(self, batch: BatchT) -> OutputT:
         raise NotImplementedError(f"{type(self).__qualname__} must implement valid_step(batch)")
+
+
+def items_total(loader: Iterable[Any]) -> int | None:
+    sampler = getattr(loader, "sampler", None)
+    if is_sharded(sampler):
+        return len(sampler)  # type: ignore[arg-type]
+    dataset = getattr(loader, "dataset", None)
+    try:
+        return len(dataset) if dataset is not None else len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def batches_total(loader: Iterable[Any]) -> int | None:
+    try:
+        return len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def step_method(model: object, method: str, mixin: str) -> Callable[[Any], Any]:
+    step = getattr(model, method, None)
+    if not callable(step):
+        name = type(model).__qualname__
+        raise TypeError(
+            f"{name} has no {method}(batch): subclass {mixin} "
+            f"(class {name}(nn.Module, {mixin}[Batch, Output])) and implement it"
+        )
+    return cast(Callable[[Any], Any], step)
+
+
+def declared_output(model: object, method: str) -> type[Any] | None:
+    """The item type a step method declares it returns, if its annotation says."""
+    function = getattr(type(model), method, None)
+    if function is None:
+        return None
+    try:
+        declared = typing.get_type_hints(function).get("return")
+    except (NameError, TypeError):
+        return None
+    if typing.get_origin(declared) is TrainOutput:
+        (declared,) = typing.get_args(declared) or (None,)
+    origin = typing.get_origin(declared) or declared
+    return origin if isinstance(origin, type) and origin is not TrainOutput else None

@@ -9,7 +9,19 @@ from dataclasses import dataclass
 from burnish.learner.events import Split
 from burnish.learner.history import Direction, MetricHistory
 
-__all__ = ["LearnerSummary", "SummaryRow"]
+__all__ = ["LearnerSummary", "SummaryRow", "escape_controls"]
+
+
+def escape_controls(text: str, keep: str = "") -> str:
+    """``text`` made safe to print: each character that is not printable (a control such as the
+    ESC that starts a terminal's escape sequences, a bidi override, a lone surrogate) is shown
+    as its Python escape (``\\x1b``), save those in ``keep``; printable Unicode stays."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() or char in keep else char.encode("unicode_escape").decode()
+        for char in text
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +49,15 @@ class LearnerSummary:
     model: str = ""
 
     @staticmethod
-    def from_history(history: MetricHistory, epochs: int, model: str = "") -> LearnerSummary:
+    def from_history(history: MetricHistory, model: str = "") -> LearnerSummary:
+        """``epochs``: the epochs completed, as Burn counts them (the last with a value), not
+        those configured: a run stopped or stopped early has run fewer."""
         rows = []
+        epochs = 0
         for split in history.splits():
             for name in history.names(split):
                 values = history.values(split, name)
+                epochs = max([epochs, *values])
                 low = history.best_epoch(split, name, Direction.LOWEST)
                 high = history.best_epoch(split, name, Direction.HIGHEST)
                 if low is None or high is None:
@@ -55,7 +71,7 @@ class LearnerSummary:
         body = [
             (
                 row.split.value.capitalize(),
-                row.metric,
+                escape_controls(row.metric),
                 _format(row.min_value),
                 str(row.min_epoch or "-"),
                 _format(row.max_value),
@@ -72,6 +88,6 @@ class LearnerSummary:
         title = " Learner Summary ".center(len(rule), "=")
         lines = [title]
         if self.model:
-            lines.append(f"Model: {self.model}")
+            lines.append(f"Model: {escape_controls(self.model)}")
         lines += [f"Total Epochs: {self.epochs}", "", line(header), rule, *map(line, body)]
         return "\n".join(lines)

@@ -3,18 +3,21 @@
 Each record is one line: ``start``, ``steps`` (the numeric values of consecutive steps of a
 split, by column, written in periodic flushes), ``epoch`` (each split's epoch values and text
 metrics) and ``end``. Lines are flushed at every tick, so after a crash the log is complete up
-to the last flush; a line cut short by the crash is skipped by the reader.
+to the last flush; a line cut short by the crash is ended by the next writer and skipped by the
+reader. Readers take the log as untrusted: a line that is not a valid record is skipped whole,
+counted, and warned about once per read.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar, cast, get_args
 
 from burnish.learner.events import (
     EndEvent,
@@ -34,11 +37,26 @@ from burnish.logger.base import (
     resolve_events,
     text_values,
 )
-from burnish.metric.base import NumericEntry
+from burnish.metric.base import EntryKind, NumericEntry
 
-__all__ = ["JsonlMetricLogger", "LoggedStep", "RunLog", "logged_steps", "read_run"]
+__all__ = [
+    "EndRecord",
+    "EpochRecord",
+    "JsonlMetricLogger",
+    "LogRecord",
+    "LoggedStep",
+    "RunLog",
+    "StartRecord",
+    "StepsRecord",
+    "logged_steps",
+    "parse_record",
+    "read_run",
+    "warn_skipped",
+]
 
 FILE_NAME = "metrics.jsonl"
+
+log = logging.getLogger("burnish.logger")
 
 
 def _entry_json(entry: NumericEntry) -> list[Any]:
@@ -49,11 +67,6 @@ def _json_numbers(values: Iterable[float]) -> list[float | None]:
     # NaN is written as null: JSON has no NaN, and n/a is what it means. NaN is the one float
     # unequal to itself: a comparison, not a call per value (a log writes every step's).
     return [None if value != value else value for value in values]  # noqa: PLR0124
-
-
-def _entry_from_json(value: list[Any]) -> NumericEntry:
-    number, count, kind = value
-    return NumericEntry(math.nan if number is None else float(number), int(count), kind)
 
 
 class JsonlMetricLogger:
@@ -76,8 +89,7 @@ class JsonlMetricLogger:
         if not lines:
             return
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
+            self._file = _open_to_append(self.path)
         self._file.write("\n".join(lines) + "\n")
         self._file.flush()
 
@@ -85,6 +97,20 @@ class JsonlMetricLogger:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _open_to_append(path: Path) -> TextIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = path.open("a", encoding="utf-8")
+    if file.tell():
+        with path.open("rb") as existing:
+            existing.seek(-1, os.SEEK_END)
+            torn = existing.read(1) != b"\n"
+        if torn:
+            # A crash or a full disk cut the last line short: ended here, it stays one bad line,
+            # instead of taking this run's first record down with it.
+            file.write("\n")
+    return file
 
 
 def _log_records(events: Iterable[LearnerEvent]) -> Iterator[dict[str, Any]]:
@@ -176,39 +202,188 @@ class LoggedStep:
     values: dict[str, NumericEntry]
 
 
-def logged_steps(record: dict[str, Any]) -> Iterator[LoggedStep]:
-    """The steps of a ``steps`` record, in order."""
-    split, epoch = Split(record["split"]), int(record["epoch"])
-    iterations = record["iteration"]
+@dataclass(frozen=True)
+class StartRecord:
+    epoch_total: int
+    splits: tuple[Split, ...]
+
+
+@dataclass(frozen=True)
+class StepsRecord:
+    steps: tuple[LoggedStep, ...]
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    split: Split
+    epoch: int
+    values: dict[str, NumericEntry]
+    texts: dict[str, str]
+
+
+@dataclass(frozen=True)
+class EndRecord:
+    reason: str
+
+
+LogRecord = StartRecord | StepsRecord | EpochRecord | EndRecord
+
+_T = TypeVar("_T")
+_KINDS: tuple[str, ...] = get_args(EntryKind)
+
+
+def _typed(value: object, kind: type[_T], what: str) -> _T:
+    # JSON's true and false are no numbers, though a bool is an int to isinstance.
+    if isinstance(value, kind) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"{what}: expected {kind.__name__}, got {type(value).__name__}")
+
+
+def _field(record: dict[str, Any], key: str, kind: type[_T]) -> _T:
+    return _typed(record.get(key), kind, key)
+
+
+def _int(value: object, what: str) -> int:
+    return _typed(value, int, what)
+
+
+def _number(value: object, what: str) -> float:
+    if value is None:
+        return math.nan  # JSON has no NaN: the writer writes null
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"{what}: expected a number, got {type(value).__name__}")
+
+
+def _kind(value: object, what: str) -> EntryKind:
+    if value not in _KINDS:
+        raise ValueError(f"{what}: expected one of {_KINDS}, got {value!r:.40}")
+    return cast(EntryKind, value)
+
+
+def _split(value: object) -> Split:
+    return Split(_typed(value, str, "split"))
+
+
+def _lrs(value: object, what: str) -> tuple[float, ...]:
+    return tuple(_number(lr, what) for lr in _typed(value, list, what))
+
+
+def _column(value: object, what: str, steps: int, item: Callable[[object, str], _T]) -> list[_T]:
+    values = _typed(value, list, what)
+    if len(values) != steps:
+        raise ValueError(f"{what}: {len(values)} values for {steps} steps")
+    return [item(value, what) for value in values]
+
+
+def _entry(value: object, what: str) -> NumericEntry:
+    fields = _typed(value, list, what)
+    if len(fields) != 3:
+        raise ValueError(f"{what}: expected [value, count, kind], got {len(fields)} fields")
+    number, count, kind = fields
+    return NumericEntry(_number(number, what), _int(count, what), _kind(kind, what))
+
+
+def _start(record: dict[str, Any]) -> StartRecord:
+    splits = _field(record, "splits", list)
+    return StartRecord(_field(record, "epoch_total", int), tuple(map(_split, splits)))
+
+
+def _steps(record: dict[str, Any]) -> StepsRecord:
+    split, epoch = _split(record.get("split")), _field(record, "epoch", int)
+    iterations = [_int(iteration, "iteration") for iteration in _field(record, "iteration", list)]
     steps = len(iterations)
-    columns = []
-    for name, column in record["values"].items():
-        kinds = column["kind"]
-        kinds = [kinds] * steps if isinstance(kinds, str) else kinds
-        columns.append((name, column["value"], column["count"], kinds))
+    items = _column(record.get("items"), "items", steps, _int)
+    lrs = _column(record.get("lrs"), "lrs", steps, _lrs)
     items_total = record.get("items_total")
-    for step, (iteration, items, lrs) in enumerate(
-        zip(iterations, record["items"], record["lrs"], strict=True)
-    ):
-        values = {}
-        for name, numbers, counts, kinds in columns:
-            entry = _entry_from_json([numbers[step], counts[step], kinds[step]])
-            if not counts_nothing(entry):
-                values[name] = entry
-        yield LoggedStep(
-            split,
-            epoch,
-            int(iteration),
-            int(items),
-            None if items_total is None else int(items_total),
-            tuple(float(lr) for lr in lrs),
-            values,
+    if items_total is not None:
+        items_total = _int(items_total, "items_total")
+    columns = {}
+    for name, value in _field(record, "values", dict).items():
+        column = _typed(value, dict, name)
+        kinds = column.get("kind")
+        if isinstance(kinds, str):
+            kinds = [kinds] * steps  # every step's kind, written once
+        columns[name] = [
+            NumericEntry(number, count, kind)
+            for number, count, kind in zip(
+                _column(column.get("value"), name, steps, _number),
+                _column(column.get("count"), name, steps, _int),
+                _column(kinds, name, steps, _kind),
+                strict=True,
+            )
+        ]
+    return StepsRecord(
+        tuple(
+            LoggedStep(
+                split,
+                epoch,
+                iteration,
+                items[step],
+                items_total,
+                lrs[step],
+                {
+                    name: entries[step]
+                    for name, entries in columns.items()
+                    if not counts_nothing(entries[step])
+                },
+            )
+            for step, iteration in enumerate(iterations)
         )
+    )
+
+
+def _epoch(record: dict[str, Any]) -> EpochRecord:
+    texts = _typed(record.get("texts", {}), dict, "texts")
+    return EpochRecord(
+        _split(record.get("split")),
+        _field(record, "epoch", int),
+        {name: _entry(value, name) for name, value in _field(record, "values", dict).items()},
+        {name: _typed(text, str, name) for name, text in texts.items()},
+    )
+
+
+def _end(record: dict[str, Any]) -> EndRecord:
+    return EndRecord(_field(record, "reason", str))
+
+
+_PARSERS: dict[str, Callable[[dict[str, Any]], LogRecord]] = {
+    "start": _start,
+    "steps": _steps,
+    "epoch": _epoch,
+    "end": _end,
+}
+
+
+def parse_record(line: bytes) -> LogRecord | None:
+    """The record a log line holds, checked whole before any of it is used; ``None`` for a
+    line that holds none (cut short, not UTF-8 or JSON, an unknown event, a field missing or
+    of the wrong type)."""
+    try:
+        record = _typed(json.loads(line.decode("utf-8")), dict, "record")
+        parse = _PARSERS.get(_field(record, "event", str))
+        return None if parse is None else parse(record)
+    # OverflowError: an integer too large for a float. RecursionError: JSON nested too deep.
+    except (ValueError, OverflowError, RecursionError):
+        return None
+
+
+def logged_steps(record: dict[str, Any]) -> Iterator[LoggedStep]:
+    """The steps of a ``steps`` record, in order; a ``ValueError`` if it is not a valid one."""
+    return iter(_steps(record).steps)
+
+
+def warn_skipped(path: Path, skipped: int) -> None:
+    """The one warning of a read of a log that skipped lines."""
+    if skipped:
+        log.warning("%s: skipped %d line(s) that are not valid log records", path, skipped)
 
 
 @dataclass
 class RunLog:
-    """What a run's log holds: epoch values, per-step series and how the run ended."""
+    """What a run's log holds: epoch values, per-step series and how the run ended.
+
+    ``skipped``: how many lines were not valid records (and were left out)."""
 
     epoch_total: int = 0
     history: MetricHistory = field(default_factory=MetricHistory)
@@ -216,17 +391,25 @@ class RunLog:
     steps: dict[tuple[Split, str], list[tuple[int, NumericEntry]]] = field(default_factory=dict)
     texts: dict[tuple[Split, str], str] = field(default_factory=dict)
     end_reason: str | None = None
+    skipped: int = 0
 
-
-def _records(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as file:
-        for line in file:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the line a crash cut short
-            if isinstance(record, dict):
-                yield record
+    def apply(self, record: LogRecord) -> None:
+        """Add a record, read after those already added."""
+        if isinstance(record, StartRecord):
+            self.epoch_total = record.epoch_total
+            self.end_reason = None
+        elif isinstance(record, StepsRecord):
+            for step in record.steps:
+                for name, entry in step.values.items():
+                    self.steps.setdefault((step.split, name), []).append((step.iteration, entry))
+        elif isinstance(record, EpochRecord):
+            for name, entry in record.values.items():
+                self.history.record(record.split, name, record.epoch, entry.value)
+                self.epoch_entries[(record.split, name, record.epoch)] = entry
+            for name, text in record.texts.items():
+                self.texts[(record.split, name)] = text
+        else:
+            self.end_reason = record.reason
 
 
 def read_run(directory: str | os.PathLike[str]) -> RunLog:
@@ -235,23 +418,12 @@ def read_run(directory: str | os.PathLike[str]) -> RunLog:
     if not path.exists():
         raise FileNotFoundError(f"no {FILE_NAME} in {directory}: is it a burnish run directory?")
     run = RunLog()
-    for record in _records(path):
-        kind = record.get("event")
-        if kind == "start":
-            run.epoch_total = int(record["epoch_total"])
-            run.end_reason = None
-        elif kind == "steps":
-            for step in logged_steps(record):
-                for name, entry in step.values.items():
-                    run.steps.setdefault((step.split, name), []).append((step.iteration, entry))
-        elif kind == "epoch":
-            split, epoch = Split(record["split"]), int(record["epoch"])
-            for name, value in record["values"].items():
-                entry = _entry_from_json(value)
-                run.history.record(split, name, epoch, entry.value)
-                run.epoch_entries[(split, name, epoch)] = entry
-            for name, text in record.get("texts", {}).items():
-                run.texts[(split, name)] = text
-        elif kind == "end":
-            run.end_reason = str(record["reason"])
+    with path.open("rb") as file:
+        for line in file:
+            record = parse_record(line)
+            if record is not None:
+                run.apply(record)
+            elif line.endswith(b"\n"):
+                run.skipped += 1  # unlike a last line without its newline, maybe being written
+    warn_skipped(path, run.skipped)
     return run

@@ -25,7 +25,7 @@ from burnish.metric.base import (
     input_type_of,
 )
 from burnish.metric.block import InputBlock, RaggedBlockError
-from burnish.metric.mixins import NumericMetricMixin
+from burnish.metric.mixins import NumericMetricMixin, check_state
 from burnish.metric.operand import Decoded, NumericMetric, OperandReader, PendingGroup
 
 __all__ = ["Composite", "CompositeMetric", "UpdatePlan"]
@@ -257,6 +257,7 @@ class CompositeMetric(SyncOnCompute, NumericMetricMixin, ABC):
         return {"operands": operands, "updates": self._updates}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state(self, state)
         for reader, operand in zip(self._readers, state["operands"], strict=True):
             if operand is not None and isinstance(reader.metric, Stateful):
                 reader.metric.load_state_dict(operand)

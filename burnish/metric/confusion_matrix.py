@@ -15,7 +15,7 @@ from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.functional.confusion import confusion_matrix
 from burnish.metric.base import MetricEntry, MetricMetadata, Text
 from burnish.metric.confusion import DecisionRule, TaskChecks
-from burnish.metric.mixins import MetricMixin
+from burnish.metric.mixins import MetricMixin, check_state
 from burnish.metric.state import read_checked
 from burnish.metric.validation import expect_input
 
@@ -128,5 +128,6 @@ class ConfusionMatrixMetric(MetricMixin, SyncOnCompute):
         return {"matrix": self._matrix, "checks": self._checks.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state(self, state)
         self._matrix = state["matrix"]
         self._checks.load_state_dict(state["checks"])

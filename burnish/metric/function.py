@@ -36,7 +36,7 @@ from burnish.metric.base import (
     Text,
 )
 from burnish.metric.host import to_numpy
-from burnish.metric.mixins import NumericMetricMixin
+from burnish.metric.mixins import NumericMetricMixin, check_state
 from burnish.metric.operand import epoch_entry
 from burnish.metric.state import format_values, nan_mean
 from burnish.metric.validation import expect_input
@@ -213,6 +213,7 @@ class FunctionMetric(NumericMetricMixin, SyncOnCompute):
         return {"arrays": None if gathered is None else list(gathered), "items": self._items}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state(self, state)
         self.clear()
         if state["arrays"] is not None:
             self._batches = [tuple(state["arrays"])]

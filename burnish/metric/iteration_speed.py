@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
-from burnish.metric.mixins import NumericMetricMixin
+from burnish.metric.mixins import NumericMetricMixin, check_state
 
 __all__ = ["IterationSpeedMetric"]
 
@@ -128,6 +128,7 @@ class IterationSpeedMetric(NumericMetricMixin):
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state(self, state)
         self.clear()
 
     def clear(self) -> None:

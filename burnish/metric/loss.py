@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-
-import torch
 
 from burnish.adaptor import LossInput
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
@@ -13,35 +10,34 @@ from burnish.metric.block import InputBlock, RaggedBlockError
 from burnish.metric.dtypes import widen
 from burnish.metric.host import accumulator_dtype
 from burnish.metric.state import NumericMetricState, NumericStateMetric
-from burnish.metric.validation import GuardBounds, RangeGuard, check_ndim, expect_input
+from burnish.metric.validation import check_ndim, expect_input
 
 __all__ = ["LossMetric"]
 
 
 class LossMetric(NumericStateMetric[NumericMetricState]):
-    """The mean loss, weighted by batch size over the epoch."""
+    """The mean loss, weighted by batch size over the epoch.
+
+    A NaN or infinite loss is a value like any other here, and makes the mean NaN or infinite:
+    what to do about it is the learner's non-finite loss policy
+    (:meth:`~burnish.LearnerBuilder.on_nonfinite_loss`), not a check of the metric's.
+    """
 
     input_type = LossInput
     higher_is_better = False
 
     def __init__(self, name: str = "Loss") -> None:
         self.name = name
-        self._finite = GuardBounds(
-            [RangeGuard(name, "a loss", -math.inf, math.inf, "that is finite")]
-        )
-        self._state = NumericMetricState(FormatOptions(name).precision(4), self._finite)
+        self._state = NumericMetricState(FormatOptions(name).precision(4))
 
     def update(self, item: LossInput, metadata: MetricMetadata) -> MetricEntry:
         item = expect_input(self.name, item, LossInput)
         loss = widen(item.tensor.detach())
         check_ndim(self.name, "the loss", loss, (0, 1), "() or (N,)")
         if loss.ndim == 1:
-            self._finite.observe(torch.aminmax(loss))
             # Summed in the accumulator's precision: then any grouping of the items (a block of
             # steps) gives the same sums.
             return self._state.update(loss.sum(dtype=accumulator_dtype(loss.device)), loss.shape[0])
-        # A scalar needs no reduction to find its range: it is its own minimum and maximum.
-        self._finite.observe((loss, loss))
         return self._state.update_mean(loss, 1 if item.batch_size is None else item.batch_size)
 
     def update_block(
@@ -52,13 +48,10 @@ class LossMetric(NumericStateMetric[NumericMetricState]):
         if all(tensor.ndim == 0 for tensor in block.column("tensor")):
             means = widen(block.stack("tensor"))
             sizes = [1 if size is None else size for size in block.column("batch_size")]
-            self._finite.observe(torch.aminmax(means))
             return self._state.update_steps(means, sizes, is_mean=True)
         losses = widen(block.cat("tensor"))
         if losses.ndim != 1:
             raise RaggedBlockError("per-item losses are (N,)")
         segments = block.segments("tensor")
-        if losses.numel():
-            self._finite.observe(torch.aminmax(losses))
         sums = segments.sums(losses.to(accumulator_dtype(losses.device)))
         return self._state.update_steps(sums, segments.sizes)

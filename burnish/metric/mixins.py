@@ -17,7 +17,7 @@ from burnish.metric.base import Numeric, Stateful
 if TYPE_CHECKING:
     from burnish.metric.arithmetic import DerivedMetric
 
-__all__ = ["MetricMixin", "NumericMetricMixin"]
+__all__ = ["MetricMixin", "NumericMetricMixin", "check_state"]
 
 
 class _Clearable(Protocol):
@@ -40,6 +40,38 @@ def _moved(state: Any, device: torch.device) -> tuple[Any, bool]:
             return values, changed
         return type(state)(values.values()), changed
     return state, False
+
+
+def check_state(metric: Stateful, state: object) -> None:
+    """Raise ``ValueError`` when ``state`` is not shaped as ``metric``'s own state dict (its
+    dicts and their keys), naming the metric, the keys it expects and those it received.
+
+    Built-in metrics call it before loading a state: another metric's state would otherwise
+    fail halfway through with a bare ``KeyError``, or load into slots that mean something else.
+    """
+    mismatch = _mismatch(metric.state_dict(), state, "")
+    if mismatch is not None:
+        label = f"metric {getattr(metric, 'name', None)!r} ({type(metric).__qualname__})"
+        raise ValueError(f"{label} cannot load this state: {mismatch}")
+
+
+def _mismatch(expected: object, received: object, path: str) -> str | None:
+    """How ``received`` differs from ``expected`` in its dicts and their keys, at ``path`` (the
+    keys leading there); ``None`` when it does not. Other values are not compared: a slot holds
+    a number or a tensor, or ``None`` before the first update, depending on the epoch so far."""
+    where = f"at state{path}, " if path else ""
+    if not isinstance(expected, Mapping) or not isinstance(received, Mapping):
+        if isinstance(expected, Mapping) == isinstance(received, Mapping):
+            return None
+        wanted = "a dict" if isinstance(expected, Mapping) else "no dict"
+        return f"{where}expected {wanted}, received {type(received).__qualname__}"
+    if set(expected) != set(received):
+        return f"{where}expected the keys {list(expected)}, received {list(received)}"
+    for key, value in expected.items():
+        mismatch = _mismatch(value, received[key], f"{path}[{key!r}]")
+        if mismatch is not None:
+            return mismatch
+    return None
 
 
 class MetricMixin:

@@ -61,7 +61,7 @@ from burnish.metric.base import (
 from burnish.metric.block import InputBlock, Segments
 from burnish.metric.confusion import TaskChecks
 from burnish.metric.dtypes import widen
-from burnish.metric.mixins import NumericMetricMixin
+from burnish.metric.mixins import NumericMetricMixin, check_state
 from burnish.metric.state import (
     PredictionAccumulator,
     ScoreHistogram,
@@ -318,6 +318,7 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state(self, state)
         self.clear()
         self._accumulator.load_state_dict(state["accumulator"])
         self._histogram.load_state_dict(state["histogram"])

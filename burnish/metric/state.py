@@ -33,7 +33,7 @@ from burnish.metric.base import (
 )
 from burnish.metric.block import running
 from burnish.metric.host import accumulator_dtype, to_host
-from burnish.metric.mixins import NumericMetricMixin
+from burnish.metric.mixins import NumericMetricMixin, check_state
 from burnish.metric.totals import Totals, undefined
 from burnish.metric.validation import GuardBounds
 
@@ -347,6 +347,7 @@ class NumericStateMetric(NumericMetricMixin, SyncOnCompute, Generic[StateT]):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue the epoch from a :meth:`state_dict`."""
+        check_state(self, state)
         self._state.load_state_dict(state)
 
 

@@ -3,6 +3,10 @@
 A strategy names the epochs it wants on disk, from the metric history alone, so it carries no
 state of its own and resumes for free. :func:`plan` turns the wish into Burn's actions (save
 this epoch, delete that one) for a checkpointer to carry out.
+
+A strategy that decides by metrics says which with ``watched()`` (:class:`WatchesMetrics`, for
+early stopping too), so that ``LearnerBuilder.build()`` can refuse one that watches a metric
+never recorded: it would silently never fire.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from burnish.learner.events import Split
 from burnish.learner.history import MetricHistory, WatchedMetric
 
 __all__ = [
@@ -20,7 +25,9 @@ __all__ = [
     "ComposedCheckpointingStrategy",
     "KeepLastNCheckpoints",
     "MetricCheckpointingStrategy",
+    "WatchesMetrics",
     "plan",
+    "watched_by",
 ]
 
 
@@ -50,6 +57,20 @@ class CheckpointingStrategy(Protocol):
         ...
 
 
+@runtime_checkable
+class WatchesMetrics(Protocol):
+    """A strategy (checkpointing or early stopping) that says which metrics it decides by."""
+
+    def watched(self) -> Iterable[tuple[Split, str]]:
+        """The (split, metric name) pairs whose epoch values the strategy reads."""
+        ...
+
+
+def watched_by(strategy: object) -> list[tuple[Split, str]]:
+    """What ``strategy`` watches; nothing for a strategy that does not say."""
+    return list(strategy.watched()) if isinstance(strategy, WatchesMetrics) else []
+
+
 class KeepLastNCheckpoints:
     """Keep the checkpoints of the last ``num_keep`` epochs."""
 
@@ -69,6 +90,9 @@ class MetricCheckpointingStrategy(WatchedMetric):
         best = self.best_epoch(history)
         return frozenset({epoch if best is None else best})
 
+    def watched(self) -> list[tuple[Split, str]]:
+        return [(self.split, self.name)]
+
 
 class ComposedCheckpointingStrategy:
     """Keep what any of the strategies wants kept."""
@@ -78,6 +102,9 @@ class ComposedCheckpointingStrategy:
 
     def wanted(self, epoch: int, history: MetricHistory) -> frozenset[int]:
         return frozenset().union(*(s.wanted(epoch, history) for s in self.strategies))
+
+    def watched(self) -> list[tuple[Split, str]]:
+        return [watched for s in self.strategies for watched in watched_by(s)]
 
 
 def plan(

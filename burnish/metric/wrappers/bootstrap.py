@@ -32,7 +32,7 @@ from burnish.metric.base import (
     format_value,
     input_type_of,
 )
-from burnish.metric.mixins import NumericMetricMixin
+from burnish.metric.mixins import NumericMetricMixin, check_state
 from burnish.metric.operand import (
     Decoded,
     NumericMetric,
@@ -236,6 +236,7 @@ class BootStrapper(NumericMetricMixin, SyncOnCompute):
         return {"copies": copies, "updates": self._updates, "generator": generator}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state(self, state)
         for duplicate, reader, saved in zip(
             self._copies, self._readers, state["copies"], strict=True
         ):

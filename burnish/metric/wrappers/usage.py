@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from burnish.distributed.sync import StateSync
 from burnish.metric.base import MetricEntry, MetricMetadata, NumericEntry, input_type_of
-from burnish.metric.mixins import NumericMetricMixin
+from burnish.metric.mixins import NumericMetricMixin, check_state
 from burnish.metric.operand import NumericMetric
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ class _Usage(NumericMetricMixin):
         return {"metric": state_dict() if callable(state_dict) else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state(self, state)
         load_state_dict = getattr(self.metric, "load_state_dict", None)
         if callable(load_state_dict) and state["metric"] is not None:
             load_state_dict(state["metric"])
