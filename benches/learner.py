@@ -47,6 +47,7 @@ from burnish import (
     TrainOutput,
     TrainStep,
 )
+from burnish.learner.optimization import MixedPrecision
 from burnish.renderer import PlainRenderer, TuiRenderer
 
 SAMPLES, FEATURES, HIDDEN, CLASSES = 20_000, 64, 128, 10
@@ -73,13 +74,14 @@ def mlp() -> nn.Sequential:
     return nn.Sequential(nn.Linear(FEATURES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, CLASSES))
 
 
-def plain(dataset: TensorDataset) -> None:
+def plain(dataset: TensorDataset, autocast: torch.dtype | None = None) -> None:
     model = mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     for _ in range(EPOCHS):
         for x, y in loader(dataset):
             optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), y)
+            with torch.autocast("cpu", dtype=autocast, enabled=autocast is not None):
+                loss = nn.functional.cross_entropy(model(x), y)
             loss.backward()
             optimizer.step()
 
@@ -235,11 +237,14 @@ def burnish_learner(
     renderer: str = "plain",
     extra: tuple[Callable[[], Metric[None]], ...] = (),
     metrics: Callable[[], list[Metric[Any]]] = reference_metrics,
+    precision: MixedPrecision | None = None,
 ) -> None:
     model = Mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     with tempfile.TemporaryDirectory() as directory:
         builder = LearnerBuilder(directory)
+        if precision is not None:
+            builder.mixed_precision(precision)
         for metric in metrics():
             builder.metric_train_numeric(metric)
         for make in extra:
@@ -273,6 +278,9 @@ RUNNERS: dict[str, Callable[[TensorDataset], None]] = {
     "burnish Learner (plain) + learning rate, iteration speed": functools.partial(
         burnish_learner, extra=FROM_METADATA
     ),
+    # bf16 against bf16: what the learner adds when autocast is on, not what autocast costs.
+    "plain PyTorch loop, bf16 autocast": functools.partial(plain, autocast=torch.bfloat16),
+    "burnish Learner (plain renderer), bf16": functools.partial(burnish_learner, precision="bf16"),
     "plain loop + TorchMetrics": torchmetrics_loop,
     "Ignite Engine": ignite,
     "Lightning Trainer": lightning,

@@ -1,6 +1,7 @@
 """The learner: steps, the builder, the fit loop, checkpoints, early stopping and events."""
 
 from burnish.learner.builder import LearnerBuilder
+from burnish.learner.callbacks import LearnerCallback
 from burnish.learner.checkpoint import (
     CheckpointError,
     CheckpointingStrategy,
@@ -9,6 +10,7 @@ from burnish.learner.checkpoint import (
     KeepLastNCheckpoints,
     MetricCheckpointingStrategy,
 )
+from burnish.learner.config import BestCheckpoint, FitResult
 from burnish.learner.directory import RunDirectoryError
 from burnish.learner.early_stopping import (
     EarlyStoppingStrategy,
@@ -16,14 +18,16 @@ from burnish.learner.early_stopping import (
     NoImprovementSince,
 )
 from burnish.learner.events import LearnerEvent, MetricUpdate, Split, TrainingProgress
+from burnish.learner.guards import NonFiniteLossError
 from burnish.learner.history import Aggregate, Direction, MetricHistory
 from burnish.learner.interrupt import Interrupter
-from burnish.learner.learner import FitResult, Learner, NonFiniteLossError
+from burnish.learner.learner import Learner
 from burnish.learner.step import TrainOutput, TrainStep, ValidStep, move_to_device
 from burnish.learner.summary import LearnerSummary
 
 __all__ = [
     "Aggregate",
+    "BestCheckpoint",
     "CheckpointError",
     "CheckpointingStrategy",
     "ComposedCheckpointingStrategy",
@@ -35,6 +39,7 @@ __all__ = [
     "KeepLastNCheckpoints",
     "Learner",
     "LearnerBuilder",
+    "LearnerCallback",
     "LearnerEvent",
     "LearnerSummary",
     "MetricCheckpointingStrategy",

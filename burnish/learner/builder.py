@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -11,6 +12,7 @@ import torch
 from typing_extensions import Self
 
 from burnish.distributed import is_main_process
+from burnish.learner.callbacks import LearnerCallback
 from burnish.learner.checkpoint import (
     CheckpointingStrategy,
     ComposedCheckpointingStrategy,
@@ -19,13 +21,21 @@ from burnish.learner.checkpoint import (
     MetricCheckpointingStrategy,
 )
 from burnish.learner.checkpoint.strategy import watched_by
+from burnish.learner.config import LearnerConfig
 from burnish.learner.directory import clear_run, refuse_earlier_run, versioned_directory
 from burnish.learner.early_stopping import EarlyStoppingStrategy
 from burnish.learner.events import EventConsumer, Split
+from burnish.learner.guards import NonFiniteLoss
 from burnish.learner.history import Aggregate, Direction
 from burnish.learner.interrupt import Interrupter
-from burnish.learner.learner import Learner, LearnerConfig, NonFiniteLoss, SchedulerInterval
+from burnish.learner.learner import Learner
 from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
+from burnish.learner.optimization import (
+    MixedPrecision,
+    OptimizationOptions,
+    SchedulerInterval,
+    check_scheduler,
+)
 from burnish.logger.jsonl import FILE_NAME as LOG_FILE
 from burnish.logger.jsonl import JsonlMetricLogger
 from burnish.metric.base import Metric
@@ -48,10 +58,9 @@ class LearnerBuilder:
         self._train: list[RegisteredMetric] = []
         self._valid: list[RegisteredMetric] = []
         self._num_epochs = 1
-        self._grads_accumulation = 1
-        self._clip_grad_norm: float | None = None
-        self._clip_grad_value: float | None = None
-        self._scheduler_interval: SchedulerInterval = "iteration"
+        self._optimization = OptimizationOptions()
+        self._compile: dict[str, Any] | None = None
+        self._callbacks: list[LearnerCallback] = []
         # Made at build(), when the metrics it may watch are known.
         self._checkpointing: Callable[[], CheckpointingStrategy] | None = None
         self._resume_from: int | Literal["latest"] | None = None
@@ -139,24 +148,51 @@ class LearnerBuilder:
     def grads_accumulation(self, steps: int) -> Self:
         """Step the optimizer every ``steps`` batches, on the mean of their gradients."""
         _positive("grads_accumulation", steps)
-        self._grads_accumulation = steps
+        self._optimization = replace(self._optimization, grads_accumulation=steps)
         return self
 
     def clip_grad_norm(self, max_norm: float) -> Self:
         _positive("clip_grad_norm", max_norm)
-        self._clip_grad_norm = max_norm
+        self._optimization = replace(self._optimization, clip_grad_norm=max_norm)
         return self
 
     def clip_grad_value(self, clip_value: float) -> Self:
         _positive("clip_grad_value", clip_value)
-        self._clip_grad_value = clip_value
+        self._optimization = replace(self._optimization, clip_grad_value=clip_value)
         return self
 
     def lr_scheduler_interval(self, interval: SchedulerInterval) -> Self:
         """Step the scheduler every optimizer step (``iteration``, Burn's way) or every epoch."""
         if interval not in ("iteration", "epoch"):
             raise ValueError(f"expected 'iteration' or 'epoch', received {interval!r}")
-        self._scheduler_interval = interval
+        self._optimization = replace(self._optimization, scheduler_interval=interval)
+        return self
+
+    def lr_scheduler_metric(self, name: str, split: Split = Split.VALID) -> Self:
+        """Step the scheduler at each epoch's end on that epoch's value of a numeric metric (as
+        ``ReduceLROnPlateau`` needs), after validation."""
+        self._optimization = replace(self._optimization, scheduler_metric=(split, name))
+        return self
+
+    def mixed_precision(self, precision: MixedPrecision) -> Self:
+        """Run the steps under ``torch.autocast`` in ``"bf16"`` (bfloat16) or ``"fp16"``
+        (float16, with a ``GradScaler`` whose state is checkpointed; it skips optimizer steps
+        whose gradients overflowed, counted in the fit's log)."""
+        if precision not in ("bf16", "fp16"):
+            raise ValueError(f"expected 'bf16' or 'fp16', received {precision!r}")
+        self._optimization = replace(self._optimization, mixed_precision=precision)
+        return self
+
+    def compile(self, **options: Any) -> Self:
+        """Compile the steps the learner calls (``train_step``, ``valid_step``) with
+        ``torch.compile(step, **options)``. Pass the module itself to :meth:`build`, not
+        ``torch.compile(model)``: the learner calls its steps, not its ``forward``."""
+        self._compile = options
+        return self
+
+    def with_callback(self, callback: LearnerCallback) -> Self:
+        """Call ``callback`` at the fit's boundaries (see :class:`LearnerCallback`)."""
+        self._callbacks.append(callback)
         return self
 
     def on_nonfinite_loss(self, policy: NonFiniteLoss) -> Self:
@@ -263,20 +299,23 @@ class LearnerBuilder:
         # Imported here: the dashboard is only loaded when a learner needs it.
         from burnish.renderer import default_renderer  # noqa: PLC0415
 
-        directory = self._run_directory()
         checkpointing = None if self._checkpointing is None else self._checkpointing()
         self._check_watched("with_file_checkpointer", checkpointing)
         self._check_watched("early_stopping", self._early_stopping)
+        scheduled_by = self._optimization.scheduler_metric
+        check_scheduler(lr_scheduler, scheduled_by)
+        if scheduled_by is not None:
+            self._check_watched("lr_scheduler_metric", lr_scheduler, [scheduled_by])
+        directory = self._run_directory()
         renderer = self._renderer or default_renderer(self._interrupter, self._persistent)
         config = LearnerConfig(
             directory=directory,
             train_metrics=SplitMetrics(Split.TRAIN, self._train, self._blocks),
             valid_metrics=SplitMetrics(Split.VALID, self._valid, self._blocks),
             num_epochs=self._num_epochs,
-            grads_accumulation=self._grads_accumulation,
-            clip_grad_norm=self._clip_grad_norm,
-            clip_grad_value=self._clip_grad_value,
-            scheduler_interval=self._scheduler_interval,
+            optimization=self._optimization,
+            compile_options=self._compile,
+            callbacks=list(self._callbacks),
             checkpointing=checkpointing,
             resume_from=self._resume_from,
             early_stopping=self._early_stopping,
@@ -313,10 +352,12 @@ class LearnerBuilder:
         registered = {Split.TRAIN: self._train, Split.VALID: self._valid}.get(split, [])
         return [r.metric.name for r in registered if r.higher_is_better is not None]
 
-    def _check_watched(self, option: str, strategy: object) -> None:
+    def _check_watched(
+        self, option: str, strategy: object, watched: list[tuple[Split, str]] | None = None
+    ) -> None:
         """Refuse a strategy that watches a metric whose epoch values are never recorded: it
         would never fire, and say nothing."""
-        for split, name in watched_by(strategy):
+        for split, name in watched_by(strategy) if watched is None else watched:
             numeric = self._numeric_names(split)
             if name in numeric:
                 continue

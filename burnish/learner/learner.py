@@ -11,16 +11,12 @@ end of each split, and only rank 0 shows, logs and checkpoints.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
-import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar, cast
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -36,50 +32,50 @@ from burnish.distributed import (
     shard_loader,
 )
 from burnish.distributed.process import failure
+from burnish.learner.callbacks import Callbacks
 from burnish.learner.checkpoint import (
-    CheckpointingStrategy,
     FileCheckpointer,
     plan,
 )
 from burnish.learner.checkpoint.strategy import ActionKind
+from burnish.learner.config import FitResult, LearnerConfig, best_kept
 from burnish.learner.distributed import StepModule, StopVote, Verdict, control_group
-from burnish.learner.early_stopping import EarlyStoppingStrategy
 from burnish.learner.events import (
     EndSplitEvent,
     EpochEndEvent,
     EventBus,
-    EventConsumer,
     Split,
     StartEvent,
     StartSplitEvent,
 )
 from burnish.learner.guards import (
     LossWatch,
-    NonFiniteLoss,
     NonFiniteLossError,
     Stopped,
     quiet_collector,
     stop_signals,
 )
 from burnish.learner.history import MetricHistory
-from burnish.learner.interrupt import Interrupter
 from burnish.learner.metrics import SplitMetrics
+from burnish.learner.optimization import Optimization
 from burnish.learner.resume import (
     ResumePoint,
     TrainingState,
     accumulated_gradients,
     epoch_entries,
-    rng_state,
-    set_rng_state,
+    replay_epoch,
 )
 from burnish.learner.step import (
-    BatchTransfer,
-    TrainOutput,
     batch_size_of,
+    batch_transfer,
     batches_total,
+    check_train_output,
+    check_train_step_returns,
+    compile_step,
     declared_output,
     items_total,
-    move_to_device,
+    nonempty_size,
+    refuse_compiled,
     step_method,
 )
 from burnish.learner.summary import LearnerSummary
@@ -88,64 +84,13 @@ from burnish.metric.base import MetricEntry
 if TYPE_CHECKING:
     from torch.distributed import ProcessGroup
 
-__all__ = ["FitResult", "Learner", "LearnerConfig", "NonFiniteLoss", "NonFiniteLossError"]
+__all__ = ["FitResult", "Learner", "LearnerConfig", "NonFiniteLossError"]
 
 log = logging.getLogger("burnish.learner")
 
 ModelT = TypeVar("ModelT", bound=torch.nn.Module)
-SchedulerInterval = Literal["iteration", "epoch"]
 # Under torchrun a terminal's Ctrl-C reaches each process twice (see stop_signals).
 _ECHO_SECONDS = 1.0
-# Digits of the entries made from a checkpoint's history (the history keeps no formats).
-_PRECISION = 4
-
-
-@dataclass
-class LearnerConfig:
-    """Everything :class:`~burnish.learner.builder.LearnerBuilder` collects."""
-
-    directory: Path
-    train_metrics: SplitMetrics
-    valid_metrics: SplitMetrics
-    num_epochs: int = 1
-    grads_accumulation: int = 1
-    clip_grad_norm: float | None = None
-    clip_grad_value: float | None = None
-    scheduler_interval: SchedulerInterval = "iteration"
-    checkpointing: CheckpointingStrategy | None = None
-    resume_from: int | Literal["latest"] | None = None
-    early_stopping: EarlyStoppingStrategy | None = None
-    early_stopping_warmup: int = 0
-    interrupter: Interrupter = field(default_factory=Interrupter)
-    renderer: EventConsumer | None = None
-    loggers: list[EventConsumer] = field(default_factory=list)
-    device: torch.device | None = None
-    on_nonfinite_loss: NonFiniteLoss = "error"
-    loss_check_seconds: float = 1.0
-    summary: bool = True
-    ddp_options: dict[str, Any] = field(default_factory=dict)
-    gc_freeze: bool = True
-
-
-@dataclass(frozen=True)
-class FitResult(Generic[ModelT]):
-    """The trained model, each split's final epoch entries, the summary and why it ended."""
-
-    model: ModelT
-    metrics: dict[Split, dict[str, MetricEntry]]
-    summary: LearnerSummary
-    reason: str
-
-    def value(self, split: Split, name: str) -> float:
-        """A numeric metric's last epoch value."""
-        entries = self.metrics.get(split, {})
-        entry = entries.get(name)
-        if entry is None:
-            raise KeyError(
-                f"no metric {name!r} in the {split.value} split's results; it has "
-                f"{', '.join(map(repr, entries)) if entries else 'none'}"
-            )
-        return entry.numeric.value
 
 
 # Reusable: a training step outside a distributed run needs no collectives.
@@ -165,12 +110,13 @@ class Learner(Generic[ModelT]):
         lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None,
         config: LearnerConfig,
     ) -> None:
-        self.model = model
-        self._train_step = step_method(model, "train_step", "TrainStep")
-        hook: Callable[[Any, torch.device], Any] = getattr(model, "transfer_batch", move_to_device)
-        # The default hook is called directly: a call less every step.
-        default = getattr(type(model), "transfer_batch", None) is BatchTransfer.transfer_batch
-        self._transfer = move_to_device if default else hook
+        self.model = refuse_compiled(model)
+        check_train_step_returns(model)
+        compiled = config.compile_options
+        self._train_step = compile_step(step_method(model, "train_step", "TrainStep"), compiled)
+        valid_step = getattr(model, "valid_step", None)
+        self._valid_step = compile_step(valid_step, compiled) if callable(valid_step) else None
+        self._transfer = batch_transfer(model)
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.config = config
@@ -181,7 +127,16 @@ class Learner(Generic[ModelT]):
         self.history = MetricHistory()
         self.iteration = 0
         self.checkpointer = FileCheckpointer(config.directory / "checkpoint")
-        self._state = TrainingState(model, optimizer, lr_scheduler, self.history, self.checkpointer)
+        self._optimization = Optimization(optimizer, lr_scheduler, config.optimization, self.device)
+        self._state = TrainingState(
+            model,
+            optimizer,
+            lr_scheduler,
+            self.history,
+            self.checkpointer,
+            grad_scaler=self._optimization.scaler,
+        )
+        self._callbacks = Callbacks(config.callbacks, self)
         self._ddp: DistributedDataParallel | None = None
         # The current fit's vote on stopping: None outside a distributed run.
         self._vote: StopVote | None = None
@@ -196,6 +151,11 @@ class Learner(Generic[ModelT]):
                 split_metrics.check_adaptable(declared)
 
     # -- public API --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the fit to end gracefully: after the current batch, or at the end of the epoch
+        when asked from a callback's epoch hooks; a checkpoint is written either way."""
+        self.config.interrupter.stop()
 
     def fit(
         self, train_loader: Iterable[Any], valid_loader: Iterable[Any] | None = None
@@ -229,45 +189,66 @@ class Learner(Generic[ModelT]):
             if valid_loader is not None:
                 valid_loader = shard_loader(valid_loader, pad=False)
         splits = (Split.TRAIN, Split.VALID) if valid_loader is not None else (Split.TRAIN,)
-        watch = LossWatch(config.on_nonfinite_loss, config.loss_check_seconds)
-        reason = "completed"
-        with self._bus() as bus, quiet_collector(config.gc_freeze):
-            # Signals are ours only while training: a persistent dashboard that waits for a key
-            # at the end leaves at the first Ctrl-C.
-            echo = _ECHO_SECONDS if is_distributed() else 0.0
-            with stop_signals(config.interrupter, echo):
-                bus.send(StartEvent(config.num_epochs, splits, time.monotonic()))
-                try:
-                    for epoch in range(first_epoch, config.num_epochs + 1):
-                        partial = resume if resume is not None and resume.epoch == epoch else None
-                        set_loader_epoch(train_loader, epoch)
-                        finals[Split.TRAIN] = self._train_epoch(
-                            epoch, train_loader, bus, watch, partial
-                        )
-                        if valid_loader is not None:
-                            set_loader_epoch(valid_loader, epoch)
-                            finals[Split.VALID] = self._valid_epoch(epoch, valid_loader, bus)
-                        bus.send(EpochEndEvent(epoch))
-                        self._epoch_done(epoch, watch)
-                        if self._should_stop_early(epoch):
-                            reason = "early_stopped"
-                            break
-                        self._stop_if_agreed(epoch)
-                except Stopped as stopped:
-                    reason = stopped.reason
-            bus.end(reason)
-            if self._vote is not None:
-                # Every process returns once rank 0 has written the run's files: a process
-                # resuming at once must find the last checkpoint.
-                with collective("waiting for rank 0 to write its files"):
-                    dist.barrier(group=self._control_group)
-            if reason == "nonfinite_loss":
-                # A consumer's check of the steps that followed the non-finite loss (NaN scores
-                # from NaN weights) failed because of it: the policy has already acted.
-                bus.log_failures()
-            else:
-                bus.raise_if_failed()
-        return self._result(finals, reason)
+        try:
+            with self._bus() as bus, quiet_collector(config.gc_freeze):
+                # Signals are ours only while training: a persistent dashboard that waits for a
+                # key at the end leaves at the first Ctrl-C.
+                with stop_signals(config.interrupter, _ECHO_SECONDS if is_distributed() else 0):
+                    bus.send(StartEvent(config.num_epochs, splits, time.monotonic()))
+                    self._callbacks.fit_start()
+                    reason = self._epochs(
+                        bus, finals, first_epoch, resume, train_loader, valid_loader
+                    )
+                bus.end(reason)
+                if self._vote is not None:
+                    # Every process returns once rank 0 has written the run's files: a process
+                    # resuming at once must find the last checkpoint.
+                    with collective("waiting for rank 0 to write its files"):
+                        dist.barrier(group=self._control_group)
+                if reason == "nonfinite_loss":
+                    # A consumer's check of the steps that followed the non-finite loss (NaN
+                    # scores from NaN weights) failed because of it: the policy has acted.
+                    bus.log_failures()
+                else:
+                    bus.raise_if_failed()
+        except BaseException as error:
+            self._callbacks.error(error)
+            raise
+        result = self._result(finals, reason)
+        self._callbacks.fit_end(result)
+        return result
+
+    def _epochs(  # noqa: PLR0917 - the fit's state, passed on once
+        self,
+        bus: EventBus,
+        finals: dict[Split, dict[str, MetricEntry]],
+        first_epoch: int,
+        resume: ResumePoint | None,
+        train_loader: Iterable[Any],
+        valid_loader: Iterable[Any] | None,
+    ) -> str:
+        """Train (and validate) the epochs from ``first_epoch``, keeping each split's last
+        entries in ``finals``; why they ended."""
+        watch = LossWatch(self.config.on_nonfinite_loss, self.config.loss_check_seconds)
+        try:
+            for epoch in range(first_epoch, self.config.num_epochs + 1):
+                self._callbacks.epoch_start(epoch)
+                partial = resume if resume is not None and resume.epoch == epoch else None
+                set_loader_epoch(train_loader, epoch)
+                finals[Split.TRAIN] = self._train_epoch(epoch, train_loader, bus, watch, partial)
+                if valid_loader is not None:
+                    set_loader_epoch(valid_loader, epoch)
+                    finals[Split.VALID] = self._valid_epoch(epoch, valid_loader, bus)
+                    self._callbacks.validation_end(epoch, finals[Split.VALID])
+                bus.send(EpochEndEvent(epoch))
+                self._callbacks.epoch_end(epoch, finals)
+                self._epoch_done(epoch, watch)
+                if self._should_stop_early(epoch):
+                    return "early_stopped"
+                self._stop_at_epoch_end(epoch)
+        except Stopped as stopped:
+            return stopped.reason
+        return "completed"
 
     def _begin(self) -> ResumePoint | None:
         """Load the checkpoint to resume from, if any; where it left off. The state this fit
@@ -282,16 +263,8 @@ class Learner(Generic[ModelT]):
             resume = self._state.restore(config.resume_from, self.device)
             self.iteration = resume.iteration
         if config.on_nonfinite_loss != "skip":
-            record = (
-                self._state.record(0, self.iteration)
-                if resume is None
-                else self._state.record(
-                    resume.epoch,
-                    self.iteration,
-                    batches_done=resume.batches_done,
-                    items=resume.items,
-                )
-            )
+            at = (0, 0, 0) if resume is None else resume.position
+            record = self._state.record(at[0], self.iteration, batches_done=at[1], items=at[2])
             self._state.keep_finite(record, "its weights when this fit started")
         return resume
 
@@ -322,7 +295,13 @@ class Learner(Generic[ModelT]):
         summary = LearnerSummary.from_history(self.history, type(self.model).__qualname__)
         if self.config.summary and is_main_process():
             print(summary, flush=True)
-        return FitResult(self.model, finals, summary, reason)
+        if self._optimization.skipped_steps:
+            log.warning(
+                "fp16: %d optimizer steps were skipped for overflowing gradients",
+                self._optimization.skipped_steps,
+            )
+        best = best_kept(self.config.checkpointing, self.history, self.checkpointer)
+        return FitResult(self.model, finals, summary, reason, best)
 
     # -- epochs ------------------------------------------------------------------------------
 
@@ -342,11 +321,13 @@ class Learner(Generic[ModelT]):
         metrics.start(bus.send_steps, epoch, config.num_epochs, total_items)
         bus.send(StartSplitEvent(Split.TRAIN, epoch, total_items))
         self.optimizer.zero_grad(set_to_none=True)
-        epoch_rng, batches, done, items = self._epoch_batches(loader, resume)
-        accumulation = config.grads_accumulation
+        epoch_rng, batches, (_, done, items) = replay_epoch(loader, resume)
+        self._pending_grads = self._continue(resume)
+        optimization = self._optimization
+        accumulation = optimization.accumulation
         for host_batch in batches:
             batch = self._transfer(host_batch, self.device)
-            batch_size = _nonempty_size(batch, epoch, done + 1)
+            batch_size = nonempty_size(batch, epoch, done + 1)
             steps_optimizer = (done + 1) % accumulation == 0 or done + 1 == total_batches
             collectives = (
                 _NO_COLLECTIVES
@@ -354,50 +335,61 @@ class Learner(Generic[ModelT]):
                 else self._step_collectives(epoch, sync_gradients=steps_optimizer)
             )
             with collectives:
-                output = step(batch)
-                if not isinstance(output, TrainOutput):
-                    raise TypeError(
-                        f"{type(model).__qualname__}.train_step must return TrainOutput(loss, "
-                        f"item), got {type(output).__qualname__}"
-                    )
+                with optimization.autocast():
+                    output = step(batch)
+                check_train_output(model, output)
                 if done == (0 if resume is None else resume.batches_done):
                     metrics.check_adaptable(type(output.item))
                 done += 1
                 items += batch_size
                 self.iteration += 1
                 # The rates this step trains with, before the scheduler moves them.
-                lrs = self._lrs()
+                lrs = optimization.lrs()
                 admitted = watch.admit(output.loss, epoch, self.iteration)
                 if vote is not None and watch.policy == "skip":
                     # Every process skips the batch, or none: DDP syncs every backward pass.
                     admitted = vote.everyone(admitted)
                 if admitted:
-                    loss = output.loss / accumulation if accumulation > 1 else output.loss
-                    loss.backward()  # type: ignore[no-untyped-call]
+                    optimization.backward(output.loss)
                     self._pending_grads = True
             now = time.monotonic()
             # A skipped batch (non-finite loss) is left out of training and metrics alike.
             if admitted:
                 if steps_optimizer:
-                    self._optimizer_step()
+                    optimization.step()
+                    self._pending_grads = False
                 metrics.record(output.item, items, self.iteration, lrs, now)
             if vote is not None or now >= watch.due or config.interrupter.should_stop():
                 self._after_step(watch, bus, epoch=epoch, done=done, items=items, rng=epoch_rng)
-        if self._pending_grads:
-            self._optimizer_step()
-        if vote is None:
-            self._check_losses(watch, force=True)
-        else:
-            verdict = vote.agree(config.interrupter.should_stop(), watch.look(force=True))
-            self._obey(verdict, watch, epoch=epoch, done=done, items=items, epoch_rng=epoch_rng)
+        self._train_epoch_end(watch, epoch=epoch, done=done, items=items, epoch_rng=epoch_rng)
+        return self._end_split(Split.TRAIN, epoch, metrics, bus)
+
+    def _train_epoch_end(
+        self,
+        watch: LossWatch,
+        *,
+        epoch: int,
+        done: int,
+        items: int,
+        epoch_rng: dict[str, Any],
+    ) -> None:
+        """Step on what the last window accumulated, and check every loss before the epoch's
+        values are computed (a NaN loss explains a metric's failed check)."""
         if done == 0:
             raise ValueError(
                 f"the train loader yielded no batches in epoch {epoch}: is the dataset empty, "
                 "or drop_last=True with fewer items than one batch?"
             )
-        if self.lr_scheduler is not None and config.scheduler_interval == "epoch":
-            self.lr_scheduler.step()
-        return self._end_split(Split.TRAIN, epoch, metrics, bus)
+        if self._pending_grads:
+            self._optimization.step()
+            self._pending_grads = False
+        vote = self._vote
+        if vote is None:
+            self._check_losses(watch, force=True)
+        else:
+            verdict = vote.agree(self.config.interrupter.should_stop(), watch.look(force=True))
+            self._obey(verdict, watch, epoch=epoch, done=done, items=items, epoch_rng=epoch_rng)
+        self._optimization.train_epoch_done()
 
     @contextlib.contextmanager
     def _step_collectives(self, epoch: int, sync_gradients: bool) -> Iterator[None]:
@@ -485,41 +477,26 @@ class Learner(Generic[ModelT]):
             message = f"{message} (the model now holds {what})"
         watch.fail(message)
 
-    def _stop_if_agreed(self, epoch: int) -> None:
-        """In a distributed run, a stop asked for during validation takes effect at the end of
-        the epoch: shares of validation data differ, so no validation step is a collective."""
-        vote = self._vote
-        if vote is not None and vote.agree(self.config.interrupter.should_stop(), False).stop:
+    def _stop_at_epoch_end(self, epoch: int) -> None:
+        """A stop asked for by an epoch's callbacks, or in a distributed run during validation,
+        takes effect at the end of the epoch, with its checkpoint. In a distributed run every
+        process agrees first: shares of validation data differ, so no validation step is a
+        collective."""
+        vote, asked = self._vote, self.config.interrupter.should_stop()
+        if vote.agree(asked, False).stop if vote is not None else asked:
             self._save(epoch, 0, 0, None)
             raise Stopped("stopped")
 
-    def _epoch_batches(
-        self, loader: Iterable[Any], resume: ResumePoint | None
-    ) -> tuple[dict[str, Any], Iterator[Any], int, int]:
-        """The epoch's starting random state, its batches, and the batches and items done.
-
-        Resuming mid-epoch replays the interrupted epoch's order and skips what was already
-        trained on. The skip is eager: samplers draw their shuffle seed on the first batch,
-        which must happen under the epoch's starting random state, not the interrupted one.
-        The epoch's metrics continue from their saved state, and its gradients accumulated
-        since the last optimizer step are given back.
-        """
-        if resume is not None and resume.epoch_rng is not None:
-            set_rng_state(resume.epoch_rng)
-        epoch_rng = rng_state()
-        batches = iter(loader)
-        self._pending_grads = False
+    def _continue(self, resume: ResumePoint | None) -> bool:
+        """Give a resumed epoch its metrics' state and the gradients accumulated since its last
+        optimizer step; whether there are such gradients."""
         if resume is None:
-            return epoch_rng, batches, 0, 0
-        collections.deque(itertools.islice(batches, resume.batches_done), maxlen=0)
-        set_rng_state(resume.rng)
-        if resume.gradients:
-            self._state.set_gradients(resume.gradients)
-            self._pending_grads = True
+            return False
+        self._state.set_gradients(resume.gradients or {})
         # Saved merged over every process: rank 0 continues it, the others start afresh.
         if resume.metric_states is not None and is_main_process():
             self.config.train_metrics.load_state_dict(resume.metric_states)
-        return epoch_rng, batches, resume.batches_done, resume.items
+        return bool(resume.gradients)
 
     def _valid_epoch(
         self, epoch: int, loader: Iterable[Any], bus: EventBus, split: Split = Split.VALID
@@ -527,10 +504,10 @@ class Learner(Generic[ModelT]):
         config, model = self.config, self.model
         # The model itself, not its DDP wrapper: validation needs no gradient sync, and shares
         # of validation data may differ by a batch, which no collective could wait for.
-        valid_step = step_method(model, "valid_step", "ValidStep")
+        valid_step = self._valid_step or step_method(model, "valid_step", "ValidStep")
         metrics = config.valid_metrics
         model.eval()
-        # A stop asked for meanwhile waits for the end of the split (see _stop_if_agreed).
+        # A stop asked for meanwhile waits for the end of the split (see _stop_at_epoch_end).
         stoppable = not is_distributed()
         total_items = items_total(loader)
         metrics.start(bus.send_steps, epoch, config.num_epochs, total_items)
@@ -539,11 +516,12 @@ class Learner(Generic[ModelT]):
         with torch.no_grad():
             for iteration, host_batch in enumerate(loader, start=1):
                 batch = self._transfer(host_batch, self.device)
-                output = valid_step(batch)
+                with self._optimization.autocast():
+                    output = valid_step(batch)
                 if iteration == 1:
                     metrics.check_adaptable(type(output))
                 items += batch_size_of(batch)
-                metrics.record(output, items, iteration, self._lrs(), time.monotonic())
+                metrics.record(output, items, iteration, self._optimization.lrs(), time.monotonic())
                 bus.raise_if_failed()
                 if stoppable and config.interrupter.should_stop():
                     metrics.flush()
@@ -564,23 +542,6 @@ class Learner(Generic[ModelT]):
                 self.history.record(split, update.entry.name, epoch, value)
         return {update.entry.name: update.entry for update in updates}
 
-    def _optimizer_step(self) -> None:
-        config = self.config
-        if config.clip_grad_value is not None or config.clip_grad_norm is not None:
-            parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
-            if config.clip_grad_value is not None:
-                torch.nn.utils.clip_grad_value_(parameters, config.clip_grad_value)
-            if config.clip_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(parameters, config.clip_grad_norm)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self._pending_grads = False
-        if self.lr_scheduler is not None and self.config.scheduler_interval == "iteration":
-            self.lr_scheduler.step()
-
-    def _lrs(self) -> tuple[float, ...]:
-        return tuple([float(group["lr"]) for group in self.optimizer.param_groups])
-
     def _should_stop_early(self, epoch: int) -> bool:
         strategy = self.config.early_stopping
         if strategy is None or epoch <= self.config.early_stopping_warmup:
@@ -592,6 +553,9 @@ class Learner(Generic[ModelT]):
     def _epoch_done(self, epoch: int, watch: LossWatch) -> None:
         """At an epoch's end: its state becomes the last finite one, and its checkpoint is
         written or older ones deleted as the strategy plans."""
+        # The scheduler steps on the epoch's values first: its state in the checkpoint is the
+        # one the next epoch starts from.
+        self._optimization.epoch_done(epoch, self.history)
         record = self._state.record(epoch, self.iteration)
         if watch.policy != "skip":
             self._state.keep_finite(record, f"its weights at the end of epoch {epoch}")
@@ -600,7 +564,7 @@ class Learner(Generic[ModelT]):
             return
         for action in plan(strategy, epoch, self.history, self.checkpointer.epochs()):
             if action.kind is ActionKind.SAVE:
-                self.checkpointer.save(epoch, record)
+                self._write(epoch, record)
             else:
                 self.checkpointer.delete(action.epoch)
 
@@ -622,7 +586,10 @@ class Learner(Generic[ModelT]):
             if self._pending_grads:
                 record["gradients"] = accumulated_gradients(self.model, self._vote is not None)
         if is_main_process():
-            self.checkpointer.save(epoch, record)
+            self._write(epoch, record)
+
+    def _write(self, epoch: int, record: dict[str, Any]) -> None:
+        self._callbacks.checkpoint(epoch, self.checkpointer.save(epoch, record))
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -655,14 +622,3 @@ class Learner(Generic[ModelT]):
             # Metrics holding resources (the system sampler's thread) let them go.
             self.config.train_metrics.close()
             self.config.valid_metrics.close()
-
-
-def _nonempty_size(batch: Any, epoch: int, number: int) -> int:
-    """The batch's size; an empty batch is an error, not a step (its mean loss would be NaN)."""
-    size = batch_size_of(batch)
-    if size == 0:
-        raise ValueError(
-            f"the train loader yielded an empty batch (0 items) at epoch {epoch}, batch "
-            f"{number}: a training step needs at least one item"
-        )
-    return size

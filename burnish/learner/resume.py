@@ -9,9 +9,11 @@ optimizer step.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import itertools
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -31,6 +33,7 @@ __all__ = [
     "accumulated_gradients",
     "epoch_entries",
     "host_copy",
+    "replay_epoch",
     "rng_state",
     "set_rng_state",
 ]
@@ -92,6 +95,11 @@ class ResumePoint:
     gradients: dict[str, torch.Tensor] | None
 
     @property
+    def position(self) -> tuple[int, int, int]:
+        """The epoch, and the batches and items done into it."""
+        return self.epoch, self.batches_done, self.items
+
+    @property
     def epoch_done(self) -> int:
         """The last epoch trained to its end."""
         return self.epoch if self.batches_done == 0 else self.epoch - 1
@@ -108,8 +116,11 @@ class TrainingState:
         lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None,
         history: MetricHistory,
         checkpointer: FileCheckpointer,
+        *,
+        grad_scaler: torch.amp.GradScaler | None = None,
     ) -> None:
         self.model = model
+        self.grad_scaler = grad_scaler
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.history = history
@@ -134,6 +145,7 @@ class TrainingState:
             "optimizer_class": _class_name(self.optimizer),
             "lr_scheduler": None if self.lr_scheduler is None else self.lr_scheduler.state_dict(),
             "lr_scheduler_class": _class_name(self.lr_scheduler),
+            "grad_scaler": None if self.grad_scaler is None else self.grad_scaler.state_dict(),
             # Set by a learner stopped between two optimizer steps (accumulated_gradients).
             "gradients": None,
             "learner": {
@@ -181,6 +193,8 @@ class TrainingState:
             self.optimizer.load_state_dict(record["optimizer"])
             if self.lr_scheduler is not None and record["lr_scheduler"] is not None:
                 self.lr_scheduler.load_state_dict(record["lr_scheduler"])
+            if self.grad_scaler is not None and record.get("grad_scaler"):
+                self.grad_scaler.load_state_dict(record["grad_scaler"])
             self.history.load_state_dict(point.history)
         except (KeyError, TypeError, ValueError, IndexError, RuntimeError, OverflowError) as error:
             raise CheckpointError(
@@ -225,6 +239,26 @@ class TrainingState:
                 raise ValueError(
                     f"the gradient of {name} is not a tensor of {tuple(parameters[name].shape)}"
                 )
+
+
+def replay_epoch(
+    loader: Iterable[Any], resume: ResumePoint | None
+) -> tuple[dict[str, Any], Iterator[Any], tuple[int, int, int]]:
+    """The epoch's starting random state, its batches, and where it stands.
+
+    Resuming mid-epoch replays the interrupted epoch's order and skips what was already trained
+    on. The skip is eager: samplers draw their shuffle seed on the first batch, which must
+    happen under the epoch's starting random state, not the interrupted one.
+    """
+    if resume is not None and resume.epoch_rng is not None:
+        set_rng_state(resume.epoch_rng)
+    epoch_rng = rng_state()
+    batches = iter(loader)
+    if resume is None:
+        return epoch_rng, batches, (0, 0, 0)
+    collections.deque(itertools.islice(batches, resume.batches_done), maxlen=0)
+    set_rng_state(resume.rng)
+    return epoch_rng, batches, resume.position
 
 
 def accumulated_gradients(model: torch.nn.Module, average: bool) -> dict[str, torch.Tensor]:

@@ -28,6 +28,7 @@ __all__ = [
 BatchT = TypeVar("BatchT")
 OutputT = TypeVar("OutputT")
 OutputT_co = TypeVar("OutputT_co", covariant=True)
+ModelT = TypeVar("ModelT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,3 +157,66 @@ def declared_output(model: object, method: str) -> type[Any] | None:
         (declared,) = typing.get_args(declared) or (None,)
     origin = typing.get_origin(declared) or declared
     return origin if isinstance(origin, type) and origin is not TrainOutput else None
+
+
+def check_train_step_returns(model: object) -> None:
+    """Refuse a ``train_step`` annotated to return other than ``TrainOutput``: the annotation
+    says now what the first step would say an epoch's set-up later."""
+    function = getattr(type(model), "train_step", None)
+    try:
+        declared = typing.get_type_hints(function).get("return") if function else None
+    except (NameError, TypeError):
+        return
+    if declared is not None and (typing.get_origin(declared) or declared) is not TrainOutput:
+        item = getattr(declared, "__name__", "Output")
+        raise TypeError(
+            f"{type(model).__qualname__}.train_step is annotated to return {declared!r}: it "
+            f"must return TrainOutput(loss, item), annotated TrainOutput[{item}]"
+        )
+
+
+def refuse_compiled(model: ModelT) -> ModelT:
+    """``model``, unless it is ``torch.compile(module)``: its steps are the module's own,
+    uncompiled, since compiling a module compiles its ``forward`` alone."""
+    if isinstance(model, torch._dynamo.eval_frame.OptimizedModule):
+        raise TypeError(
+            "the model is torch.compile(module), whose train_step and valid_step are not "
+            "compiled (only forward is): pass the module itself and call "
+            "LearnerBuilder.compile(**options), which compiles the steps the learner calls"
+        )
+    return model
+
+
+def compile_step(
+    step: Callable[[Any], Any], options: dict[str, Any] | None
+) -> Callable[[Any], Any]:
+    """``step`` compiled with ``torch.compile(step, **options)``; as it is without options."""
+    return step if options is None else cast(Callable[[Any], Any], torch.compile(step, **options))
+
+
+def nonempty_size(batch: Any, epoch: int, number: int) -> int:
+    """The batch's size; an empty batch is an error, not a step (its mean loss would be NaN)."""
+    size = batch_size_of(batch)
+    if size == 0:
+        raise ValueError(
+            f"the train loader yielded an empty batch (0 items) at epoch {epoch}, batch "
+            f"{number}: a training step needs at least one item"
+        )
+    return size
+
+
+def check_train_output(model: object, output: object) -> None:
+    if not isinstance(output, TrainOutput):
+        raise TypeError(
+            f"{type(model).__qualname__}.train_step must return TrainOutput(loss, item), got "
+            f"{type(output).__qualname__}"
+        )
+
+
+def batch_transfer(model: object) -> Callable[[Any, torch.device], Any]:
+    """The model's ``transfer_batch``; the default one itself, called directly: a call less
+    every step."""
+    if getattr(type(model), "transfer_batch", None) is BatchTransfer.transfer_batch:
+        return move_to_device
+    hook = getattr(model, "transfer_batch", move_to_device)
+    return cast(Callable[[Any, torch.device], Any], hook)

@@ -115,3 +115,12 @@ def plan(
     actions = [CheckpointingAction.save(epoch)] if epoch in wanted else []
     actions += [CheckpointingAction.delete(e) for e in sorted(set(on_disk) - wanted - {epoch})]
     return actions
+
+
+def best_of(strategy: object) -> WatchedMetric | None:
+    """The metric by which ``strategy`` keeps a best epoch (the first, in a composition)."""
+    if isinstance(strategy, MetricCheckpointingStrategy):
+        return strategy
+    if isinstance(strategy, ComposedCheckpointingStrategy):
+        return next(filter(None, map(best_of, strategy.strategies)), None)
+    return None
