@@ -52,15 +52,25 @@ def is_main_process() -> bool:
     return process_rank() == 0
 
 
+# What gloo says without naming its source files: when one operation times out, it closes the
+# connections to its peers, and every other operation in flight or started later on them fails
+# with this (a gradient all-reduce while the stop vote timed out, say).
+_GLOO_BARE_MESSAGES = ("Application timeout caused pair closure",)
+
+
 def is_communication_error(error: BaseException) -> bool:
     """Whether ``error`` comes from a collective's transport rather than from the caller's code.
 
     NCCL and the store raise :class:`torch.distributed.DistError`; gloo raises a plain
-    ``RuntimeError`` whose message names its source files.
+    ``RuntimeError`` whose message names its source files, or, for an operation cut short by
+    another's timeout, says so in words of its own.
     """
-    return isinstance(error, dist.DistError) or (
-        isinstance(error, RuntimeError) and "gloo" in str(error)
-    )
+    if isinstance(error, dist.DistError):
+        return True
+    if not isinstance(error, RuntimeError):
+        return False
+    message = str(error)
+    return "gloo" in message or any(bare in message for bare in _GLOO_BARE_MESSAGES)
 
 
 def failure(what: str, error: BaseException) -> DistributedError:

@@ -1,4 +1,5 @@
-"""The learner's side of a distributed run: the module DDP wraps, and the stop vote.
+"""The learner's side of a distributed run: the model DDP wraps, its steps' collectives,
+and the stop vote.
 
 Every process trains the same number of steps and must take part in the same collectives, so
 a decision to stop (a key press on rank 0, Ctrl-C, a non-finite loss seen by one process) is
@@ -7,21 +8,30 @@ agreed by all of them before anyone acts on it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from burnish.distributed.process import collective, process_rank
+from burnish.distributed.process import (
+    DistributedError,
+    collective,
+    failure,
+    is_communication_error,
+    process_rank,
+)
 
 if TYPE_CHECKING:
     from torch.distributed import ProcessGroup, Work
 
-__all__ = ["StepModule", "StopVote", "Verdict", "control_group"]
+__all__ = ["DistributedTraining", "StepModule", "StopVote", "Verdict", "control_group"]
 
 
 class StepModule(nn.Module):
@@ -35,6 +45,60 @@ class StepModule(nn.Module):
 
     def forward(self, batch: Any) -> Any:
         return self.step(batch)
+
+
+class DistributedTraining:
+    """The model wrapped in ``DistributedDataParallel``, and the collectives of its steps."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_step: Callable[[Any], Any],
+        ddp_options: dict[str, Any],
+        nonfinite_policy: str,
+        iteration: Callable[[], int],
+    ) -> None:
+        self._model, self._train_step, self._options = model, train_step, ddp_options
+        # The learner's step count, which it moves on once a step's forward pass has run.
+        self._iteration = iteration
+        # Skipping batches makes gradients that were never all-reduced unrecoverable: with
+        # that policy every backward pass syncs.
+        self._syncs_always = nonfinite_policy == "skip"
+        self._ddp: DistributedDataParallel | None = None
+
+    @functools.cached_property
+    def control_group(self) -> ProcessGroup | None:
+        # Made once: creating a group is itself a collective.
+        return control_group()
+
+    def wrapped(self) -> DistributedDataParallel:
+        """The model in ``DistributedDataParallel``, its forward the model's ``train_step``
+        (wrapped once: DDP broadcasts rank 0's weights to every process then)."""
+        if self._ddp is None:
+            with collective("wrapping the model in DistributedDataParallel"):
+                module = StepModule(self._model, self._train_step)
+                self._ddp = DistributedDataParallel(module, **self._options)
+        return self._ddp
+
+    @contextlib.contextmanager
+    def step(self, epoch: int, sync_gradients: bool) -> Iterator[None]:
+        """Around a training step's forward and backward passes: no gradient all-reduce for a
+        step that only accumulates gradients, and a failed collective raised as a
+        :class:`DistributedError` that says which step it was and in which pass."""
+        ddp = self.wrapped()
+        accumulate = not sync_gradients and not self._syncs_always
+        iteration = self._iteration() + 1
+        with ddp.no_sync() if accumulate else contextlib.nullcontext():
+            try:
+                yield
+            except RuntimeError as error:
+                if isinstance(error, DistributedError) or not is_communication_error(error):
+                    raise
+                # DDP broadcasts buffers in the forward pass, reduces gradients in the backward.
+                counted = self._iteration() == iteration
+                part = "gradient all-reduce" if counted else "forward pass"
+                what = f"training step {iteration} of epoch {epoch} (its {part})"
+                raise failure(what, error) from error
 
 
 def control_group() -> ProcessGroup | None:

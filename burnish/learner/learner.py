@@ -12,7 +12,6 @@ end of each split, and only rank 0 shows, logs and checkpoints.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -20,18 +19,14 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
 from burnish.distributed import (
-    DistributedError,
     collective,
-    is_communication_error,
     is_distributed,
     is_main_process,
     set_loader_epoch,
     shard_loader,
 )
-from burnish.distributed.process import failure
 from burnish.learner.callbacks import Callbacks
 from burnish.learner.checkpoint import (
     FileCheckpointer,
@@ -39,7 +34,7 @@ from burnish.learner.checkpoint import (
 )
 from burnish.learner.checkpoint.strategy import ActionKind
 from burnish.learner.config import FitResult, LearnerConfig, best_kept
-from burnish.learner.distributed import StepModule, StopVote, Verdict, control_group
+from burnish.learner.distributed import DistributedTraining, StopVote, Verdict
 from burnish.learner.events import (
     EndSplitEvent,
     EpochEndEvent,
@@ -82,7 +77,7 @@ from burnish.learner.summary import LearnerSummary
 from burnish.metric.base import MetricEntry
 
 if TYPE_CHECKING:
-    from torch.distributed import ProcessGroup
+    pass
 
 __all__ = ["FitResult", "Learner", "LearnerConfig", "NonFiniteLossError"]
 
@@ -137,7 +132,14 @@ class Learner(Generic[ModelT]):
             grad_scaler=self._optimization.scaler,
         )
         self._callbacks = Callbacks(config.callbacks, self)
-        self._ddp: DistributedDataParallel | None = None
+        # Made at the first distributed step: wrapping the model is a collective.
+        self._distributed = DistributedTraining(
+            model,
+            self._train_step,
+            config.ddp_options,
+            config.on_nonfinite_loss,
+            lambda: self.iteration,
+        )
         # The current fit's vote on stopping: None outside a distributed run.
         self._vote: StopVote | None = None
         # Whether gradients were accumulated since the last optimizer step.
@@ -171,7 +173,7 @@ class Learner(Generic[ModelT]):
         config.interrupter.reset()
         if valid_loader is not None:
             step_method(self.model, "valid_step", "ValidStep")
-        self._vote = StopVote(self._control_group) if is_distributed() else None
+        self._vote = StopVote(self._distributed.control_group) if is_distributed() else None
         resume = self._begin()
         first_epoch = 1 if resume is None else resume.epoch_done + 1
         # Each split's last epoch entries: those of the checkpoint resumed from until replaced.
@@ -204,7 +206,7 @@ class Learner(Generic[ModelT]):
                     # Every process returns once rank 0 has written the run's files: a process
                     # resuming at once must find the last checkpoint.
                     with collective("waiting for rank 0 to write its files"):
-                        dist.barrier(group=self._control_group)
+                        dist.barrier(group=self._distributed.control_group)
                 if reason == "nonfinite_loss":
                     # A consumer's check of the steps that followed the non-finite loss (NaN
                     # scores from NaN weights) failed because of it: the policy has acted.
@@ -316,7 +318,7 @@ class Learner(Generic[ModelT]):
         config, model, vote = self.config, self.model, self._vote
         metrics = config.train_metrics
         model.train()
-        step = self._train_step if vote is None else self._wrapped()
+        step = self._train_step if vote is None else self._distributed.wrapped()
         total_items, total_batches = items_total(loader), batches_total(loader)
         metrics.start(bus.send_steps, epoch, config.num_epochs, total_items)
         bus.send(StartSplitEvent(Split.TRAIN, epoch, total_items))
@@ -332,7 +334,7 @@ class Learner(Generic[ModelT]):
             collectives = (
                 _NO_COLLECTIVES
                 if vote is None
-                else self._step_collectives(epoch, sync_gradients=steps_optimizer)
+                else self._distributed.step(epoch, sync_gradients=steps_optimizer)
             )
             with collectives:
                 with optimization.autocast():
@@ -390,24 +392,6 @@ class Learner(Generic[ModelT]):
             verdict = vote.agree(self.config.interrupter.should_stop(), watch.look(force=True))
             self._obey(verdict, watch, epoch=epoch, done=done, items=items, epoch_rng=epoch_rng)
         self._optimization.train_epoch_done()
-
-    @contextlib.contextmanager
-    def _step_collectives(self, epoch: int, sync_gradients: bool) -> Iterator[None]:
-        """Around a training step's forward and backward passes in a distributed run: no
-        gradient all-reduce for a step that only accumulates gradients, and a failed collective
-        raised as a :class:`DistributedError` that says which step it was."""
-        ddp = self._wrapped()
-        # Skipping batches makes gradients that were never all-reduced unrecoverable: with
-        # that policy every backward pass syncs.
-        accumulate = not sync_gradients and self.config.on_nonfinite_loss != "skip"
-        with ddp.no_sync() if accumulate else contextlib.nullcontext():
-            try:
-                yield
-            except RuntimeError as error:
-                if isinstance(error, DistributedError) or not is_communication_error(error):
-                    raise
-                what = f"training step {self.iteration} of epoch {epoch} (its gradient all-reduce)"
-                raise failure(what, error) from error
 
     def _after_step(
         self,
@@ -592,20 +576,6 @@ class Learner(Generic[ModelT]):
         self._callbacks.checkpoint(epoch, self.checkpointer.save(epoch, record))
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    @functools.cached_property
-    def _control_group(self) -> ProcessGroup | None:
-        # Made once: creating a group is itself a collective.
-        return control_group()
-
-    def _wrapped(self) -> DistributedDataParallel:
-        """The model in ``DistributedDataParallel``, its forward the model's ``train_step``
-        (wrapped once: DDP broadcasts rank 0's weights to every process then)."""
-        if self._ddp is None:
-            with collective("wrapping the model in DistributedDataParallel"):
-                module = StepModule(self.model, self._train_step)
-                self._ddp = DistributedDataParallel(module, **self.config.ddp_options)
-        return self._ddp
 
     @contextlib.contextmanager
     def _bus(self) -> Iterator[EventBus]:
