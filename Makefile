@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ bench: $(STAMP)
 	$(BIN)/python benches/learner.py
 	$(BIN)/python benches/render.py
 	$(BIN)/python benches/overhead.py
+
+# The CUDA checks (benches/gpu_check.py), for a GPU machine: no virtual environment, no install,
+# no network; the Python there needs torch, rich, psutil, nvidia-ml-py, torchmetrics and
+# scikit-learn. Without CUDA it says so and exits 0. E.g. make gpu-check ARGS="--markdown".
+gpu-check:
+	PYTHONPATH=. $(PYTHON) benches/gpu_check.py $(ARGS)
 
 clean:
 	rm -rf $(VENV)

@@ -18,6 +18,7 @@ from burnish.adaptor import (
 )
 from burnish.learner import (
     Aggregate,
+    BestCheckpoint,
     CheckpointError,
     ComposedCheckpointingStrategy,
     Direction,
@@ -26,6 +27,7 @@ from burnish.learner import (
     KeepLastNCheckpoints,
     Learner,
     LearnerBuilder,
+    LearnerCallback,
     LearnerSummary,
     MetricCheckpointingStrategy,
     MetricEarlyStoppingStrategy,
@@ -38,9 +40,11 @@ from burnish.learner import (
     ValidStep,
 )
 from burnish.logger import (
+    CsvMetricLogger,
     InMemoryMetricLogger,
     JsonlMetricLogger,
     MetricLogger,
+    MlflowMetricLogger,
     TensorBoardMetricLogger,
     read_run,
 )
@@ -102,6 +106,7 @@ __all__ = [
     "AurocInput",
     "AurocMetric",
     "BatchWise",
+    "BestCheckpoint",
     "BootStrapper",
     "BootstrapResult",
     "CheckpointError",
@@ -113,6 +118,7 @@ __all__ = [
     "CpuMemory",
     "CpuTemperature",
     "CpuUse",
+    "CsvMetricLogger",
     "CudaMetric",
     "DecisionRule",
     "DerivedMetric",
@@ -132,6 +138,7 @@ __all__ = [
     "KeepLastNCheckpoints",
     "Learner",
     "LearnerBuilder",
+    "LearnerCallback",
     "LearnerSummary",
     "LearningRateMetric",
     "LossInput",
@@ -145,6 +152,7 @@ __all__ = [
     "MetricLogger",
     "MetricMetadata",
     "MetricsRenderer",
+    "MlflowMetricLogger",
     "MultiLabelClassificationOutput",
     "NoImprovementSince",
     "NonFiniteLossError",

@@ -5,54 +5,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 
 from burnish.learner.directory import versioned_directory
-from burnish.learner.events import (
-    EndEvent,
-    EndSplitEvent,
-    LearnerEvent,
-    MetricUpdate,
-    ProcessedItemEvent,
-    Split,
-    StartEvent,
-    StartSplitEvent,
-    TrainingProgress,
-)
+from burnish.learner.events import LearnerEvent, ProcessedItemEvent, Split
 from burnish.learner.interrupt import Interrupter
-from burnish.learner.summary import LearnerSummary, escape_controls
-from burnish.logger.jsonl import (
-    FILE_NAME,
-    EpochRecord,
-    LogRecord,
-    StartRecord,
-    StepsRecord,
-    parse_record,
-    read_run,
-    warn_skipped,
-)
-from burnish.metric.base import MetricEntry, NumericEntry, Progress, format_value
+from burnish.learner.summary import LearnerSummary
+from burnish.logger.jsonl import FILE_NAME, read_run, warn_skipped
+from burnish.renderer.replay import LogReplay
 
 __all__ = ["LogReplay", "main", "view"]
 
-_PRECISION = 4
-"""The log keeps values, not how a metric formats them: every value is shown with 4 digits."""
 _CHUNK = 2048
 """Events folded between two looks at the keyboard while a long log is replayed."""
-
-
-def _log_path(directory: str | os.PathLike[str]) -> Path:
-    path = Path(directory) / FILE_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"no {FILE_NAME} in {directory}: is it a burnish run directory?")
-    return path
 
 
 def _run_directory(directory: str) -> Path:
@@ -72,112 +43,6 @@ def _summary(directory: str) -> int:
     return 0
 
 
-def _text(value: float) -> str:
-    return format_value(value, _PRECISION)
-
-
-class LogReplay:
-    """The events a learner sent, rebuilt from its ``metrics.jsonl``, read as the file grows.
-
-    Each :meth:`poll` returns the events of the lines completed since the last one (a line
-    being written is left for the next). What the log does not keep is made up plainly: a
-    split starts where its first step is, a step shows the running epoch value of a mean
-    (``aggregated``) metric and the batch value of the others, and every event is stamped with
-    the time it was read. Lines that are not valid records are counted in ``skipped``; text
-    from the log (names, text values, the end's reason) is escaped for the terminal.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.ended = False
-        self.skipped = 0
-        self._offset = 0
-        self._epoch_total = 0
-        self._split: tuple[Split, int] | None = None
-        self._sums: dict[str, tuple[float, int]] = {}
-
-    def poll(self) -> list[LearnerEvent]:
-        with self.path.open("rb") as file:
-            file.seek(self._offset)
-            data = file.read()
-        complete = data[: data.rfind(b"\n") + 1]
-        self._offset += len(complete)
-        events: list[LearnerEvent] = []
-        now = time.monotonic()
-        # Split at newlines only (not at a stray \r, as splitlines would), as read_run does.
-        for line in complete.split(b"\n")[:-1]:
-            record = parse_record(line)
-            if record is None:
-                self.skipped += 1
-            else:
-                events.extend(self._events(record, now))
-        return events
-
-    def _events(self, record: LogRecord, now: float) -> Iterator[LearnerEvent]:
-        if isinstance(record, StartRecord):
-            self.ended = False
-            self._split = None
-            self._epoch_total = record.epoch_total
-            yield StartEvent(record.epoch_total, record.splits, now)
-        elif isinstance(record, StepsRecord):
-            for step in record.steps:
-                if self._split != (step.split, step.epoch):
-                    self._split = (step.split, step.epoch)
-                    self._sums.clear()
-                    yield StartSplitEvent(step.split, step.epoch, step.items_total)
-                progress = TrainingProgress(
-                    Progress(step.items, step.items_total),
-                    step.epoch,
-                    self._epoch_total,
-                    step.iteration,
-                )
-                updates = tuple(self._step_update(*value) for value in step.values.items())
-                yield ProcessedItemEvent(step.split, progress, updates, step.lrs, now)
-        elif isinstance(record, EpochRecord):
-            finals = [
-                MetricUpdate(
-                    MetricEntry(escape_controls(name), _text(value.value), value.serialize()),
-                    False,
-                )
-                for name, value in record.values.items()
-            ]
-            for name, text in record.texts.items():
-                shown = escape_controls(text, keep="\n")  # a text may be a table of lines
-                finals.append(MetricUpdate(MetricEntry(escape_controls(name), shown, shown), None))
-            yield EndSplitEvent(record.split, record.epoch, tuple(finals), now)
-        else:
-            self.ended = True
-            yield EndEvent(escape_controls(record.reason), now)
-
-    def _step_update(self, name: str, value: NumericEntry) -> MetricUpdate:
-        running = None
-        if value.kind == "aggregated":
-            total, count = self._sums.get(name, (0.0, 0))
-            if value.count > 0 and math.isfinite(value.value):
-                total, count = total + value.value * value.count, count + value.count
-                self._sums[name] = (total, count)
-            if count:
-                running = total / count
-        return MetricUpdate(_StepEntry(escape_controls(name), value, running), False)
-
-
-class _StepEntry(MetricEntry):
-    """A logged step's entry. Its text is built when shown: a replay has many steps, and a
-    frame shows the last of each."""
-
-    __slots__ = ("_batch", "_running")
-
-    def __init__(self, name: str, value: NumericEntry, running: float | None) -> None:
-        super().__init__(name, "", value.serialize())
-        self._batch = value.value
-        self._running = running
-
-    @property
-    def formatted(self) -> str:
-        batch = f"batch {_text(self._batch)}"
-        return batch if self._running is None else f"epoch {_text(self._running)} - {batch}"
-
-
 def view(
     directory: str | os.PathLike[str],
     *,
@@ -187,6 +52,7 @@ def view(
     poll_seconds: float = 0.5,
 ) -> int:
     """Replay a run's log in the dashboard and follow it until its ``end`` record; ``q`` quits.
+    A log that does not exist yet is waited for.
 
     ``keep_open``: after the end, keep the dashboard up until ``q`` (else return).
     ``input_fd``: where keys are read (stdin by default; ``None``: no keys).
@@ -195,7 +61,8 @@ def view(
     from burnish.renderer.tui import TuiRenderer  # noqa: PLC0415
     from burnish.renderer.tui.eta import EtaEstimator  # noqa: PLC0415
 
-    replay = LogReplay(_log_path(directory))
+    # A log not written yet (the run is starting) is waited for.
+    replay = LogReplay(Path(directory) / FILE_NAME)
     quit_requested = Interrupter()
     renderer = TuiRenderer(quit_requested, confirm_stop=False, console=console, input_fd=input_fd)
     state = renderer.state
@@ -213,17 +80,19 @@ def view(
                 renderer.consume(events[start : start + _CHUNK])
                 if quit_requested.should_stop():
                     break
-            if backlog:
+            if backlog and events and not replay.timed:
                 backlog = False
-                # The backlog was read at one instant: measure the rate on what follows only.
+                # A log without times was read at one instant: the rate is measured on what
+                # follows only.
                 state.eta = EtaEstimator()
                 last = next(
                     (e for e in reversed(events) if isinstance(e, ProcessedItemEvent)), None
                 )
                 if last is not None and last.split is Split.TRAIN:
                     state.eta.observe(last)
-            # The log has no time stamps: how long the run took is unknown, not 0:00.
-            state.started_at = None
+            if not replay.timed:
+                # The log has no time stamps: how long the run took is unknown, not 0:00.
+                state.started_at = None
             if not events:
                 renderer.consume(())  # keys, and the clock
             if replay.ended and not keep_open:

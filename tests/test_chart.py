@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from burnish.renderer.chart import BrailleCanvas, LineChart, Series, decimate, format_tick
+from burnish.renderer.chart import (
+    BrailleCanvas,
+    LineChart,
+    Series,
+    decimate,
+    format_tick,
+    log_tick_labels,
+    tick_labels,
+)
 
 BLANK = " "
 
@@ -180,10 +188,10 @@ def test_chart_shows_legend_and_ranges() -> None:
     valid = Series("valid", [(0.0, 0.5), (2.0, 2.5)], "blue")
     lines = render(LineChart([train, valid], x_title="epoch"), 40, 10)
     assert "━━ train" in lines[0]
-    assert "━━ valid" in lines[0]
+    assert "╍╍ valid" in lines[0]  # no colours here: the second line is dashed
     assert lines[0].rstrip().endswith("epoch")
-    assert lines[1].lstrip().startswith("3│")  # max at the top
-    assert lines[-2].lstrip().startswith("0.5│")  # min at the bottom
+    assert lines[1].lstrip().startswith("3.00│")  # max at the top
+    assert lines[-2].lstrip().startswith("0.50│")  # min at the bottom
     assert lines[-1].strip().startswith("└0")
     assert lines[-1].rstrip().endswith("2")
 
@@ -233,3 +241,50 @@ def test_format_tick() -> None:
     assert format_tick(0.5) == "0.5"
     assert format_tick(1.5e-5) == "1.50e-05"
     assert format_tick(2e6) == "2.00e+06"
+
+
+def test_tick_labels_are_written_alike() -> None:
+    # Issue 20: "2.319" beside "0.009577"; the same decimals, enough to tell ticks apart.
+    assert tick_labels([2.319, 1.164, 0.009577]) == ["2.32", "1.16", "0.01"]
+    assert tick_labels([97.5, 95.12]) == ["97.50", "95.12"]
+    assert tick_labels([3.0, 1.75, 0.5]) == ["3.00", "1.75", "0.50"]
+    assert tick_labels([0.0456, 0.0123]) == ["0.0456", "0.0123"]
+    assert tick_labels([0.0, 2.0]) == ["0", "2"]  # zeros all labels share are dropped
+    assert tick_labels([2e-4, 1e-4]) == ["2.00e-04", "1.00e-04"]
+    assert log_tick_labels([math.log10(2.319), math.log10(0.009577)]) == ["2.32", "0.00958"]
+
+
+def y_labels(lines: list[str]) -> list[str]:
+    return [line.split("│")[0].strip() for line in lines[1:-1] if line.split("│")[0].strip()]
+
+
+def test_y_labels_of_a_chart_share_their_decimals() -> None:
+    loss = Series("train", [(float(i), 2.319 * 0.5**i + 0.009577) for i in range(12)], "red")
+    labels = y_labels(render(LineChart([loss]), 40, 12))
+    assert len(labels) == 3  # top, middle and bottom
+    assert len({len(label.split(".")[1]) for label in labels}) == 1
+
+
+def test_log_scale_spreads_a_curve_spanning_decades() -> None:
+    points = [(i / 10, 10.0 * 10 ** (-i / 25)) for i in range(101)]  # 10 down to 1e-3
+    late = points[50:]  # after the first half, a flat line on a linear axis
+
+    def rows_drawn(log_y: bool) -> int:
+        lines = render(LineChart([Series("train", late, "red")], log_y=log_y), 40, 12)
+        return sum(1 for line in lines[1:-1] if any(0x2800 < ord(c) <= 0x28FF for c in line))
+
+    linear = render(LineChart([Series("train", points, "red")]), 40, 12)
+    flat = [line.split("│")[1] for line in linear[1:-1]]
+    # On a linear axis the second half of the curve lies in the bottom rows only.
+    assert all(set(row[20:]) <= {" "} for row in flat[:-2])
+    assert rows_drawn(True) == 10  # every row, on a log axis
+    logged = render(LineChart([Series("train", points, "red")], log_y=True), 40, 12)
+    assert y_labels(logged)[0] == "10"
+    assert y_labels(logged)[-1] == "0.001"
+
+
+def test_log_scale_skips_values_at_or_below_zero() -> None:
+    series = Series("train", [(0.0, 0.0), (1.0, -1.0), (2.0, 1.0), (3.0, 100.0)], "red")
+    lines = render(LineChart([series], log_y=True), 30, 8)
+    assert y_labels(lines)[0] == "100"
+    assert y_labels(lines)[-1] == "1"

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -21,7 +22,7 @@ from burnish.learner.events import (
     StartEvent,
     StartSplitEvent,
 )
-from burnish.logger.jsonl import read_run
+from burnish.renderer.tui.eta import format_duration
 from burnish.renderer.tui.keys import Controls
 from tests.learner_fixtures import Classifier, builder, loaders, sgd
 
@@ -36,6 +37,16 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def records(directory: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (directory / "metrics.jsonl").read_text().splitlines()]
+
+
+def last_steps(directory: Path, split: Split) -> dict[str, Any]:
+    """The last ``steps`` record of ``split``."""
+    steps = [r for r in records(directory) if r["event"] == "steps" and r["split"] == split.value]
+    return steps[-1]
+
+
 def recording_console() -> Console:
     return Console(width=120, height=40, record=True, file=io.StringIO(), force_terminal=True)
 
@@ -44,17 +55,20 @@ def test_view_replays_a_finished_run(finished_run: Path) -> None:
     console = recording_console()
     assert view(finished_run, console=console, input_fd=None, keep_open=False) == 0
     text = console.export_text()
-    run = read_run(finished_run)
     for panel in ("Plots: full history", "Metrics", "Status", "System", "Progress"):
         assert panel in text
     assert "Done (completed)" in text
     assert "Epoch     2/2" in text
-    assert "Elapsed   -" in text  # the log has no time stamps
+    # How long the run took, from the times of its start and end records.
+    logged = records(finished_run)
+    took = logged[-1]["at"] - logged[0]["at"]
+    assert f"Elapsed   {format_duration(took)}" in text
     for split in (Split.TRAIN, Split.VALID):
+        shown = last_steps(finished_run, split)["shown"]
+        # The last step's texts as the live dashboard showed them, with formats and units.
+        assert shown["Accuracy"].endswith(" %")
         for name in ("Loss", "Accuracy"):
-            value = run.epoch_entries[(split, name, 2)].value
-            # The last step's running epoch value is the epoch's value.
-            assert f"epoch {value:.4f} - batch" in text, (split, name, value)
+            assert shown[name] in text, (split, name)
 
 
 def test_view_follows_a_growing_log_until_its_end(finished_run: Path, tmp_path: Path) -> None:
@@ -80,8 +94,7 @@ def test_view_follows_a_growing_log_until_its_end(finished_run: Path, tmp_path: 
     text = console.export_text()
     assert "Training" in text
     assert "Done (completed)" in text
-    valid_loss = read_run(finished_run).epoch_entries[(Split.VALID, "Loss", 2)].value
-    assert f"epoch {valid_loss:.4f} - batch" in text
+    assert last_steps(finished_run, Split.VALID)["shown"]["Loss"] in text
 
 
 def test_replay_rebuilds_the_learners_events(finished_run: Path) -> None:
@@ -99,13 +112,17 @@ def test_replay_rebuilds_the_learners_events(finished_run: Path) -> None:
     assert starts == [(s, e) for e in (1, 2) for s in (Split.TRAIN, Split.VALID)]
     ends = [event for event in events if isinstance(event, EndSplitEvent)]
     assert [(e.split, e.epoch) for e in ends] == starts
-    # A mean metric's step text has the running epoch value, weighted by batch size: at the
-    # epoch's last step, the epoch's value.
+    # A mean metric's step text has the running epoch value, weighted by batch size; the last
+    # step of a record has the text the dashboard showed.
     first_epoch = [s for s in steps if s.split is Split.TRAIN and s.progress.epoch == 1]
     texts = [{u.entry.name: u.entry.formatted for u in s.metrics} for s in first_epoch]
     assert all(" - batch " in text["Loss"] for text in texts)
-    loss = read_run(finished_run).epoch_entries[(Split.TRAIN, "Loss", 1)].value
-    assert texts[-1]["Loss"].startswith(f"epoch {loss:.4f} - batch ")
+    epoch_records = [r for r in logged if r["split"] == "train" and r["epoch"] == 1]
+    assert texts[-1]["Loss"] == epoch_records[-1]["shown"]["Loss"]
+    # Steps are spread in time between the records: the ETA and the rate read real times.
+    times = [s.at for s in first_epoch]
+    assert times == sorted(times)
+    assert times[-1] - times[0] > 0
 
 
 def test_replay_leaves_a_line_being_written_for_the_next_poll(tmp_path: Path) -> None:
@@ -149,3 +166,47 @@ def test_q_quits_at_once_without_a_prompt() -> None:
     assert stops == [True]
     controls.handle("q", 3)
     assert stops == [True]
+
+
+def test_view_waits_for_a_log_not_written_yet(finished_run: Path, tmp_path: Path) -> None:
+    console = recording_console()
+    finished = threading.Event()
+    statuses: list[int] = []
+
+    def run() -> None:
+        statuses.append(
+            view(tmp_path, console=console, input_fd=None, keep_open=False, poll_seconds=0.02)
+        )
+        finished.set()
+
+    viewer = threading.Thread(target=run, daemon=True)
+    viewer.start()
+    time.sleep(0.5)
+    assert not finished.is_set()  # waiting for the run to write its log
+    (tmp_path / "metrics.jsonl").write_bytes((finished_run / "metrics.jsonl").read_bytes())
+    assert finished.wait(10), "the viewer did not read the log once written"
+    assert statuses == [0]
+    assert "Done (completed)" in console.export_text()
+
+
+def test_view_shows_epoch_values_of_metrics_that_are_not_means(tmp_path: Path) -> None:
+    # Issue 20: precision, recall and F1 showed no epoch value: the log has their texts.
+    line = {
+        "event": "steps",
+        "split": "train",
+        "epoch": 1,
+        "iteration": [1, 2],
+        "items": [8, 16],
+        "items_total": 32,
+        "lrs": [[0.1], [0.1]],
+        "values": {"F1 Score": {"value": [0.5, 0.7], "count": [8, 8], "kind": "value"}},
+        "at": 12.0,
+        "shown": {"F1 Score": "epoch 61.20 % - batch 70.00 %"},
+    }
+    start = {"event": "start", "epoch_total": 1, "splits": ["train"], "at": 10.0}
+    (tmp_path / "metrics.jsonl").write_text(f"{json.dumps(start)}\n{json.dumps(line)}\n")
+    events = LogReplay(tmp_path / "metrics.jsonl").poll()
+    steps = [e for e in events if isinstance(e, ProcessedItemEvent)]
+    assert steps[-1].metrics[0].entry.formatted == "epoch 61.20 % - batch 70.00 %"
+    assert steps[0].metrics[0].entry.formatted == "batch 0.5000"  # not logged: made up
+    assert [e.at for e in steps] == [steps[-1].at - 1.0, steps[-1].at]  # spread since start

@@ -159,7 +159,10 @@ def test_demo_dashboard_shows_real_values_and_q_s_stops_gracefully(
     assert "Learner Summary" in after
 
     log = records(run)
-    assert log[-1] == {"event": "end", "reason": "stopped"}
+    assert {key: log[-1][key] for key in ("event", "reason")} == {
+        "event": "end",
+        "reason": "stopped",
+    }
     assert read_run(run).end_reason == "stopped"
     # The checkpoint of the stop: the epoch in progress, after the last training step logged.
     steps = [step for record in log if record["event"] == "steps" for step in logged_steps(record)]
@@ -242,7 +245,8 @@ def test_burnish_view_replays_a_run_and_q_quits(screens: list[Screen], tmp_path:
     screens.append(screen)
     screen.wait_for_text("Done (completed)", STARTUP_SECONDS)
     text = screen.text()
-    for name in ("Loss", "Accuracy", "train", "valid", "Epoch     3/3", f"epoch {accuracy:.4f}"):
+    # The accuracy as the live dashboard shows it: its format and unit are in the log.
+    for name in ("Loss", "Accuracy", "train", "valid", "Epoch     3/3", f"epoch {accuracy:.2f} %"):
         assert name in text, text
     screen.send(RIGHT)
     screen.wait_until("the next metric", lambda: screen.selected_tab() == "Accuracy")

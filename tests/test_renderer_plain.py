@@ -16,6 +16,7 @@ from burnish.learner.events import (
 )
 from burnish.renderer import PlainRenderer
 from burnish.renderer.demo import synthetic_events
+from burnish.renderer.plain import PROGRESS_WIDTH
 from tests.fake_clock import FakeClock
 
 
@@ -45,18 +46,39 @@ def test_progress_lines_every_interval_with_running_values() -> None:
     out = io.StringIO()
     clock = FakeClock()
     renderer = PlainRenderer(out, interval_seconds=5.0, clock=clock)
-    run = events(1, 20, 5)
+    run = events(1, 40, 5)
     renderer.consume(run[:2])  # start, start split
     steps = [e for e in run if isinstance(e, ProcessedItemEvent) and e.split is Split.TRAIN]
     for step in steps:
         clock.now += 1.0
         renderer.consume([step])
-    progress = [line for line in out.getvalue().splitlines() if " items " in line]
-    assert len(progress) == 4  # every 5 s over 20 s
-    first = progress[0]
-    assert first.startswith("[train] epoch 1/1 items 160/640 (25%) iteration 5 | Loss epoch ")
-    assert steps[4].metrics[0].entry.formatted in first  # "epoch x - batch y"
-    assert "Device cpu (synthetic)" in first
+    progress = [line for line in out.getvalue().splitlines() if " elapsed" in line]
+    assert len(progress) == 8  # every 5 s over 40 s
+    first, later = progress[0], progress[-2]
+    # Steps are 1 s apart (synthetic_events' time stamps); the ETA needs the warm-up first.
+    assert first.startswith("[train] epoch 1/1 12% (160/1280) | 0:05 elapsed | Loss ")
+    running = steps[4].metrics[0].entry.formatted.split(" - batch ")[0].removeprefix("epoch ")
+    assert f"Loss {running}" in first
+    assert "0:35 elapsed, ETA 0:05 | " in later
+
+
+def test_a_progress_line_is_short_and_leaves_out_what_is_not_available() -> None:
+    out = io.StringIO()
+    clock = FakeClock()
+    renderer = PlainRenderer(out, interval_seconds=5.0, clock=clock)
+    run = events(1, 40, 5)
+    renderer.consume(run[:2])
+    for step in [e for e in run if isinstance(e, ProcessedItemEvent)][:20]:
+        clock.now += 1.0
+        renderer.consume([step])
+    lines = [line for line in out.getvalue().splitlines() if " elapsed" in line]
+    assert lines
+    for line in lines:
+        assert len(line) <= PROGRESS_WIDTH < 120
+        assert "n/a" not in line
+        assert "batch" not in line  # the running value only
+        assert "CPU" not in line  # system use is the dashboard's, not the log's
+        assert "Device" not in line  # text metrics (tables) stay out
 
 
 def test_no_progress_line_for_a_finished_split() -> None:
@@ -66,7 +88,7 @@ def test_no_progress_line_for_a_finished_split() -> None:
     run = events(1, 3, 2)
     clock.now = 100.0
     renderer.consume(run)
-    assert " items " not in out.getvalue()
+    assert " elapsed" not in out.getvalue()
 
 
 def test_writes_through_an_actor_and_flushes() -> None:

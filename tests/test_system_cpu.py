@@ -198,7 +198,8 @@ def test_cpu_temperature_missing_is_na_with_one_warning(
         metric.update(None, META)
         sampler.poll()
     entry = metric.update(None, META)
-    assert entry.formatted == "epoch n/a - batch n/a"
+    # The reason goes with the n/a, for the dashboard's System panel.
+    assert entry.formatted.startswith("n/a (")
     assert math.isnan(metric.value())
     assert math.isnan(metric.running_value().value)
     assert metric.running_value().count == 0
@@ -206,7 +207,8 @@ def test_cpu_temperature_missing_is_na_with_one_warning(
     assert metric.compute().formatted == "n/a"
     warnings = warnings_of(caplog)
     assert len(warnings) == 1
-    assert "CPU temperature is not available" in warnings[0]
+    assert warnings[0].startswith("CPU temperature is not available: ")
+    assert warnings[0].endswith(entry.formatted.removeprefix("n/a (").removesuffix(")"))
 
 
 # CPU use and memory.
@@ -379,7 +381,7 @@ def test_real_psutil_path_works_here(caplog: pytest.LogCaptureFixture) -> None:
     expected = cpu_package_temperature(psutil.sensors_temperatures())
     if expected is None:  # this machine: no temperature sensor
         assert math.isnan(temperature.value())
-        assert temperature.update(None, META).formatted == "epoch n/a - batch n/a"
+        assert temperature.update(None, META).formatted.startswith("n/a (no CPU package sensor")
         assert len(warnings_of(caplog)) == 1
     else:
         assert math.isfinite(temperature.value())
@@ -398,7 +400,7 @@ def test_a_provider_error_is_na_with_one_warning(caplog: pytest.LogCaptureFixtur
         sampler.poll()
         metric.update(None, META)
         memory.update(None, META)
-    assert metric.update(None, META).formatted == "epoch n/a - batch n/a"
+    assert metric.update(None, META).formatted == "n/a (RuntimeError('boom'))"
     assert memory.value() == 4.0
     assert len(warnings_of(caplog)) == 1
 

@@ -227,7 +227,7 @@ def test_no_device_is_na_with_one_warning(caplog: pytest.LogCaptureFixture) -> N
     table_entry, temperature_entry = run(sampler, table, temperature, ticks=5)
     assert table_entry.formatted == "n/a"
     assert table_entry.serialized == "[]"
-    assert temperature_entry.formatted == "epoch n/a - batch n/a"
+    assert temperature_entry.formatted == "n/a (NVML reports no GPU)"
     assert warnings_of(caplog) == ["GPU metrics are not available: NVML reports no GPU"]
 
 
@@ -248,7 +248,7 @@ def test_nvml_init_failure_is_na_with_one_warning(
     table_entry, temperature_entry = run(sampler, table, temperature, ticks=5)
     assert table_entry.formatted == "n/a"
     assert table_entry.serialized == "null"
-    assert temperature_entry.formatted == "epoch n/a - batch n/a"
+    assert temperature_entry.formatted.startswith("n/a (NVML")
     assert math.isnan(temperature.running_value().value)
     assert nvml.calls == {"init": 1}  # not retried every tick
     assert len(warnings_of(caplog)) == 1

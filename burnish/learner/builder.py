@@ -6,12 +6,13 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import torch
+import torch.distributed as dist
 from typing_extensions import Self
 
-from burnish.distributed import is_main_process
+from burnish.distributed import collective, is_distributed, is_main_process
 from burnish.learner.callbacks import LearnerCallback
 from burnish.learner.checkpoint import (
     CheckpointingStrategy,
@@ -71,7 +72,7 @@ class LearnerBuilder:
         self._interrupter = Interrupter()
         self._renderer: MetricsRenderer | None = None
         self._persistent = False
-        self._loggers: list[EventConsumer] = []
+        self._loggers: list[EventConsumer | Callable[[Path], EventConsumer]] = []
         self._device: torch.device | None = None
         self._nonfinite: NonFiniteLoss = "error"
         self._summary = False
@@ -281,7 +282,10 @@ class LearnerBuilder:
         self._persistent = True
         return self
 
-    def with_metric_logger(self, logger: EventConsumer) -> Self:
+    def with_metric_logger(self, logger: EventConsumer | Callable[[Path], EventConsumer]) -> Self:
+        """Log to ``logger`` as well, or to what ``logger(run_directory)`` makes at
+        :meth:`build` (e.g. ``CsvMetricLogger``): the run directory is known only then with
+        :meth:`versioned`."""
         self._loggers.append(logger)
         return self
 
@@ -307,7 +311,9 @@ class LearnerBuilder:
         if scheduled_by is not None:
             self._check_watched("lr_scheduler_metric", lr_scheduler, [scheduled_by])
         directory = self._run_directory()
-        renderer = self._renderer or default_renderer(self._interrupter, self._persistent)
+        # A resumed run's dashboard draws the run from its start, read from its log.
+        history = directory / LOG_FILE if self._resume_from is not None else None
+        renderer = self._renderer or default_renderer(self._interrupter, self._persistent, history)
         config = LearnerConfig(
             directory=directory,
             train_metrics=SplitMetrics(Split.TRAIN, self._train, self._blocks),
@@ -322,7 +328,10 @@ class LearnerBuilder:
             early_stopping_warmup=self._warmup,
             interrupter=self._interrupter,
             renderer=renderer,
-            loggers=[JsonlMetricLogger(directory), *self._loggers],
+            loggers=[
+                JsonlMetricLogger(directory),
+                *(_logger(logger, directory) for logger in self._loggers),
+            ],
             device=self._device,
             on_nonfinite_loss=self._nonfinite,
             summary=self._summary,
@@ -332,7 +341,28 @@ class LearnerBuilder:
         return Learner(model, optimizer, lr_scheduler, config)
 
     def _run_directory(self) -> Path:
-        """Where this run writes: never over an earlier run, unless resumed or overwritten."""
+        """Where this run writes: never over an earlier run, unless resumed or overwritten.
+
+        In a distributed run rank 0 decides, and every process learns its answer (or its
+        error): the others write nothing, and deciding alone they could see rank 0's first
+        files, or its new version directory.
+        """
+        if not is_distributed():
+            return self._decide_directory()
+        decided: list[Path | Exception | None] = [None]
+        if is_main_process():
+            try:
+                decided[0] = self._decide_directory()
+            except (ValueError, OSError) as error:
+                decided[0] = error
+        with collective("agreeing on the run directory"):
+            dist.broadcast_object_list(decided, src=0)
+        if isinstance(decided[0], Exception):
+            raise decided[0]
+        assert decided[0] is not None
+        return decided[0]
+
+    def _decide_directory(self) -> Path:
         resume = self._resume_from is not None
         if resume and self._overwrite:
             raise ValueError("LearnerBuilder: resume() and overwrite() exclude each other")
@@ -343,7 +373,7 @@ class LearnerBuilder:
             log, checkpointer = directory / LOG_FILE, FileCheckpointer(directory / "checkpoint")
             if not self._overwrite:
                 refuse_earlier_run(directory, log, checkpointer)
-            elif is_main_process():
+            else:
                 clear_run(log, checkpointer)
         return directory
 
@@ -375,6 +405,15 @@ class LearnerBuilder:
                 f"{split.value} split, which is not a registered numeric metric, so it would "
                 f"never act; {known}"
             )
+
+
+def _logger(
+    logger: EventConsumer | Callable[[Path], EventConsumer], directory: Path
+) -> EventConsumer:
+    """A logger, or the one a logger class or factory makes for the run directory."""
+    if isinstance(logger, type) or not hasattr(logger, "consume"):
+        return cast(Callable[[Path], EventConsumer], logger)(directory)
+    return cast(EventConsumer, logger)
 
 
 def _positive(option: str, value: float) -> None:

@@ -148,11 +148,13 @@ def is_numeric(metrics: Sequence[MetricUpdate], index: int) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class StartEvent:
-    """Training (or evaluation) begins."""
+    """Training (or evaluation) begins. ``fresh``: a fit that starts a run from nothing (not
+    resumed, not an evaluation of a run): loggers start their files afresh."""
 
     epoch_total: int
     splits: tuple[Split, ...]
     started_at: float
+    fresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,7 +196,8 @@ class Learner(Generic[ModelT]):
                 # Signals are ours only while training: a persistent dashboard that waits for a
                 # key at the end leaves at the first Ctrl-C.
                 with stop_signals(config.interrupter, _ECHO_SECONDS if is_distributed() else 0):
-                    bus.send(StartEvent(config.num_epochs, splits, time.monotonic()))
+                    start = StartEvent(config.num_epochs, splits, time.monotonic(), resume is None)
+                    bus.send(start)
                     self._callbacks.fit_start()
                     reason = self._epochs(
                         bus, finals, first_epoch, resume, train_loader, valid_loader

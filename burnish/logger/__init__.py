@@ -1,14 +1,19 @@
-"""Metric loggers: JSON Lines files, memory, TensorBoard, and the protocol for your own."""
+"""Metric loggers: JSON Lines and CSV files, memory, TensorBoard, MLflow, and the protocol for
+your own."""
 
 from burnish.logger.base import MetricLogger
+from burnish.logger.csv import CsvMetricLogger
 from burnish.logger.jsonl import JsonlMetricLogger, RunLog, read_run
 from burnish.logger.memory import InMemoryMetricLogger
+from burnish.logger.mlflow import MlflowMetricLogger
 from burnish.logger.tensorboard import TensorBoardMetricLogger
 
 __all__ = [
+    "CsvMetricLogger",
     "InMemoryMetricLogger",
     "JsonlMetricLogger",
     "MetricLogger",
+    "MlflowMetricLogger",
     "RunLog",
     "TensorBoardMetricLogger",
     "read_run",

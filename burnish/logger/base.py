@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol, runtime_checkable
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Protocol, TextIO, runtime_checkable
 
 from burnish.learner.events import (
     BlockUpdates,
@@ -28,8 +31,10 @@ __all__ = [
     "StepColumns",
     "counts_nothing",
     "numeric_values",
+    "open_to_append",
     "resolve_events",
     "text_values",
+    "write_atomically",
 ]
 
 
@@ -132,3 +137,38 @@ def counts_nothing(entry: NumericEntry) -> bool:
 
 def text_values(metrics: Iterable[MetricUpdate]) -> dict[str, str]:
     return {update.entry.name: update.entry.formatted for update in metrics if not update.numeric}
+
+
+def open_to_append(path: Path, newline: str | None = None) -> TextIO:
+    """``path`` opened to append text (created with its folders if need be), its last line
+    ended first if a crash left it without its newline.
+
+    ``newline``: as :func:`open` takes it (the ``csv`` module wants ``""``).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = path.open("a", encoding="utf-8", newline=newline)
+    if file.tell():
+        with path.open("rb") as existing:
+            existing.seek(-1, os.SEEK_END)
+            torn = existing.read(1) != b"\n"
+        if torn:
+            # A crash or a full disk cut the last line short: ended here, it stays one bad line,
+            # instead of taking this run's first record down with it.
+            file.write("\n")
+    return file
+
+
+def write_atomically(
+    path: Path, write: Callable[[TextIO], None], newline: str | None = None
+) -> None:
+    """Write ``path`` whole with ``write``, through a temporary file beside it and
+    ``os.replace``: a crash leaves the old file or the new one, never part of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline=newline) as file:
+            write(file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -23,6 +23,7 @@ from burnish.learner.events import (
     EndEvent,
     EndSplitEvent,
     LearnerEvent,
+    MetricUpdate,
     ProcessedItemEvent,
     Split,
     StartEvent,
@@ -34,10 +35,11 @@ from burnish.logger.base import (
     StepColumns,
     counts_nothing,
     numeric_values,
+    open_to_append,
     resolve_events,
     text_values,
 )
-from burnish.metric.base import EntryKind, NumericEntry
+from burnish.metric.base import EntryKind, NumericEntry, resolve_entries
 
 __all__ = [
     "EndRecord",
@@ -89,7 +91,7 @@ class JsonlMetricLogger:
         if not lines:
             return
         if self._file is None:
-            self._file = _open_to_append(self.path)
+            self._file = open_to_append(self.path)
         self._file.write("\n".join(lines) + "\n")
         self._file.flush()
 
@@ -97,20 +99,6 @@ class JsonlMetricLogger:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def _open_to_append(path: Path) -> TextIO:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    file = path.open("a", encoding="utf-8")
-    if file.tell():
-        with path.open("rb") as existing:
-            existing.seek(-1, os.SEEK_END)
-            torn = existing.read(1) != b"\n"
-        if torn:
-            # A crash or a full disk cut the last line short: ended here, it stays one bad line,
-            # instead of taking this run's first record down with it.
-            file.write("\n")
-    return file
 
 
 def _log_records(events: Iterable[LearnerEvent]) -> Iterator[dict[str, Any]]:
@@ -165,7 +153,16 @@ def _steps_record(run: Sequence[ProcessedItemEvent]) -> dict[str, Any]:
         "items_total": first.progress.progress.items_total,
         "lrs": [list(event.lrs) for event in run],
         "values": values,
+        # The last step's time and texts (formats, units, running values), as a dashboard
+        # shows them: `burnish view` shows what the live dashboard showed.
+        "at": run[-1].at,
+        "shown": _shown(run[-1].metrics),
     }
+
+
+def _shown(metrics: Sequence[MetricUpdate]) -> dict[str, str]:
+    resolve_entries([update.entry for update in metrics])
+    return {update.entry.name: update.entry.formatted for update in metrics}
 
 
 def _record(event: LearnerEvent) -> dict[str, Any] | None:
@@ -174,6 +171,7 @@ def _record(event: LearnerEvent) -> dict[str, Any] | None:
             "event": "start",
             "epoch_total": event.epoch_total,
             "splits": [split.value for split in event.splits],
+            "at": event.started_at,
         }
     if isinstance(event, EndSplitEvent):
         return {
@@ -182,9 +180,11 @@ def _record(event: LearnerEvent) -> dict[str, Any] | None:
             "epoch": event.epoch,
             "values": {k: _entry_json(v) for k, v in numeric_values(event.metrics).items()},
             "texts": text_values(event.metrics),
+            "at": event.at,
+            "shown": _shown(event.metrics),
         }
     if isinstance(event, EndEvent):
-        return {"event": "end", "reason": event.reason}
+        return {"event": "end", "reason": event.reason, "at": event.at}
     return None
 
 
@@ -206,11 +206,17 @@ class LoggedStep:
 class StartRecord:
     epoch_total: int
     splits: tuple[Split, ...]
+    at: float | None = None
 
 
 @dataclass(frozen=True)
 class StepsRecord:
+    """``at`` and ``shown``: the last step's time and display texts (``None`` and empty in
+    logs written before they were recorded)."""
+
     steps: tuple[LoggedStep, ...]
+    at: float | None = None
+    shown: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -219,11 +225,14 @@ class EpochRecord:
     epoch: int
     values: dict[str, NumericEntry]
     texts: dict[str, str]
+    at: float | None = None
+    shown: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class EndRecord:
     reason: str
+    at: float | None = None
 
 
 LogRecord = StartRecord | StepsRecord | EpochRecord | EndRecord
@@ -284,9 +293,19 @@ def _entry(value: object, what: str) -> NumericEntry:
     return NumericEntry(_number(number, what), _int(count, what), _kind(kind, what))
 
 
+def _at(record: dict[str, Any]) -> float | None:
+    at = record.get("at")
+    return None if at is None else _number(at, "at")
+
+
+def _shown_texts(record: dict[str, Any]) -> dict[str, str]:
+    shown = _typed(record.get("shown", {}), dict, "shown")
+    return {name: _typed(text, str, name) for name, text in shown.items()}
+
+
 def _start(record: dict[str, Any]) -> StartRecord:
     splits = _field(record, "splits", list)
-    return StartRecord(_field(record, "epoch_total", int), tuple(map(_split, splits)))
+    return StartRecord(_field(record, "epoch_total", int), tuple(map(_split, splits)), _at(record))
 
 
 def _steps(record: dict[str, Any]) -> StepsRecord:
@@ -329,7 +348,9 @@ def _steps(record: dict[str, Any]) -> StepsRecord:
                 },
             )
             for step, iteration in enumerate(iterations)
-        )
+        ),
+        _at(record),
+        _shown_texts(record),
     )
 
 
@@ -340,11 +361,13 @@ def _epoch(record: dict[str, Any]) -> EpochRecord:
         _field(record, "epoch", int),
         {name: _entry(value, name) for name, value in _field(record, "values", dict).items()},
         {name: _typed(text, str, name) for name, text in texts.items()},
+        _at(record),
+        _shown_texts(record),
     )
 
 
 def _end(record: dict[str, Any]) -> EndRecord:
-    return EndRecord(_field(record, "reason", str))
+    return EndRecord(_field(record, "reason", str), _at(record))
 
 
 _PARSERS: dict[str, Callable[[dict[str, Any]], LogRecord]] = {

@@ -614,6 +614,15 @@ def input_type_of(metric: object) -> type[Any] | None:
 def _as_input_type(metric: object, declared: object) -> type[Any] | None:
     if declared is None or declared is type(None):
         return None
+    if declared is Any:
+        # Any is a class since Python 3.11, and would otherwise reach the adaptor check as an
+        # input type no output can be adapted to.
+        raise TypeError(
+            f"{_metric_label(metric)}: its input type is Any, which says nothing to adapt a "
+            "step's output to: annotate update()'s item with the input class it takes (such as "
+            "AccuracyInput or your own, or the output class to take outputs as they are; None "
+            "for no input) or set an input_type attribute"
+        )
     origin = typing.get_origin(declared) or declared
     if not isinstance(origin, type):
         raise TypeError(

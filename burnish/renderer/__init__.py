@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from burnish.learner.interrupt import Interrupter
 from burnish.renderer.base import MetricsRenderer
@@ -33,8 +34,14 @@ def stdout_is_terminal() -> bool:
     return tty and os.environ.get("TERM", "") != "dumb"
 
 
-def default_renderer(interrupter: Interrupter, persistent: bool = False) -> MetricsRenderer:
-    """The dashboard when stdout is a terminal, else plain lines for logs and CI."""
+def default_renderer(
+    interrupter: Interrupter, persistent: bool = False, history: Path | None = None
+) -> MetricsRenderer:
+    """The dashboard when stdout is a terminal, else plain lines for logs and CI.
+
+    ``history``: a resumed run's ``metrics.jsonl``, for the dashboard to draw the run from its
+    start (see :class:`TuiRenderer`).
+    """
     if stdout_is_terminal():
-        return TuiRenderer(interrupter, persistent=persistent)
+        return TuiRenderer(interrupter, persistent=persistent, history=history)
     return PlainRenderer()

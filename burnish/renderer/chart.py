@@ -24,7 +24,17 @@ from rich.style import Style
 
 from burnish.renderer.frame import Fitted, Line, fit
 
-__all__ = ["BrailleCanvas", "LineChart", "Point", "Series", "decimate", "format_tick"]
+__all__ = [
+    "BrailleCanvas",
+    "LineChart",
+    "Point",
+    "Series",
+    "colourless",
+    "decimate",
+    "format_tick",
+    "log_tick_labels",
+    "tick_labels",
+]
 
 Point = tuple[float, float]
 PointT = TypeVar("PointT", bound=tuple[Any, ...])
@@ -111,12 +121,14 @@ class BrailleCanvas:
             self._bits[row][column] |= masks[first][last]
             self._owner[row][column] = series + 1
 
-    def polyline(self, dots: Sequence[tuple[float, float]], series: int = 0) -> None:
+    def polyline(self, dots: Sequence[tuple[float, float]], series: int = 0, dash: int = 1) -> None:
         """Connect dot coordinates (fractional allowed) with straight lines.
 
-        Each dot column collects the lowest and highest row any segment reaches in it, then is
-        drawn once: the cost is per segment and per column, not per dot. (The loop is written
-        for speed: it runs for every point of every plotted line, each frame.)
+        ``dash``: draw one cell in every ``dash`` (2: dashed, 3: dotted), so that lines stay
+        told apart where colours are not shown. Each dot column collects the lowest and
+        highest row any segment reaches in it, then is drawn once: the cost is per segment
+        and per column, not per dot. (The loop is written for speed: it runs for every point
+        of every plotted line, each frame.)
         """
         columns = self.dot_width
         if not dots or columns == 0:
@@ -169,10 +181,13 @@ class BrailleCanvas:
                 low[last] = bottom
             if top > high[last]:
                 high[last] = top
-        self._fill_columns(low, high, series)
+        self._fill_columns(low, high, series, dash)
 
-    def _fill_columns(self, low: list[float], high: list[float], series: int) -> None:
-        """Set each dot column from row ``low[x]`` to ``high[x]`` (rounded), cell by cell."""
+    def _fill_columns(self, low: list[float], high: list[float], series: int, dash: int) -> None:
+        """Set each dot column from row ``low[x]`` to ``high[x]`` (rounded), cell by cell;
+        with ``dash``, only the columns of one cell in every ``dash``."""
+        if dash > 1:
+            _gaps(low, dash)
         bits, owner = self._bits, self._owner
         mark = series + 1
         bottom = self.dot_height - 1
@@ -224,6 +239,13 @@ class BrailleCanvas:
         return ["".join(text for text, _ in row) for row in self.rows()]
 
 
+def _gaps(low: list[float], dash: int) -> None:
+    """Leave out the dot columns outside one cell in every ``dash``: a dashed line."""
+    for column in range(len(low)):
+        if (column >> 1) % dash:
+            low[column] = math.inf
+
+
 def decimate(
     points: Sequence[PointT], max_points: int, value: Callable[[PointT], float] | None = None
 ) -> list[PointT]:
@@ -259,6 +281,17 @@ def decimate(
 
 _y = operator.itemgetter(1)
 
+Labels = Callable[[Sequence[float]], list[str]]
+"""Writes the tick values of one axis."""
+
+# Without colours, lines are told apart by their dashes: (cells per dash, legend glyphs).
+_DASHES = ((1, "━━"), (2, "╍╍"), (3, "┅┅"))
+
+
+def colourless(console: Console) -> bool:
+    """Whether ``console`` shows no colours (``NO_COLOR``, or not a terminal)."""
+    return console.no_color or console.color_system is None
+
 
 def format_tick(value: float) -> str:
     """A short axis label: at most 4 significant digits, scientific when very large or small."""
@@ -270,6 +303,31 @@ def format_tick(value: float) -> str:
     return f"{value:.4g}"
 
 
+def tick_labels(values: Sequence[float]) -> list[str]:
+    """Labels for ticks along one axis, all written alike: the same number of decimals, enough
+    to tell neighbouring ticks apart (3 significant digits of their distance), trailing zeros
+    all labels share dropped; scientific, 3 digits, when the largest is very large or small."""
+    largest = max((abs(value) for value in values if math.isfinite(value)), default=0.0)
+    if largest == 0:
+        return [format_tick(value) for value in values]
+    if largest >= 1e5 or largest < 1e-3:
+        return [f"{value:.2e}" if math.isfinite(value) else str(value) for value in values]
+    finite = [value for value in values if math.isfinite(value)]
+    step = (max(finite) - min(finite)) / max(1, len(finite) - 1) or largest
+    decimals = min(6, max(0, 2 - math.floor(math.log10(step))))
+    labels = [f"{value:.{decimals}f}" if math.isfinite(value) else str(value) for value in values]
+    while decimals and all(label.endswith("0") for label in labels if "." in label):
+        decimals -= 1
+        labels = [label[:-2] if label.endswith(".0") else label[:-1] for label in labels]
+    return labels
+
+
+def log_tick_labels(values: Sequence[float]) -> list[str]:
+    """Labels for a log axis, given in decades (``log10`` of the values): 3 significant digits
+    each, since neighbouring ticks differ by a factor, not by a distance."""
+    return [format_tick(float(f"{10**value:.3g}")) for value in values]
+
+
 @dataclass(frozen=True, slots=True)
 class Series:
     """A named line: its points in data coordinates and the style it is drawn in."""
@@ -279,7 +337,9 @@ class Series:
     style: str | Style = ""
 
 
-def _finite(points: Iterable[Point]) -> list[Point]:
+def _finite(points: Iterable[Point], log_y: bool = False) -> list[Point]:
+    if log_y:
+        return [(x, math.log10(y)) for x, y in points if math.isfinite(x) and 0 < y < math.inf]
     return [(x, y) for x, y in points if math.isfinite(x) and math.isfinite(y)]
 
 
@@ -289,6 +349,9 @@ class LineChart:
 
     Takes ``height`` lines, else the height the layout gives (``options.height``), else 10.
     Non-finite points are skipped. Series are drawn in order, so a later one is on top.
+    ``y_labels`` and ``x_labels`` write an axis' tick values, all at once so that they are
+    written alike. With ``log_y``, y is drawn on a log scale, where points at or below 0
+    are skipped.
     """
 
     def __init__(
@@ -297,15 +360,17 @@ class LineChart:
         *,
         height: int | None = None,
         x_title: str = "",
-        format_y: Callable[[float], str] = format_tick,
-        format_x: Callable[[float], str] = format_tick,
+        y_labels: Labels = tick_labels,
+        x_labels: Labels = tick_labels,
+        log_y: bool = False,
         empty_text: str = "no data yet",
     ) -> None:
         self.series = series
         self.height = height
         self.x_title = x_title
-        self.format_y = format_y
-        self.format_x = format_x
+        self.y_labels = log_tick_labels if log_y else y_labels
+        self.x_labels = x_labels
+        self.log_y = log_y
         self.empty_text = empty_text
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -318,12 +383,18 @@ class LineChart:
     def lines(self, console: Console, width: int, height: int) -> list[Line]:
         """Exactly ``height`` lines of exactly ``width`` cells."""
         styles = [console.get_style(series.style) for series in self.series]
-        lines = [self._legend(width, styles)]
+        dashes = [
+            _DASHES[index % len(_DASHES)] if colourless(console) else _DASHES[0]
+            for index in range(len(self.series))
+        ]
+        lines = [self._legend(width, styles, [glyphs for _, glyphs in dashes])]
         label_guess = 8  # y labels are at most about 8 cells: decimate to the plot's width
         dot_columns = max(2, 2 * (width - label_guess - 1))
         # A cell's lowest and highest point show about all there is to see at this size;
         # decimation keeps each series' extremes, so the bounds below are exact.
-        data = [decimate(_finite(series.points), dot_columns + 2) for series in self.series]
+        data = [
+            decimate(_finite(series.points, self.log_y), dot_columns + 2) for series in self.series
+        ]
         points = [point for series in data for point in series]
         if not points or height < 3 or width < 8:
             lines.append([Segment(self.empty_text, Style(dim=True))])
@@ -333,10 +404,9 @@ class LineChart:
         y_low = min(points, key=_y)[1]
         y_high = max(points, key=_y)[1]
         plot_height = height - 2
-        top_label = self.format_y(y_high)
-        bottom_label = self.format_y(y_low)
+        labels = self._y_ticks(y_low, y_high, plot_height)
         # A label wider than the chart is cropped.
-        label_width = min(max(len(top_label), len(bottom_label)), width - 2)
+        label_width = min(max(len(label) for label in labels.values()), width - 2)
         plot_width = width - label_width - 1
         canvas = BrailleCanvas(plot_width, plot_height)
         x_span = canvas.dot_width - 1
@@ -354,11 +424,8 @@ class LineChart:
                     )
                     for x, y in series
                 ]
-            canvas.polyline(dots, index)
+            canvas.polyline(dots, index, dashes[index][0])
         axis_style = Style(dim=True)
-        labels = {0: top_label, plot_height - 1: bottom_label}
-        if not y_scale:
-            labels = {math.floor(y_span / 2 + 0.5) // 4: top_label}
         axis = Segment("│", axis_style)
         for row, runs in enumerate(canvas.rows()):
             label = labels.get(row, "").rjust(label_width)[:label_width]
@@ -367,16 +434,31 @@ class LineChart:
             for text, owner in runs:
                 line.append(Segment(text, styles[owner]) if owner >= 0 else Segment(text))
             lines.append(line)
-        left = self.format_x(x_low)
-        right = self.format_x(x_high) if x_high > x_low else ""
+        left, right = self.x_labels([x_low, x_high])
+        right = right if x_high > x_low else ""
         fill = max(1, plot_width - len(left) - len(right))
         lines.append([Segment(f"{' ' * label_width}└{left}{'─' * fill}{right}", axis_style)])
         return [fit(line, width) for line in lines]
 
-    def _legend(self, width: int, styles: Sequence[Style]) -> Line:
+    def _y_ticks(self, low: float, high: float, plot_height: int) -> dict[int, str]:
+        """The y labels by row: the top and bottom rows, and the middle one when there is
+        room; a flat line's value at its row, in the middle."""
+        if high <= low:
+            return {math.floor((4 * plot_height - 1) / 2 + 0.5) // 4: self.y_labels([high])[0]}
+        rows = [0, plot_height - 1]
+        if plot_height >= 5:
+            rows.insert(1, (plot_height - 1) // 2)
+        # A row's label is the value at its middle dot row, the top and bottom rows' at their
+        # edges, where the extremes are drawn.
+        per_dot = (high - low) / (4 * plot_height - 1)
+        values = [high - (4 * row + 1.5) * per_dot for row in rows]
+        values[0], values[-1] = high, low
+        return dict(zip(rows, self.y_labels(values), strict=True))
+
+    def _legend(self, width: int, styles: Sequence[Style], glyphs: Sequence[str]) -> Line:
         legend: Line = []
-        for series, style in zip(self.series, styles, strict=True):
-            legend.append(Segment("━━ ", style))
+        for series, style, glyph in zip(self.series, styles, glyphs, strict=True):
+            legend.append(Segment(f"{glyph} ", style))
             legend.append(Segment(f"{series.name}   "))
         used = sum(len(segment.text) for segment in legend)
         if self.x_title and used + len(self.x_title) <= width:

@@ -17,14 +17,20 @@ from burnish.learner.events import (
     StartSplitEvent,
 )
 from burnish.metric.base import resolve_entries
-from burnish.renderer.tui.eta import format_duration
+from burnish.renderer.tui.eta import EtaEstimator, format_duration
+from burnish.renderer.tui.system import is_system_metric
 
-__all__ = ["PlainRenderer"]
+__all__ = ["PROGRESS_WIDTH", "PlainRenderer"]
+
+PROGRESS_WIDTH = 100
+"""The most characters of a progress line: metrics that would go past it are left out."""
+_NOT_AVAILABLE = "n/a"
 
 
 class PlainRenderer:
-    """A line per split epoch with every metric's epoch value, and a progress line with the
-    running values every ``interval_seconds`` while a split runs.
+    """A line per split epoch with every metric's epoch value, and a short progress line
+    (where the split is, elapsed time, the ETA and the first metrics' running values) every
+    ``interval_seconds`` while a split runs. Values not available (``n/a``) are left out.
 
     Writes to ``stream`` (stdout by default, looked up when written to) and flushes each time,
     so a log shows progress as it happens.
@@ -44,6 +50,7 @@ class PlainRenderer:
         self._last_line = clock()
         self._started_at: float | None = None
         self._epoch_total = 0
+        self._eta = EtaEstimator()
 
     @property
     def stream(self) -> TextIO:
@@ -58,6 +65,7 @@ class PlainRenderer:
         for event in events:
             if isinstance(event, ProcessedItemEvent):
                 self._latest = event
+                self._eta.observe(event)
             elif isinstance(event, EndSplitEvent):
                 self._latest = None
                 self._last_line = self.clock()
@@ -65,6 +73,7 @@ class PlainRenderer:
             elif isinstance(event, StartSplitEvent):
                 self._latest = None
                 self._last_line = self.clock()
+                self._eta.start_split(event.split)
             elif isinstance(event, StartEvent):
                 self._started_at = event.started_at
                 self._epoch_total = event.epoch_total
@@ -91,16 +100,36 @@ class PlainRenderer:
         return " | ".join([head, *_metric_texts(event.metrics)])
 
     def _progress_line(self, event: ProcessedItemEvent) -> str:
-        resolve_entries(dict.fromkeys(update.entry for update in event.metrics))
         progress = event.progress
         items = progress.progress.items_processed
         total = progress.progress.items_total
-        where = f"{items}/{total} ({items / total:.0%})" if total else f"{items}"
-        head = (
-            f"[{event.split.value}] epoch {progress.epoch}/{progress.epoch_total}"
-            f" items {where} iteration {progress.iteration}"
-        )
-        return " | ".join([head, *_metric_texts(event.metrics)])
+        where = f"{items / total:.0%} ({items}/{total})" if total else f"{items} items"
+        head = f"[{event.split.value}] epoch {progress.epoch}/{progress.epoch_total} {where}"
+        timing: list[str] = []
+        if self._started_at is not None:
+            timing.append(f"{format_duration(event.at - self._started_at)} elapsed")
+        eta = self._eta.remaining_seconds()
+        if eta is not None:
+            timing.append(f"ETA {format_duration(eta)}")
+        parts = [head, ", ".join(timing)] if timing else [head]
+        # Only the metrics shown are read (in one transfer): training metrics, not system use.
+        numeric = [
+            update
+            for update in event.metrics
+            if update.numeric and not is_system_metric(update.entry.name)
+        ]
+        resolve_entries(dict.fromkeys(update.entry for update in numeric))
+        length = len(" | ".join(parts))
+        for update in numeric:
+            text = _running(update.entry.formatted)
+            if text == _NOT_AVAILABLE:
+                continue
+            part = f"{update.entry.name} {text}"
+            if length + 3 + len(part) > PROGRESS_WIDTH:
+                break
+            parts.append(part)
+            length += 3 + len(part)
+        return " | ".join(parts)
 
     def _end_line(self, event: EndEvent) -> str:
         reason = event.reason.replace("_", " ")
@@ -110,4 +139,13 @@ class PlainRenderer:
 
 
 def _metric_texts(metrics: Sequence[MetricUpdate]) -> list[str]:
-    return [f"{update.entry.name} {' '.join(update.entry.formatted.split())}" for update in metrics]
+    texts = ((update.entry.name, " ".join(update.entry.formatted.split())) for update in metrics)
+    return [f"{name} {text}" for name, text in texts if text != _NOT_AVAILABLE]
+
+
+def _running(formatted: str) -> str:
+    """The running value in a numeric step's text: Burn's ``epoch <running> - batch <batch>``
+    (a metric that writes another text is shown whole)."""
+    if formatted.startswith("epoch ") and " - batch " in formatted:
+        return formatted[len("epoch ") : formatted.index(" - batch ")]
+    return " ".join(formatted.split())

@@ -82,6 +82,12 @@ def _mean(totals: Sequence[list[float]]) -> list[float]:
     return [total / count if count else math.nan]
 
 
+def _reason(problem: str) -> str:
+    """A sampler's warning without its "X is not available: " lead, which the row says."""
+    _, separator, reason = problem.partition(" not available: ")
+    return reason if separator else problem
+
+
 _NOT_COPIED = frozenset({"_sampler", "_subscribed", "_release"})
 
 
@@ -179,6 +185,14 @@ class SampledMetric(SamplerClient, NumericStateMetric[HostMeanState]):
         value = self.read(sample)
         counted = self._state.add(value)
         formatted = self._state.formatted(self.format_current(value, sample))
+        problem = sample.problem(self.need)
+        if (
+            problem is not None
+            and math.isnan(value)
+            and math.isnan(self._state.running_value().value)
+        ):
+            # Shown in the dashboard's System panel: why, rather than a bare n/a.
+            formatted = f"n/a ({_reason(problem)})"
         self._repeat = MetricEntry(
             self.name, formatted, NumericEntry(value, 0, "aggregated").serialize()
         )

@@ -10,8 +10,9 @@ system metric and stopped when the last metric using it is closed or garbage col
 queries what its metrics need (:class:`Need`): a run with only a CPU metric never loads NVML.
 
 A missing sensor, a missing NVML, no GPU, an NVML error mid-run or a GPU that falls off the bus
-make the affected values NaN (shown as n/a) and log one warning per problem to the
-``burnish.metric.system`` logger; sampling goes on.
+make the affected values NaN (shown as n/a, with the reason: see
+:attr:`SystemSample.problems`) and log one warning per problem to the ``burnish.metric.system``
+logger; sampling goes on.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class SystemSample:
 
     ``gpus`` is ``None`` when GPUs were not sampled or NVML is unavailable, and holds one
     entry per device NVML has reported since it started (a device that disappeared stays, with
-    ``present=False``).
+    ``present=False``). ``problems``: why a quantity is not available, the latest reason per
+    need, for metrics to show beside their n/a.
     """
 
     seq: int = 0
@@ -98,6 +100,11 @@ class SystemSample:
     memory_total: float = NAN
     cpu_temperature: float = NAN
     gpus: tuple[GpuSample, ...] | None = None
+    problems: tuple[tuple[Need, str], ...] = ()
+
+    def problem(self, need: Need) -> str | None:
+        """Why ``need`` is not available, or ``None`` when no problem was met."""
+        return next((why for of, why in self.problems if of is need), None)
 
 
 class SystemSampler:
@@ -135,6 +142,7 @@ class SystemSampler:
         self._thread: threading.Thread | None = None
         self._stop: threading.Event | None = None
         self._warned: set[str] = set()
+        self._problems: dict[Need, str] = {}
         self._cpu_primed = False
         self._gpu_state: _GpuState = "off"
         self._gpu_devices: list[GpuDeviceInfo | None] = []
@@ -182,9 +190,12 @@ class SystemSampler:
         if thread is None or not thread.is_alive():
             self._shutdown_gpu()
 
-    def warn_once(self, key: str, message: str) -> None:
-        """Log ``message`` as a warning unless a warning with ``key`` was logged already."""
+    def warn_once(self, key: str, message: str, need: Need | None = None) -> None:
+        """Log ``message`` as a warning unless a warning with ``key`` was logged already; with
+        ``need``, samples from now on carry ``message`` as the reason it is not available."""
         with self._lock:
+            if need is not None:
+                self._problems[need] = message
             if key in self._warned:
                 return
             self._warned.add(key)
@@ -203,8 +214,17 @@ class SystemSampler:
             if Need.CPU_TEMPERATURE in needs:
                 cpu_temperature = self._sample_cpu_temperature()
             gpus = self._sample_gpus() if Need.GPU in needs else None
+            with self._lock:
+                problems = tuple(self._problems.items())
             sample = SystemSample(
-                self._latest.seq + 1, at, cpu_use, memory_used, memory_total, cpu_temperature, gpus
+                self._latest.seq + 1,
+                at,
+                cpu_use,
+                memory_used,
+                memory_total,
+                cpu_temperature,
+                gpus,
+                problems,
             )
             self._latest = sample
             return sample
@@ -251,7 +271,7 @@ class SystemSampler:
         try:
             value = self._cpu_provider().cpu_percent()
         except Exception as error:
-            self.warn_once("cpu-use", f"CPU use is not available: {error!r}")
+            self.warn_once("cpu-use", f"CPU use is not available: {error!r}", Need.CPU_USE)
             return NAN
         if not self._cpu_primed:
             self._cpu_primed = True
@@ -262,17 +282,25 @@ class SystemSampler:
         try:
             return self._cpu_provider().memory()
         except Exception as error:
-            self.warn_once("memory", f"CPU memory use is not available: {error!r}")
+            self.warn_once("memory", f"CPU memory use is not available: {error!r}", Need.MEMORY)
             return NAN, NAN
 
     def _sample_cpu_temperature(self) -> float:
         try:
             sensors = self._cpu_provider().temperatures()
         except NotImplementedError as error:
-            self.warn_once("cpu-temperature", f"CPU temperature is not available: {error}")
+            self.warn_once(
+                "cpu-temperature",
+                f"CPU temperature is not available: {error}",
+                Need.CPU_TEMPERATURE,
+            )
             return NAN
         except Exception as error:
-            self.warn_once("cpu-temperature", f"CPU temperature is not available: {error!r}")
+            self.warn_once(
+                "cpu-temperature",
+                f"CPU temperature is not available: {error!r}",
+                Need.CPU_TEMPERATURE,
+            )
             return NAN
         value = cpu_package_temperature(sensors)
         if value is None:
@@ -281,6 +309,7 @@ class SystemSampler:
                 "cpu-temperature",
                 "CPU temperature is not available: no CPU package sensor among psutil's "
                 f"temperature sensors (found: {found})",
+                Need.CPU_TEMPERATURE,
             )
             return NAN
         return value
@@ -294,10 +323,12 @@ class SystemSampler:
         try:
             count = gpu.device_count()
         except GpuQueryError as error:
-            self.warn_once("gpu-count", f"NVML could not count the GPUs: {error}")
+            self.warn_once("gpu-count", f"NVML could not count the GPUs: {error}", Need.GPU)
             return tuple(self._absent(index) for index in range(len(self._gpu_devices)))
         if count == 0 and not self._gpu_devices:
-            self.warn_once("gpu-none", "GPU metrics are not available: NVML reports no GPU")
+            self.warn_once(
+                "gpu-none", "GPU metrics are not available: NVML reports no GPU", Need.GPU
+            )
         if count > len(self._gpu_devices):
             self._gpu_devices.extend([None] * (count - len(self._gpu_devices)))
         torch_memory = self._sample_torch_memory()
@@ -318,11 +349,13 @@ class SystemSampler:
                 self._gpu.init()
             except GpuUnavailableError as error:
                 self._gpu_state = "failed"
-                self.warn_once("nvml", f"GPU metrics are not available: {error}")
+                self.warn_once("nvml", f"GPU metrics are not available: {error}", Need.GPU)
                 return None
             except Exception as error:
                 self._gpu_state = "failed"
-                self.warn_once("nvml", f"GPU metrics are not available: NVML failed: {error!r}")
+                self.warn_once(
+                    "nvml", f"GPU metrics are not available: NVML failed: {error!r}", Need.GPU
+                )
                 return None
             self._gpu_state = "on"
         return self._gpu

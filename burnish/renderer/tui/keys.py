@@ -71,7 +71,8 @@ _VIEWS = tuple(View)
 
 
 class Controls:
-    """The dashboard's interactive state: left/right pick the metric, up/down the view, ``q``
+    """The dashboard's interactive state: left/right pick the metric, up/down the view, ``l``
+    switches the y axis between linear and log scale (for losses spanning decades), ``q``
     asks whether to stop; then ``s`` stops gracefully (``on_stop``) and ``c`` cancels.
 
     With ``confirm_stop=False`` (nothing to stop gracefully: a replayed log), ``q`` calls
@@ -82,6 +83,7 @@ class Controls:
         self.confirm_stop = confirm_stop
         self.metric_index = 0
         self.view = View.FULL
+        self.log_scale = False
         self.prompt_open = False
         self.stop_requested = False
         self.waiting_for_exit = False
@@ -111,6 +113,9 @@ class Controls:
                 return False
             step = 1 if key == RIGHT else -1
             self.metric_index = (self.metric_index + step) % metric_count
+            return True
+        if key in ("l", "L"):
+            self.log_scale = not self.log_scale
             return True
         if key in (UP, DOWN):
             step = 1 if key == DOWN else -1

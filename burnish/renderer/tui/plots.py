@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
@@ -17,8 +18,8 @@ __all__ = ["PlotsPanel", "metric_series", "quit_prompt", "tabs"]
 
 _STEP_VALUE = operator.itemgetter(2)
 
-HELP = "←/→ metric  ↑/↓ view  q quit"
-EXIT_HELP = "←/→ metric  ↑/↓ view  other keys exit"
+HELP = "←/→ metric  ↑/↓ view  l log  q quit"
+EXIT_HELP = "←/→ metric  ↑/↓ view  l log  other keys exit"
 
 
 def metric_series(
@@ -92,8 +93,9 @@ def quit_prompt(width: int, height: int) -> list[Line]:
     return lines
 
 
-def _epoch_position(value: float) -> str:
-    return f"{value:.1f}"
+def _epoch_positions(values: Sequence[float]) -> list[str]:
+    # One decimal reads as "epoch 2.5", where more digits read as noise.
+    return [f"{value:.1f}" for value in values]
 
 
 class PlotsPanel:
@@ -113,8 +115,8 @@ class PlotsPanel:
             # The chart keeps about a point per dot column, two per cell: about this many.
             metric_series(self.state, metrics[selected], view, max_points=2 * width),
             x_title="epoch",
-            # Epoch positions: one decimal reads as "epoch 2.5", where 4 digits read as noise.
-            format_x=_epoch_position,
+            x_labels=_epoch_positions,
+            log_y=self.controls.log_scale,
             empty_text="no epoch values yet" if view is View.SUMMARY else "no data yet",
         )
         names = [metric.name for metric in metrics]
@@ -124,6 +126,8 @@ class PlotsPanel:
         help_text = EXIT_HELP if self.controls.waiting_for_exit else HELP
         body = self.body(console, width - 4, height - 2)
         title = f"Plots: {self.controls.view.value}"
+        if self.controls.log_scale:
+            title += ", log scale"
         return box(body, width, height, title, style(BORDER), subtitle=help_text)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:

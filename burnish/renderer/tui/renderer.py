@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from rich.console import Console
 
 from burnish.learner.events import LearnerEvent
 from burnish.learner.interrupt import Interrupter
+from burnish.renderer.replay import LogReplay
 from burnish.renderer.tui.dashboard import Dashboard
+from burnish.renderer.tui.eta import EtaEstimator
 from burnish.renderer.tui.keys import DOWN, LEFT, RIGHT, UP, Controls
 from burnish.renderer.tui.state import DashboardState
 from burnish.renderer.tui.terminal import TerminalSession, install_sigterm_handler
 
 __all__ = ["TuiRenderer"]
 
-_NAVIGATION = (LEFT, RIGHT, UP, DOWN)
+log = logging.getLogger("burnish.renderer")
+
+_NAVIGATION = (LEFT, RIGHT, UP, DOWN, "l", "L")
 
 
 def _stdin_fd() -> int | None:
@@ -41,7 +47,9 @@ class TuiRenderer:
     With ``persistent``, :meth:`close` keeps the final dashboard up (arrows still browse it)
     until another key is pressed, and the learner waits for it.
 
-    Keys are read only when ``input_fd`` (stdin by default) is a terminal.
+    Keys are read only when ``input_fd`` (stdin by default) is a terminal. ``history``: the
+    ``metrics.jsonl`` of a run being resumed; what it holds when the renderer is made (the
+    run before the resume) is drawn before the first event, so plots show the whole run.
     """
 
     tick_seconds = 0.25
@@ -57,6 +65,7 @@ class TuiRenderer:
         input_fd: int | None = -1,
         refresh_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        history: Path | None = None,
     ) -> None:
         self.interrupter = interrupter
         self.persistent = persistent
@@ -72,6 +81,11 @@ class TuiRenderer:
         self._last_frame: float | None = None
         self._size: tuple[int, int] | None = None
         self._failed = False
+        # Read on the renderer's thread at its first tick, up to where the log ends now: the
+        # resumed run appends to it meanwhile.
+        self._history: LogReplay | None = None
+        if history is not None and history.is_file():
+            self._history = LogReplay(history, end=history.stat().st_size)
         # Signal handlers can only be installed from the main thread, where renderers are made.
         install_sigterm_handler()
 
@@ -89,6 +103,9 @@ class TuiRenderer:
     def consume(self, events: Sequence[LearnerEvent]) -> None:
         try:
             session = self.session
+            if self._history is not None:
+                self._draw_history(self._history)
+                self._history = None
             updated = self.state.apply(events)
             pressed = False
             for key in session.pressed_keys():
@@ -97,6 +114,19 @@ class TuiRenderer:
         except BaseException:
             self._failed = True
             raise
+
+    def _draw_history(self, history: LogReplay) -> None:
+        """Fold in the run's logged history: every step (the log has no more than the run
+        made), then the ETA measured afresh, as the history was read at one instant."""
+        state = self.state
+        sampled, state.max_steps_per_tick = state.max_steps_per_tick, sys.maxsize
+        try:
+            state.apply(history.poll())
+        finally:
+            state.max_steps_per_tick = sampled
+            state.eta = EtaEstimator()
+        if history.skipped:
+            log.warning("%s: %d bad records were not drawn", history.path, history.skipped)
 
     def _draw(self, changed: bool, updated: bool = False) -> None:
         """Draw a frame if ``changed`` (a key), on a resize, if ``updated`` (new data) and the

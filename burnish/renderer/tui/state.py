@@ -72,6 +72,9 @@ class DashboardState:
         self.max_steps_per_tick = max_steps_per_tick
         self.metrics: dict[str, MetricState] = {}
         self.progress = SplitProgress()
+        # Each split's latest progress: on short epochs a frame often falls between a split's
+        # start and its first block of steps, and the other splits' bars still show movement.
+        self.split_progress: dict[Split, SplitProgress] = {}
         self.eta = EtaEstimator()
         self.started_at: float | None = None
         self.ended_at: float | None = None
@@ -161,12 +164,23 @@ class DashboardState:
             progress.epoch = event.epoch
             progress.items = 0
             progress.items_total = event.items_total
+            previous = self.split_progress.get(event.split)
+            self.split_progress[event.split] = SplitProgress(
+                event.split,
+                event.epoch,
+                progress.epoch_total,
+                0,
+                event.items_total,
+                0 if previous is None else previous.iteration,
+            )
             if event.items_total is not None:
                 key = (event.split, event.epoch)
                 self._epoch_items[key] = event.items_total
                 self._epoch_items_known.add(key)
             self.eta.start_split(event.split)
         elif isinstance(event, StartEvent):
+            # A resumed run starts after its logged history, which ended.
+            self.ended_at = self.end_reason = None
             self.started_at = event.started_at
             self.progress.epoch_total = event.epoch_total
             self.splits = event.splits
@@ -187,6 +201,14 @@ class DashboardState:
         progress.items = training.progress.items_processed
         progress.items_total = training.progress.items_total
         progress.iteration = training.iteration
+        own = self.split_progress.get(event.split)
+        if own is None:
+            own = self.split_progress[event.split] = SplitProgress(event.split)
+        own.epoch = training.epoch
+        own.epoch_total = training.epoch_total
+        own.items = progress.items
+        own.items_total = progress.items_total
+        own.iteration = training.iteration
         key = (event.split, training.epoch)
         if key not in self._epoch_items_known:
             if training.progress.items_total is not None:
@@ -222,6 +244,13 @@ class DashboardState:
         return metric
 
     # -- reading --------------------------------------------------------------------------------
+
+    @property
+    def iteration(self) -> int:
+        """The training iteration (optimiser steps so far) when training, else the current
+        split's step: a validation split counts its own steps from 1 each epoch."""
+        train = self.split_progress.get(Split.TRAIN)
+        return self.progress.iteration if train is None else train.iteration
 
     @property
     def numeric_metrics(self) -> list[MetricState]:

@@ -45,7 +45,7 @@ class StatusPanel:
         return [
             ("Epoch", epoch),
             ("Items", f"{progress.items}/{total}"),
-            ("Iteration", str(progress.iteration)),
+            ("Iteration", str(self.state.iteration)),
             ("Elapsed", "-" if elapsed is None else format_duration(elapsed)),
         ]
 

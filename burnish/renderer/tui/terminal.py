@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -28,7 +29,7 @@ from rich.live import Live
 
 from burnish.renderer.tui.keys import KeyReader
 
-__all__ = ["LEAVE_SEQUENCE", "TerminalSession", "install_sigterm_handler"]
+__all__ = ["LEAVE_SEQUENCE", "HeldRecords", "TerminalSession", "install_sigterm_handler"]
 
 LEAVE_SEQUENCE = "\x1b[?25h\x1b[?1049l"
 """Show the cursor, leave the alternate screen: what restoring writes when rich cannot."""
@@ -39,9 +40,52 @@ _handler_installed = False
 TermAttrs = list[Any]
 
 
+class HeldRecords(logging.Handler):
+    """Holds burnish's log records while the dashboard is up, in place of Python's last-resort
+    handler, which would print them on stderr, over the frame.
+
+    Only records no other handler takes are held (where the application configured logging,
+    its handlers decide); :meth:`print_held` prints them the way the last resort would have,
+    once the terminal is given back.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not _handled_elsewhere(logging.getLogger(record.name), self):
+            self.records.append(record)
+
+    def print_held(self) -> None:
+        # Not named release(): Handler.release() is its lock's, which handle() calls.
+        records, self.records = self.records, []
+        last_resort = logging.lastResort
+        if last_resort is None:
+            return
+        for record in records:
+            if record.levelno >= last_resort.level:
+                last_resort.handle(record)
+
+
+def _handled_elsewhere(logger: logging.Logger, held: logging.Handler) -> bool:
+    """Whether a handler other than ``held`` gets ``logger``'s records (as Logger.callHandlers
+    walks the hierarchy)."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(handler is not held for handler in current.handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return False
+
+
+_BURNISH_LOGGER = logging.getLogger("burnish")
+
+
 class TerminalSession:
     """The dashboard's hold on the terminal: a rich ``Live`` on the alternate screen, plus
-    cbreak input read by a :class:`KeyReader` when ``input_fd`` is a terminal."""
+    cbreak input read by a :class:`KeyReader` when ``input_fd`` is a terminal. burnish's
+    warnings meanwhile are held (see :class:`HeldRecords`) and printed after it."""
 
     def __init__(self, console: Console, input_fd: int | None) -> None:
         self.console = console
@@ -52,6 +96,7 @@ class TerminalSession:
         self._lock = threading.RLock()
         self._active = False
         self._previous_excepthook: Callable[..., Any] | None = None
+        self._held = HeldRecords()
 
     @property
     def active(self) -> bool:
@@ -66,6 +111,7 @@ class TerminalSession:
             atexit.register(self.restore)
             self._previous_excepthook = sys.excepthook
             sys.excepthook = self._excepthook
+            _BURNISH_LOGGER.addHandler(self._held)
             if self.input_fd is not None:
                 self._saved = termios.tcgetattr(self.input_fd)
                 tty.setcbreak(self.input_fd, termios.TCSANOW)
@@ -107,6 +153,8 @@ class TerminalSession:
                     sys.excepthook = self._previous_excepthook
                 atexit.unregister(self.restore)
                 _sessions.discard(self)
+                _BURNISH_LOGGER.removeHandler(self._held)
+                self._held.print_held()
 
     def emergency_restore(self) -> None:
         """Restore without rich (whose locks another thread may hold): raw escape codes."""
