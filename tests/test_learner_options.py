@@ -3,6 +3,7 @@ metric, callbacks, the best checkpoint, and steps checked at build()."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,11 @@ from burnish import (
     Learner,
     LearnerBuilder,
     LearnerCallback,
+    LossMetric,
     Split,
 )
 from burnish.metric.base import MetricEntry
+from burnish.renderer import PlainRenderer
 from tests.learner_fixtures import Batch, Classifier, builder, loaders, sgd
 
 
@@ -265,3 +268,15 @@ def test_a_train_step_annotated_to_return_other_than_train_output_fails_at_build
     model = ReturnsItsItem()
     with pytest.raises(TypeError, match=r"ReturnsItsItem\.train_step is annotated to return"):
         LearnerBuilder(tmp_path).build(model, sgd(model))
+
+
+def test_the_plain_renderer_says_what_a_run_does(tmp_path: Path) -> None:
+    model = Classifier()
+    stream = io.StringIO()
+    learn = LearnerBuilder(tmp_path).num_epochs(1).renderer(PlainRenderer(stream=stream))
+    learner = learn.metric_valid_numeric(LossMetric()).build(model, sgd(model))
+    learner.fit(loaders()[0])
+    learner.evaluate(loaders()[1])
+    lines = stream.getvalue().splitlines()
+    assert "Training for 1 epoch (train)" in lines
+    assert "Evaluating (test)" in lines

@@ -40,17 +40,7 @@ def _update_methods() -> list[Any]:
     ``None`` means the same standalone metadata)."""
     classes = [getattr(burnish, name) for name in burnish.__all__]
     return [
-        pytest.param(
-            cls,
-            id=cls.__name__,
-            marks=[
-                pytest.mark.xfail(
-                    strict=True, reason="CudaMetric derives from no built-in metric base"
-                )
-            ]
-            if cls.__name__ == "CudaMetric"
-            else [],
-        )
+        pytest.param(cls, id=cls.__name__)
         for cls in classes
         if isinstance(cls, type)
         and cls not in (burnish.Metric, burnish.MetricCollection)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from burnish.adaptor import AccuracyInput
 from burnish.functional.accuracy import accuracy_counts, accuracy_hits
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata
 from burnish.metric.block import InputBlock
 from burnish.metric.confusion import TaskChecks, step_argmax
 from burnish.metric.state import NumericMetricState, NumericStateMetric
@@ -35,7 +35,7 @@ class AccuracyMetric(NumericStateMetric[NumericMetricState]):
             FormatOptions(name).unit("%").precision(2), self._checks, scale=100.0
         )
 
-    def update(self, item: AccuracyInput, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: AccuracyInput, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         item = expect_input(self.name, item, AccuracyInput)
         outputs, targets = item.outputs, item.targets
         self._checks.watch(item, outputs, targets, self.pad_token)

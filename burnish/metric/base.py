@@ -75,6 +75,10 @@ class MetricMetadata:
         return MetricMetadata(Progress(0, None), epoch=1, epoch_total=1, iteration=0)
 
 
+STANDALONE = MetricMetadata.fake()
+"""What a built-in metric's ``update(item)`` is given outside a learner."""
+
+
 @dataclass(frozen=True, slots=True)
 class FormatOptions:
     """How a numeric value is shown: ``FormatOptions("Accuracy").unit("%").precision(2)``."""

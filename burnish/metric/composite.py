@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 from burnish.adaptor import StepAdaptations
 from burnish.distributed.sync import StateSync, SyncOnCompute
 from burnish.metric.base import (
+    STANDALONE,
     Metric,
     MetricEntry,
     MetricMetadata,
@@ -217,7 +218,7 @@ class CompositeMetric(SyncOnCompute, NumericMetricMixin, ABC):
     def operands(self) -> Sequence[Metric[Any]]:
         return [reader.metric for reader in self._readers]
 
-    def update(self, item: object, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: object, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         """Update every operand once with ``item`` (a step output, or the input they share)."""
         if self._plan is None:
             self._plan = UpdatePlan([self])

@@ -46,6 +46,7 @@ from burnish.functional.confusion import (
     threshold_counts,
 )
 from burnish.metric.base import (
+    STANDALONE,
     DeferredValue,
     FormatOptions,
     MetricEntry,
@@ -394,7 +395,9 @@ class _ConfusionScoreMetric(NumericStateMetric[ConfusionStatsState]):
         rule = DecisionRule("multilabel", threshold=threshold, sigmoid=sigmoid)
         return cls(rule, reduction, name=name)
 
-    def update(self, item: ConfusionStatsInput, metadata: MetricMetadata) -> MetricEntry:
+    def update(
+        self, item: ConfusionStatsInput, metadata: MetricMetadata = STANDALONE
+    ) -> MetricEntry:
         item = expect_input(self.name, item, ConfusionStatsInput)
         scores, targets = item.predictions, item.targets
         self._checks.watch(item, scores, targets)

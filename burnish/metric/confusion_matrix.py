@@ -13,7 +13,7 @@ from typing_extensions import Self
 from burnish.adaptor import ConfusionStatsInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.functional.confusion import confusion_matrix
-from burnish.metric.base import MetricEntry, MetricMetadata, Text
+from burnish.metric.base import STANDALONE, MetricEntry, MetricMetadata, Text
 from burnish.metric.confusion import DecisionRule, TaskChecks
 from burnish.metric.mixins import MetricMixin, check_state
 from burnish.metric.state import read_checked
@@ -75,7 +75,9 @@ class ConfusionMatrixMetric(MetricMixin, SyncOnCompute):
     def multiclass(cls, *, name: str = "Confusion Matrix") -> Self:
         return cls(DecisionRule("multiclass"), name)
 
-    def update(self, item: ConfusionStatsInput, metadata: MetricMetadata) -> MetricEntry:
+    def update(
+        self, item: ConfusionStatsInput, metadata: MetricMetadata = STANDALONE
+    ) -> MetricEntry:
         item = expect_input(self.name, item, ConfusionStatsInput)
         scores, targets = item.predictions, item.targets
         self._checks.watch(item, scores, targets)

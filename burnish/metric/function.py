@@ -29,6 +29,7 @@ import torch
 from burnish.adaptor import ConfusionStatsInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.metric.base import (
+    STANDALONE,
     FormatOptions,
     MetricEntry,
     MetricMetadata,
@@ -141,7 +142,7 @@ class FunctionMetric(NumericMetricMixin, SyncOnCompute):
         values: list[float] = torch.as_tensor(result, dtype=torch.float64).reshape(-1).tolist()
         return values
 
-    def update(self, item: Any, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: Any, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         item = expect_input(self.name, item, self.input_type)
         tensors = tuple(tensor.detach() for tensor in self.arrays(item))
         self._batches.append(tensors)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from burnish.adaptor import HammingScoreInput
 from burnish.functional.hamming import hamming_counts
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata
 from burnish.metric.confusion import DecisionRule, TaskChecks
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import expect_input
@@ -37,7 +37,7 @@ class HammingScoreMetric(NumericStateMetric[NumericMetricState]):
             FormatOptions(self.name).unit("%").precision(2), self._checks, scale=100.0
         )
 
-    def update(self, item: HammingScoreInput, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: HammingScoreInput, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         item = expect_input(self.name, item, HammingScoreInput)
         outputs, targets = item.outputs, item.targets
         self._checks.watch(item, outputs, targets)

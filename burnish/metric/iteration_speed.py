@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata, NumericEntry
 from burnish.metric.mixins import NumericMetricMixin, check_state
 
 __all__ = ["IterationSpeedMetric"]
@@ -52,7 +52,7 @@ class IterationSpeedMetric(NumericMetricMixin):
         self._steps = 0
         self._entry: tuple[float, MetricEntry] | None = None
 
-    def update(self, item: None, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: None, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         now = self._clock()
         items = metadata.progress.items_processed
         recent = self._recent

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata, NumericEntry
 from burnish.metric.state import NumericStateMetric
 from burnish.metric.system.base import HostMeanState
 
@@ -29,7 +29,7 @@ class LearningRateMetric(NumericStateMetric[HostMeanState]):
         self._state = HostMeanState(FormatOptions(name).precision(2))
         self._repeat: tuple[tuple[float, ...], MetricEntry] | None = None
 
-    def update(self, item: None, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: None, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         lrs = metadata.lrs
         value = lrs[0] if lrs else math.nan
         counted = self._state.add(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from burnish.adaptor import LossInput
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata
 from burnish.metric.block import InputBlock, RaggedBlockError
 from burnish.metric.dtypes import widen
 from burnish.metric.host import accumulator_dtype
@@ -30,7 +30,7 @@ class LossMetric(NumericStateMetric[NumericMetricState]):
         self.name = name
         self._state = NumericMetricState(FormatOptions(name).precision(4))
 
-    def update(self, item: LossInput, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: LossInput, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         item = expect_input(self.name, item, LossInput)
         loss = widen(item.tensor.detach())
         check_ndim(self.name, "the loss", loss, (0, 1), "() or (N,)")

@@ -8,14 +8,12 @@ metric into an expression.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
-from types import FunctionType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import torch
 
-from burnish.metric.base import MetricMetadata, Numeric, Stateful
+from burnish.metric.base import Numeric, Stateful
 
 if TYPE_CHECKING:
     from burnish.metric.arithmetic import DerivedMetric
@@ -77,40 +75,8 @@ def _mismatch(expected: object, received: object, path: str) -> str | None:
     return None
 
 
-_STANDALONE = MetricMetadata.fake()
-"""The metadata an update gets outside a learner (a frozen value, so one is shared)."""
-
-
-def _default_metadata(update: FunctionType) -> None:
-    """Give ``update(self, item, metadata)``'s metadata the standalone default.
-
-    The default is set on the function itself rather than through a wrapper: a learner calls
-    ``update`` at every step, and a default costs nothing there. An ``update`` of another shape,
-    or whose metadata already has a default, is left as it is.
-    """
-    parameters = list(inspect.signature(update).parameters.values())
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    if (
-        len(parameters) == 3
-        and all(parameter.kind in positional for parameter in parameters)
-        and update.__defaults__ is None
-    ):
-        update.__defaults__ = (_STANDALONE,)
-
-
 class MetricMixin:
-    """``reset()`` and ``to(device)`` for a metric with ``clear()`` and a state dict; and its
-    ``update(item)`` without metadata, which outside a learner gets ``MetricMetadata.fake()``.
-
-    The :class:`~burnish.metric.base.Metric` protocol keeps ``update(item, metadata)``: the
-    default is what a subclass's own ``update`` is given when the class is defined.
-    """
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        update = cls.__dict__.get("update")
-        if isinstance(update, FunctionType):
-            _default_metadata(update)
+    """``reset()`` and ``to(device)`` for a metric with ``clear()`` and a state dict."""
 
     def reset(self: _Clearable) -> None:
         """Start afresh: ``clear()`` under the name TorchMetrics and Ignite use."""

@@ -8,7 +8,7 @@ import torch
 
 from burnish.adaptor import PerplexityInput
 from burnish.functional.perplexity import token_nll
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata
 from burnish.metric.confusion import TaskChecks
 from burnish.metric.dtypes import widen
 from burnish.metric.state import NumericMetricState, NumericStateMetric
@@ -42,7 +42,7 @@ class PerplexityMetric(NumericStateMetric[NumericMetricState]):
             FormatOptions(name).precision(2), self._checks, transform=_exp
         )
 
-    def update(self, item: PerplexityInput, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: PerplexityInput, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         item = expect_input(self.name, item, PerplexityInput)
         logits, targets = widen(item.outputs), item.targets
         self._checks.watch(item, logits, targets, self.pad_token)

@@ -50,6 +50,7 @@ from burnish.functional.ranking import (
     ranking_scores,
 )
 from burnish.metric.base import (
+    STANDALONE,
     FormatOptions,
     LogText,
     MetricEntry,
@@ -177,7 +178,7 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
             return scores.softmax(dim=1)
         return scores.sigmoid() if self.sigmoid else scores
 
-    def update(self, item: AurocInput, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: AurocInput, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         item = expect_input(self.name, item, AurocInput)
         scores, targets = item.predictions, item.targets
         self._checks.watch(item, scores, targets)

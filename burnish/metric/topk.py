@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from burnish.adaptor import TopKAccuracyInput
 from burnish.functional.topk import topk_accuracy_counts
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata
 from burnish.metric.confusion import DecisionRule, TaskChecks, check_top_k
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import expect_input
@@ -35,7 +35,7 @@ class TopKAccuracyMetric(NumericStateMetric[NumericMetricState]):
             FormatOptions(self.name).unit("%").precision(2), self._checks, scale=100.0
         )
 
-    def update(self, item: TopKAccuracyInput, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: TopKAccuracyInput, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         item = expect_input(self.name, item, TopKAccuracyInput)
         outputs, targets = item.outputs, item.targets
         self._checks.watch(item, outputs, targets, self.pad_token)

@@ -13,6 +13,7 @@ from burnish.learner.events import (
     LearnerEvent,
     MetricUpdate,
     ProcessedItemEvent,
+    Split,
     StartEvent,
     StartSplitEvent,
 )
@@ -77,8 +78,7 @@ class PlainRenderer:
             elif isinstance(event, StartEvent):
                 self._started_at = event.started_at
                 self._epoch_total = event.epoch_total
-                splits = ", ".join(split.value for split in event.splits)
-                lines.append(f"Training for {event.epoch_total} epochs ({splits})")
+                lines.append(_start_line(event))
             elif isinstance(event, EndEvent):
                 lines.append(self._end_line(event))
         now = self.clock()
@@ -149,3 +149,10 @@ def _running(formatted: str) -> str:
     if formatted.startswith("epoch ") and " - batch " in formatted:
         return formatted[len("epoch ") : formatted.index(" - batch ")]
     return " ".join(formatted.split())
+
+
+def _start_line(event: StartEvent) -> str:
+    if event.splits == (Split.TEST,):
+        return "Evaluating (test)"
+    epochs = f"{event.epoch_total} epoch{'s' if event.epoch_total != 1 else ''}"
+    return f"Training for {epochs} ({', '.join(split.value for split in event.splits)})"

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from typing_extensions import Self
 
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata, NumericEntry
 from burnish.metric.state import NumericStateMetric
 from burnish.metric.system.sampler import Need, SystemSample, SystemSampler, shared_sampler
 from burnish.metric.totals import Totals
@@ -177,7 +177,7 @@ class SampledMetric(SamplerClient, NumericStateMetric[HostMeanState]):
         """The text after ``batch`` for ``value``: the value with its unit by default."""
         return self._state.options.format(value)
 
-    def update(self, item: None, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: None, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         sample = self.latest_sample()
         if sample.seq == self._seen and self._repeat is not None:
             return self._repeat

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import ClassVar
 
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, format_value
+from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata, format_value
 from burnish.metric.system.base import SampledMetric, SamplerClient
 from burnish.metric.system.cpu import GB
 from burnish.metric.system.sampler import GpuSample, Need, SystemSample, SystemSampler
@@ -107,7 +107,7 @@ class CudaMetric(SamplerClient):
         self._seen = -1
         self._entry: MetricEntry | None = None
 
-    def update(self, item: None, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: None, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         sample = self.latest_sample()
         if sample.seq != self._seen or self._entry is None:
             self._seen = sample.seq

@@ -23,6 +23,7 @@ import torch
 from burnish.adaptor import MetricInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.metric.base import (
+    STANDALONE,
     FormatOptions,
     MetricEntry,
     MetricMetadata,
@@ -154,7 +155,7 @@ class BootStrapper(NumericMetricMixin, SyncOnCompute):
         self._updates = 0
         self._skipped = MetricEntry(self.name, "n/a", NumericEntry(math.nan, 0).serialize())
 
-    def update(self, item: object, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: object, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         """Update each copy with its own resample of ``item`` (an input, or a step output)."""
         item = expect_input(self.name, item, self.input_type)
         rows = _items(item, self.name)

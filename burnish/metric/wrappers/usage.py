@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from burnish.distributed.sync import StateSync
-from burnish.metric.base import MetricEntry, MetricMetadata, NumericEntry, input_type_of
+from burnish.metric.base import STANDALONE, MetricEntry, MetricMetadata, NumericEntry, input_type_of
 from burnish.metric.mixins import NumericMetricMixin, check_state
 from burnish.metric.operand import NumericMetric
 
@@ -54,7 +54,7 @@ class _Usage(NumericMetricMixin):
         """The metric's (see ``SyncOnCompute``)."""
         return bool(getattr(self.metric, "sync_on_compute", True))
 
-    def update(self, item: object, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: object, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         return self.metric.update(item, metadata)
 
     def compute(self) -> MetricEntry:
@@ -84,7 +84,7 @@ class BatchWise(_Usage):
     """Ignite's ``BatchWise``: ``metric`` over the latest batch only. Each update starts
     afresh, so the epoch value (``compute()``, ``running_value()``) is the last batch's."""
 
-    def update(self, item: object, metadata: MetricMetadata) -> MetricEntry:
+    def update(self, item: object, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
         self.metric.clear()
         return self.metric.update(item, metadata)
 
