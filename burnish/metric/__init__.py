@@ -1,7 +1,7 @@
 """Metrics: the protocols, the state helpers and the built-in metrics."""
 
 from burnish.metric.accuracy import AccuracyMetric
-from burnish.metric.arithmetic import DerivedMetric, derive
+from burnish.metric.arithmetic import DerivedMetric, NumericMetricMixin, derive
 from burnish.metric.base import (
     FormatOptions,
     Metric,
@@ -25,7 +25,7 @@ from burnish.metric.confusion_matrix import ConfusionMatrixMetric
 from burnish.metric.function import FunctionMetric
 from burnish.metric.hamming import HammingScoreMetric
 from burnish.metric.loss import LossMetric
-from burnish.metric.mixins import MetricMixin, NumericMetricMixin
+from burnish.metric.mixins import MetricMixin
 from burnish.metric.perplexity import PerplexityMetric
 from burnish.metric.ranking import AucPrMetric, AurocMetric
 from burnish.metric.state import (

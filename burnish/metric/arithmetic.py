@@ -29,7 +29,7 @@ import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -39,10 +39,12 @@ from burnish.metric.base import (
     FormatOptions,
     MetricEntry,
     MetricMetadata,
+    Numeric,
     NumericEntry,
     Text,
 )
 from burnish.metric.composite import CompositeMetric
+from burnish.metric.mixins import MetricMixin
 from burnish.metric.operand import (
     NumericMetric,
     PendingGroup,
@@ -51,10 +53,10 @@ from burnish.metric.operand import (
     epochs,
     step_texts,
 )
-from burnish.metric.state import nan_mean
 from burnish.metric.totals import Totals, totals_of
+from burnish.metric.values import nan_mean
 
-__all__ = ["DerivedMetric", "combine", "derive", "pick"]
+__all__ = ["DerivedMetric", "NumericMetricMixin", "Operand", "combine", "derive", "pick"]
 
 # Operator precedences, as Python's: how an expression's name is parenthesised.
 _COMPARE, _SUM, _PRODUCT, _UNARY, _POWER, _ATOM = range(6)
@@ -282,7 +284,99 @@ class _Named(_Node):
         return self.higher_is_better
 
 
-class DerivedMetric(CompositeMetric):
+Operand = Numeric | float
+"""What arithmetic combines: numeric metrics and numbers."""
+
+
+def _derive(op: str, *operands: object) -> DerivedMetric:
+    return combine(op, *operands)
+
+
+class NumericMetricMixin(MetricMixin):
+    """Arithmetic on numeric metrics, giving :class:`~burnish.metric.arithmetic.DerivedMetric`.
+
+    ``+ - * / // % **``, unary ``-`` and ``abs()`` with metrics or numbers; ``< <= > >=`` and
+    :meth:`eq` / :meth:`ne` give 0/1 values; ``metric[i]`` picks class ``i`` of a per-class
+    metric. ``==`` keeps its Python meaning (identity), as metrics are kept in sets and dicts.
+    """
+
+    # Indexing must not make a metric iterable: ``list(metric)`` would never end.
+    __iter__: ClassVar[None] = None
+
+    def __add__(self, other: Operand) -> DerivedMetric:
+        return _derive("+", self, other)
+
+    def __radd__(self, other: Operand) -> DerivedMetric:
+        return _derive("+", other, self)
+
+    def __sub__(self, other: Operand) -> DerivedMetric:
+        return _derive("-", self, other)
+
+    def __rsub__(self, other: Operand) -> DerivedMetric:
+        return _derive("-", other, self)
+
+    def __mul__(self, other: Operand) -> DerivedMetric:
+        return _derive("*", self, other)
+
+    def __rmul__(self, other: Operand) -> DerivedMetric:
+        return _derive("*", other, self)
+
+    def __truediv__(self, other: Operand) -> DerivedMetric:
+        return _derive("/", self, other)
+
+    def __rtruediv__(self, other: Operand) -> DerivedMetric:
+        return _derive("/", other, self)
+
+    def __floordiv__(self, other: Operand) -> DerivedMetric:
+        return _derive("//", self, other)
+
+    def __rfloordiv__(self, other: Operand) -> DerivedMetric:
+        return _derive("//", other, self)
+
+    def __mod__(self, other: Operand) -> DerivedMetric:
+        return _derive("%", self, other)
+
+    def __rmod__(self, other: Operand) -> DerivedMetric:
+        return _derive("%", other, self)
+
+    def __pow__(self, other: Operand) -> DerivedMetric:
+        return _derive("**", self, other)
+
+    def __rpow__(self, other: Operand) -> DerivedMetric:
+        return _derive("**", other, self)
+
+    def __lt__(self, other: Operand) -> DerivedMetric:
+        return _derive("<", self, other)
+
+    def __le__(self, other: Operand) -> DerivedMetric:
+        return _derive("<=", self, other)
+
+    def __gt__(self, other: Operand) -> DerivedMetric:
+        return _derive(">", self, other)
+
+    def __ge__(self, other: Operand) -> DerivedMetric:
+        return _derive(">=", self, other)
+
+    def eq(self, other: Operand) -> DerivedMetric:
+        """1 where this metric's value equals ``other``'s, else 0."""
+        return _derive("==", self, other)
+
+    def ne(self, other: Operand) -> DerivedMetric:
+        """1 where this metric's value differs from ``other``'s, else 0."""
+        return _derive("!=", self, other)
+
+    def __neg__(self) -> DerivedMetric:
+        return _derive("neg", self)
+
+    def __abs__(self) -> DerivedMetric:
+        return _derive("abs", self)
+
+    def __getitem__(self, index: int) -> DerivedMetric:
+        """Class ``index`` of a per-class metric (``reduction="none"``), as a metric."""
+        return pick(self, index)
+
+
+class DerivedMetric(NumericMetricMixin, CompositeMetric):
     """A numeric metric computed from other metrics' values (see the module text).
 
     Made by arithmetic on metrics or by :func:`derive`. Its name is the expression

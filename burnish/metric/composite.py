@@ -26,7 +26,7 @@ from burnish.metric.base import (
     input_type_of,
 )
 from burnish.metric.block import InputBlock, RaggedBlockError
-from burnish.metric.mixins import NumericMetricMixin, check_state
+from burnish.metric.mixins import MetricMixin, check_state
 from burnish.metric.operand import Decoded, NumericMetric, OperandReader, PendingGroup
 
 __all__ = ["Composite", "CompositeMetric", "UpdatePlan"]
@@ -193,7 +193,7 @@ class UpdatePlan:
             columns[index] = entries
 
 
-class CompositeMetric(SyncOnCompute, NumericMetricMixin, ABC):
+class CompositeMetric(SyncOnCompute, MetricMixin, ABC):
     """What numeric composites share: a reader per operand (see
     :class:`~burnish.metric.operand.OperandReader`), ``update()`` alone, ``clear()`` and state.
 

@@ -16,8 +16,8 @@ from burnish.functional.confusion import confusion_matrix
 from burnish.metric.base import STANDALONE, MetricEntry, MetricMetadata, Text
 from burnish.metric.confusion import DecisionRule, TaskChecks
 from burnish.metric.mixins import MetricMixin, check_state
-from burnish.metric.state import read_checked
 from burnish.metric.validation import expect_input
+from burnish.metric.values import read_checked
 
 __all__ = ["ConfusionMatrixMetric", "format_matrix"]
 

@@ -28,6 +28,7 @@ import torch
 
 from burnish.adaptor import ConfusionStatsInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
+from burnish.metric.arithmetic import NumericMetricMixin
 from burnish.metric.base import (
     STANDALONE,
     FormatOptions,
@@ -37,10 +38,10 @@ from burnish.metric.base import (
     Text,
 )
 from burnish.metric.host import to_numpy
-from burnish.metric.mixins import NumericMetricMixin, check_state
+from burnish.metric.mixins import check_state
 from burnish.metric.operand import epoch_entry
-from burnish.metric.state import format_values, nan_mean
 from burnish.metric.validation import expect_input
+from burnish.metric.values import format_values, nan_mean
 
 __all__ = ["FunctionMetric"]
 

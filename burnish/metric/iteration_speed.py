@@ -9,8 +9,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from burnish.metric.arithmetic import NumericMetricMixin
 from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata, NumericEntry
-from burnish.metric.mixins import NumericMetricMixin, check_state
+from burnish.metric.mixins import check_state
 
 __all__ = ["IterationSpeedMetric"]
 

@@ -1,24 +1,17 @@
-"""What every built-in metric offers beyond the protocols: ``update(item)`` without metadata,
-``reset()``, ``to(device)`` and, for numeric metrics, arithmetic (``2 * p * r / (p + r)``) and
-class indexing (``p[3]``).
-
-Users' metrics need none of this: :func:`~burnish.metric.arithmetic.derive` brings any numeric
-metric into an expression.
+"""What every built-in metric offers beyond the protocols: ``reset()``, ``to(device)`` and a
+checked ``load_state_dict``. Arithmetic on numeric metrics is in :mod:`burnish.metric.arithmetic`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import torch
 
-from burnish.metric.base import Numeric, Stateful
+from burnish.metric.base import Stateful
 
-if TYPE_CHECKING:
-    from burnish.metric.arithmetic import DerivedMetric
-
-__all__ = ["MetricMixin", "NumericMetricMixin", "check_state"]
+__all__ = ["MetricMixin", "check_state"]
 
 
 class _Clearable(Protocol):
@@ -91,100 +84,3 @@ class MetricMixin:
         if changed:
             self.load_state_dict(state)
         return self
-
-
-Operand = Numeric | float
-"""What arithmetic combines: numeric metrics and numbers."""
-
-
-def _derive(op: str, *operands: object) -> DerivedMetric:
-    # Imported here: the derived metric is built on the states, whose metrics carry this mixin.
-    from burnish.metric.arithmetic import combine  # noqa: PLC0415
-
-    return combine(op, *operands)
-
-
-class NumericMetricMixin(MetricMixin):
-    """Arithmetic on numeric metrics, giving :class:`~burnish.metric.arithmetic.DerivedMetric`.
-
-    ``+ - * / // % **``, unary ``-`` and ``abs()`` with metrics or numbers; ``< <= > >=`` and
-    :meth:`eq` / :meth:`ne` give 0/1 values; ``metric[i]`` picks class ``i`` of a per-class
-    metric. ``==`` keeps its Python meaning (identity), as metrics are kept in sets and dicts.
-    """
-
-    # Indexing must not make a metric iterable: ``list(metric)`` would never end.
-    __iter__: ClassVar[None] = None
-
-    def __add__(self, other: Operand) -> DerivedMetric:
-        return _derive("+", self, other)
-
-    def __radd__(self, other: Operand) -> DerivedMetric:
-        return _derive("+", other, self)
-
-    def __sub__(self, other: Operand) -> DerivedMetric:
-        return _derive("-", self, other)
-
-    def __rsub__(self, other: Operand) -> DerivedMetric:
-        return _derive("-", other, self)
-
-    def __mul__(self, other: Operand) -> DerivedMetric:
-        return _derive("*", self, other)
-
-    def __rmul__(self, other: Operand) -> DerivedMetric:
-        return _derive("*", other, self)
-
-    def __truediv__(self, other: Operand) -> DerivedMetric:
-        return _derive("/", self, other)
-
-    def __rtruediv__(self, other: Operand) -> DerivedMetric:
-        return _derive("/", other, self)
-
-    def __floordiv__(self, other: Operand) -> DerivedMetric:
-        return _derive("//", self, other)
-
-    def __rfloordiv__(self, other: Operand) -> DerivedMetric:
-        return _derive("//", other, self)
-
-    def __mod__(self, other: Operand) -> DerivedMetric:
-        return _derive("%", self, other)
-
-    def __rmod__(self, other: Operand) -> DerivedMetric:
-        return _derive("%", other, self)
-
-    def __pow__(self, other: Operand) -> DerivedMetric:
-        return _derive("**", self, other)
-
-    def __rpow__(self, other: Operand) -> DerivedMetric:
-        return _derive("**", other, self)
-
-    def __lt__(self, other: Operand) -> DerivedMetric:
-        return _derive("<", self, other)
-
-    def __le__(self, other: Operand) -> DerivedMetric:
-        return _derive("<=", self, other)
-
-    def __gt__(self, other: Operand) -> DerivedMetric:
-        return _derive(">", self, other)
-
-    def __ge__(self, other: Operand) -> DerivedMetric:
-        return _derive(">=", self, other)
-
-    def eq(self, other: Operand) -> DerivedMetric:
-        """1 where this metric's value equals ``other``'s, else 0."""
-        return _derive("==", self, other)
-
-    def ne(self, other: Operand) -> DerivedMetric:
-        """1 where this metric's value differs from ``other``'s, else 0."""
-        return _derive("!=", self, other)
-
-    def __neg__(self) -> DerivedMetric:
-        return _derive("neg", self)
-
-    def __abs__(self) -> DerivedMetric:
-        return _derive("abs", self)
-
-    def __getitem__(self, index: int) -> DerivedMetric:
-        """Class ``index`` of a per-class metric (``reduction="none"``), as a metric."""
-        from burnish.metric.arithmetic import pick  # noqa: PLC0415
-
-        return pick(self, index)

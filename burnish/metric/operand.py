@@ -28,8 +28,8 @@ from burnish.metric.base import (
     NumericEntry,
     Text,
 )
-from burnish.metric.state import format_values, nan_mean, read_values
 from burnish.metric.totals import Totals, difference, totals_of
+from burnish.metric.values import format_values, nan_mean, read_values
 
 __all__ = [
     "Decoded",

@@ -49,6 +49,7 @@ from burnish.functional.ranking import (
     one_vs_rest,
     ranking_scores,
 )
+from burnish.metric.arithmetic import NumericMetricMixin
 from burnish.metric.base import (
     STANDALONE,
     FormatOptions,
@@ -62,16 +63,10 @@ from burnish.metric.base import (
 from burnish.metric.block import InputBlock, Segments
 from burnish.metric.confusion import TaskChecks
 from burnish.metric.dtypes import widen
-from burnish.metric.mixins import NumericMetricMixin, check_state
-from burnish.metric.state import (
-    PredictionAccumulator,
-    ScoreHistogram,
-    format_values,
-    nan_mean,
-    read_checked,
-    read_values,
-)
+from burnish.metric.mixins import check_state
+from burnish.metric.state import PredictionAccumulator, ScoreHistogram
 from burnish.metric.validation import expect_input
+from burnish.metric.values import format_values, nan_mean, read_checked, read_values
 
 __all__ = ["AucPrMetric", "AurocMetric"]
 

@@ -19,6 +19,7 @@ import torch
 
 from burnish.adaptor import MetricInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
+from burnish.metric.arithmetic import NumericMetricMixin
 from burnish.metric.base import (
     DeferredChecks,
     DeferredValue,
@@ -29,13 +30,13 @@ from burnish.metric.base import (
     StepEntries,
     StepNumbers,
     Text,
-    format_value,
 )
 from burnish.metric.block import running
-from burnish.metric.host import accumulator_dtype, to_host
-from burnish.metric.mixins import NumericMetricMixin, check_state
+from burnish.metric.host import accumulator_dtype
+from burnish.metric.mixins import check_state
 from burnish.metric.totals import Totals, undefined
 from burnish.metric.validation import GuardBounds
+from burnish.metric.values import format_values, nan_mean, read_checked
 
 __all__ = [
     "ConfusionStatsState",
@@ -44,17 +45,7 @@ __all__ = [
     "NumericStateMetric",
     "PredictionAccumulator",
     "ScoreHistogram",
-    "format_values",
-    "nan_mean",
-    "read_checked",
-    "read_values",
 ]
-
-
-def read_values(values: Sequence[DeferredValue]) -> list[list[float]]:
-    """Host values of tensors and plain numbers alike, with one transfer for the tensors."""
-    host = iter(to_host([value for value in values if isinstance(value, torch.Tensor)]))
-    return [next(host) if isinstance(v, torch.Tensor) else [float(v)] for v in values]
 
 
 class NumericMetricState:
@@ -349,36 +340,6 @@ class NumericStateMetric(NumericMetricMixin, SyncOnCompute, Generic[StateT]):
         """Continue the epoch from a :meth:`state_dict`."""
         check_state(self, state)
         self._state.load_state_dict(state)
-
-
-def nan_mean(values: Sequence[float]) -> float:
-    """The mean of the values that are not NaN; NaN when there are none."""
-    if len(values) == 1:
-        return values[0]  # most values are one number: read in bulk, this path matters
-    defined = [value for value in values if not math.isnan(value)]
-    return sum(defined) / len(defined) if defined else math.nan
-
-
-def format_values(
-    options: FormatOptions, values: Sequence[float], labels: Sequence[str] | None = None
-) -> str:
-    """One value as ``options`` formats it; several (per class) as their mean and a list, each
-    named by its label (by default its index). With labels, even one value is listed."""
-    if len(values) == 1 and labels is None:
-        return options.format(values[0])
-    names = [str(index) for index in range(len(values))] if labels is None else labels
-    per_class = ", ".join(
-        f"{name}: {format_value(value, options.precision_)}"
-        for name, value in zip(names, values, strict=True)
-    )
-    return f"{options.format(nan_mean(values))} mean [{per_class}]"
-
-
-def read_checked(values: Sequence[DeferredValue], checks: DeferredChecks) -> list[list[float]]:
-    """Host values of ``values`` and ``checks`` in one transfer; raises a failed check first."""
-    host = read_values([*values, *checks.pending()])
-    checks.verify(host[len(values) :])
-    return host[: len(values)]
 
 
 ReduceCounts = Callable[[torch.Tensor], torch.Tensor]

@@ -22,6 +22,7 @@ import torch
 
 from burnish.adaptor import MetricInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
+from burnish.metric.arithmetic import NumericMetricMixin
 from burnish.metric.base import (
     STANDALONE,
     FormatOptions,
@@ -33,7 +34,7 @@ from burnish.metric.base import (
     format_value,
     input_type_of,
 )
-from burnish.metric.mixins import NumericMetricMixin, check_state
+from burnish.metric.mixins import check_state
 from burnish.metric.operand import (
     Decoded,
     NumericMetric,
@@ -42,8 +43,8 @@ from burnish.metric.operand import (
     batches,
     epochs,
 )
-from burnish.metric.state import nan_mean
 from burnish.metric.validation import expect_input
+from burnish.metric.values import nan_mean
 
 __all__ = ["BootStrapper", "BootstrapResult", "Sampling"]
 

@@ -6,17 +6,17 @@ from collections.abc import Sequence
 
 from burnish.adaptor import StepAdaptations
 from burnish.distributed.sync import compute_view
-from burnish.metric.arithmetic import DerivedMetric, pick
+from burnish.metric.arithmetic import DerivedMetric, NumericMetricMixin, pick
 from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry, Text
 from burnish.metric.composite import CompositeMetric
 from burnish.metric.operand import NumericMetric, PendingGroup, epoch_entry, step_texts
-from burnish.metric.state import nan_mean
 from burnish.metric.totals import Totals, totals_of
+from burnish.metric.values import nan_mean
 
 __all__ = ["Classwise"]
 
 
-class Classwise(CompositeMetric):
+class Classwise(NumericMetricMixin, CompositeMetric):
     """A per-class metric's values, each named by its class's label.
 
     ``Classwise(PrecisionMetric.multiclass(reduction="none"), ["cat", "dog", "bird"])``: entries

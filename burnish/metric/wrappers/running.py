@@ -29,6 +29,7 @@ import torch
 
 from burnish.adaptor import StepAdaptations
 from burnish.distributed.sync import StateSync, compute_view
+from burnish.metric.arithmetic import NumericMetricMixin
 from burnish.metric.base import (
     DeferredValue,
     FormatOptions,
@@ -47,8 +48,8 @@ from burnish.metric.operand import (
     epoch_entry,
     step_texts,
 )
-from burnish.metric.state import nan_mean
 from burnish.metric.totals import Totals, totals_of
+from burnish.metric.values import nan_mean
 
 __all__ = ["Running"]
 
@@ -91,7 +92,7 @@ def _values_of(metric: NumericMetric) -> list[float]:
     return [metric.running_value().value]
 
 
-class Running(CompositeMetric):
+class Running(NumericMetricMixin, CompositeMetric):
     """``metric`` over its last ``window`` updates, or, with ``alpha``, its exponential moving
     average (``alpha`` the weight of the past, as in Ignite); see the module text.
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from burnish.distributed.sync import StateSync
+from burnish.metric.arithmetic import NumericMetricMixin
 from burnish.metric.base import STANDALONE, MetricEntry, MetricMetadata, NumericEntry, input_type_of
-from burnish.metric.mixins import NumericMetricMixin, check_state
+from burnish.metric.mixins import check_state
 from burnish.metric.operand import NumericMetric
 
 if TYPE_CHECKING:
