@@ -103,7 +103,9 @@ def trial(
         counts.starts += 1
         if counts.kills < kills:
             in_write = counts.kills % 2 == 1
-            deadline = time.monotonic() + (max_delay * 4 if in_write else rng.uniform(0, max_delay))
+            # Within the run's first 80 %: a later kill would often come after its end.
+            delay = max_delay * 4 if in_write else rng.uniform(0.05, 0.8) * max_delay
+            deadline = time.monotonic() + delay
             while process.poll() is None and time.monotonic() < deadline:
                 if in_write and _writing(directory):
                     break
