@@ -27,14 +27,9 @@ from burnish.metric.hamming import HammingScoreMetric
 from burnish.metric.loss import LossMetric
 from burnish.metric.mixins import MetricMixin
 from burnish.metric.perplexity import PerplexityMetric
+from burnish.metric.predictions import PredictionAccumulator, ScoreHistogram
 from burnish.metric.ranking import AucPrMetric, AurocMetric
-from burnish.metric.state import (
-    ConfusionStatsState,
-    NumericMetricState,
-    NumericStateMetric,
-    PredictionAccumulator,
-    ScoreHistogram,
-)
+from burnish.metric.state import ConfusionStatsState, NumericMetricState, NumericStateMetric
 from burnish.metric.topk import TopKAccuracyMetric
 from burnish.metric.totals import Accumulative, Totals
 from burnish.metric.validation import DeferredChecks, GuardBounds, RangeGuard

@@ -1,10 +1,10 @@
 """Ranking metrics: AUROC and average precision (Burn's ``AurocMetric`` and ``AucPrMetric``).
 
 Exact by default: every batch's scores are kept (a
-:class:`~burnish.metric.state.PredictionAccumulator`) and the epoch value is computed from all of
+:class:`~burnish.metric.predictions.PredictionAccumulator`) and the epoch value is computed from all of
 them, ties handled exactly as scikit-learn's ``roc_auc_score`` / ``average_precision_score``.
 With ``bins=B`` the metric instead keeps per-class histograms of ``B`` score bins
-(:class:`~burnish.metric.state.ScoreHistogram`, built with ``scatter_add_``): its memory does not
+(:class:`~burnish.metric.predictions.ScoreHistogram`, built with ``scatter_add_``): its memory does not
 grow with the number of samples, and its value is the exact value of the scores rounded down to
 the thresholds ``j / (B - 1)``.
 
@@ -64,7 +64,7 @@ from burnish.metric.block import InputBlock, Segments
 from burnish.metric.confusion import TaskChecks
 from burnish.metric.dtypes import widen
 from burnish.metric.mixins import check_state
-from burnish.metric.state import PredictionAccumulator, ScoreHistogram
+from burnish.metric.predictions import PredictionAccumulator, ScoreHistogram
 from burnish.metric.validation import expect_input
 from burnish.metric.values import format_values, nan_mean, read_checked, read_values
 
