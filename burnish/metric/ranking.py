@@ -1,12 +1,12 @@
 """Ranking metrics: AUROC and average precision (Burn's ``AurocMetric`` and ``AucPrMetric``).
 
 Exact by default: every batch's scores are kept (a
-:class:`~burnish.metric.predictions.PredictionAccumulator`) and the epoch value is computed from all of
-them, ties handled exactly as scikit-learn's ``roc_auc_score`` / ``average_precision_score``.
-With ``bins=B`` the metric instead keeps per-class histograms of ``B`` score bins
-(:class:`~burnish.metric.predictions.ScoreHistogram`, built with ``scatter_add_``): its memory does not
-grow with the number of samples, and its value is the exact value of the scores rounded down to
-the thresholds ``j / (B - 1)``.
+:class:`~burnish.metric.predictions.PredictionAccumulator`) and the epoch value is computed from
+all of them, ties handled exactly as scikit-learn's ``roc_auc_score`` /
+``average_precision_score``. With ``bins=B`` the metric instead keeps per-class histograms of
+``B`` score bins (:class:`~burnish.metric.predictions.ScoreHistogram`, built with
+``scatter_add_``): its memory does not grow with the number of samples, and its value is the
+exact value of the scores rounded down to the thresholds ``j / (B - 1)``.
 
 Tasks: ``binary`` (scores ``(N,)``, 0/1 targets), ``multiclass`` (scores ``(N, C)``, class
 indices ``(N,)``, one-vs-rest) and ``multilabel`` (scores and 0/1 targets ``(N, L)``). Averages:
