@@ -1,5 +1,6 @@
 """``burnish summary RUN_DIR`` prints a run's summary table; ``burnish view RUN_DIR`` replays
-its log in the dashboard, following it while the run goes on."""
+its log in the dashboard, following it while the run goes on; ``burnish view A B ...`` compares
+runs, a line per run in one plot."""
 
 from __future__ import annotations
 
@@ -8,19 +9,23 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from burnish.learner.directory import versioned_directory
-from burnish.learner.events import LearnerEvent, ProcessedItemEvent, Split
+from burnish.learner.events import ProcessedItemEvent, Split
 from burnish.learner.interrupt import Interrupter
 from burnish.learner.summary import LearnerSummary
 from burnish.logger.jsonl import FILE_NAME, read_run, warn_skipped
 from burnish.renderer.replay import LogReplay
 
-__all__ = ["LogReplay", "main", "view"]
+if TYPE_CHECKING:
+    from burnish.renderer.tui.view import TerminalView
+
+__all__ = ["LogReplay", "compare", "main", "view"]
 
 _CHUNK = 2048
 """Events folded between two looks at the keyboard while a long log is replayed."""
@@ -35,8 +40,10 @@ def _run_directory(directory: str) -> Path:
     return path
 
 
-def _summary(directory: str) -> int:
+def _summary(directory: str, title: str = "") -> int:
     run = read_run(directory)
+    if title:
+        print(title)
     print(LearnerSummary.from_history(run.history))
     if run.end_reason is None:
         print("(the run has not ended: this is the log as far as it is written)")
@@ -69,50 +76,127 @@ def view(
     # The log holds no more steps than the run made: plot every one of them.
     state.max_steps_per_tick = sys.maxsize
     backlog = True
+
+    def poll() -> bool:
+        nonlocal backlog
+        events = replay.poll()
+        for start in range(0, len(events), _CHUNK):
+            renderer.consume(events[start : start + _CHUNK])
+            if quit_requested.should_stop():
+                break
+        if backlog and events and not replay.timed:
+            backlog = False
+            # A log without times was read at one instant: the rate is measured on what
+            # follows only.
+            state.eta = EtaEstimator()
+            last = next((e for e in reversed(events) if isinstance(e, ProcessedItemEvent)), None)
+            if last is not None and last.split is Split.TRAIN:
+                state.eta.observe(last)
+        if not replay.timed:
+            # The log has no time stamps: how long the run took is unknown, not 0:00.
+            state.started_at = None
+        return bool(events)
+
+    try:
+        return _follow(
+            renderer,
+            quit_requested,
+            poll,
+            lambda: replay.ended,
+            keep_open=keep_open,
+            poll_seconds=poll_seconds,
+        )
+    finally:
+        # Once the dashboard is gone: a warning printed under it would tear its frame.
+        warn_skipped(replay.path, replay.skipped)
+
+
+def compare(
+    directories: Sequence[str | os.PathLike[str]],
+    *,
+    console: Console | None = None,
+    input_fd: int | None = -1,
+    keep_open: bool = True,
+    poll_seconds: float = 0.5,
+) -> int:
+    """Compare runs: each run's log replayed as :func:`view` replays one, and a metric's lines
+    drawn a run per line, named by run directory; logs are followed until every run has ended
+    (those not written yet are waited for). Keys: left/right metric, up/down view, ``s`` split,
+    ``l`` log scale, ``q`` quits. ``keep_open`` and ``input_fd`` as for :func:`view`."""
+    # Imported here: the dashboard is only loaded when it is shown.
+    from burnish.renderer.tui.compare import CompareControls, Comparison  # noqa: PLC0415
+    from burnish.renderer.tui.compare_screen import CompareScreen  # noqa: PLC0415
+    from burnish.renderer.tui.view import TerminalView  # noqa: PLC0415
+
+    comparison = Comparison.of_directories([Path(directory) for directory in directories])
+    quit_requested = Interrupter()
+    controls = CompareControls(quit_requested.stop, comparison.splits)
+    screen = CompareScreen(comparison, controls)
+    terminal = TerminalView(
+        screen,
+        controls,
+        lambda: len(comparison.metric_names()),
+        console=console,
+        input_fd=input_fd,
+    )
+    try:
+        return _follow(
+            terminal,
+            quit_requested,
+            comparison.poll,
+            lambda: comparison.ended,
+            keep_open=keep_open,
+            poll_seconds=poll_seconds,
+        )
+    finally:
+        for run in comparison.runs:
+            warn_skipped(run.replay.path, run.replay.skipped)
+
+
+def _follow(
+    terminal: TerminalView,
+    quit_requested: Interrupter,
+    poll: Callable[[], bool],
+    ended: Callable[[], bool],
+    *,
+    keep_open: bool,
+    poll_seconds: float,
+) -> int:
+    """Until ``q`` (or, without ``keep_open``, until ``ended()``): ``poll()`` the logs every
+    ``poll_seconds`` while they go on, and let ``terminal`` take keys and draw each tick.
+    Returns the exit status: 0, or 130 after Ctrl-C."""
     next_poll = 0.0
     try:
         while not quit_requested.should_stop():
-            events: list[LearnerEvent] = []
-            if not replay.ended and time.monotonic() >= next_poll:
-                events = replay.poll()
+            updated = False
+            if not ended() and time.monotonic() >= next_poll:
+                updated = poll()
                 next_poll = time.monotonic() + poll_seconds
-            for start in range(0, len(events), _CHUNK):
-                renderer.consume(events[start : start + _CHUNK])
-                if quit_requested.should_stop():
-                    break
-            if backlog and events and not replay.timed:
-                backlog = False
-                # A log without times was read at one instant: the rate is measured on what
-                # follows only.
-                state.eta = EtaEstimator()
-                last = next(
-                    (e for e in reversed(events) if isinstance(e, ProcessedItemEvent)), None
-                )
-                if last is not None and last.split is Split.TRAIN:
-                    state.eta.observe(last)
-            if not replay.timed:
-                # The log has no time stamps: how long the run took is unknown, not 0:00.
-                state.started_at = None
-            if not events:
-                renderer.consume(())  # keys, and the clock
-            if replay.ended and not keep_open:
+            terminal.refresh(updated)
+            if ended() and not keep_open:
                 break
-            time.sleep(renderer.tick_seconds)
+            time.sleep(terminal.tick_seconds)
     except KeyboardInterrupt:
         return 130
     finally:
-        renderer.close()
-        # Once the dashboard is gone: a warning printed under it would tear its frame.
-        warn_skipped(replay.path, replay.skipped)
+        terminal.close()
     return 0
 
 
-def _view(directory: str) -> int:
+def _view(directories: Sequence[str], given: Sequence[str]) -> int:
+    """One run's dashboard, or runs compared; without a terminal, each run's summary (under
+    the directory it was given as, when there are several)."""
     from burnish.renderer import stdout_is_terminal  # noqa: PLC0415
 
     if not stdout_is_terminal():
-        return _summary(directory)
-    return view(directory)
+        if len(directories) == 1:
+            return _summary(directories[0])
+        for directory, name in zip(directories, given, strict=True):
+            _summary(directory, title=f"{name}:")
+        return 0
+    if len(directories) == 1:
+        return view(directories[0])
+    return compare(directories)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,11 +210,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="replay a run's log in the dashboard, following a running run (q quits); "
         "prints the summary table when stdout is not a terminal",
     )
-    view_parser.add_argument("directory", help=where)
+    view_parser.add_argument(
+        "directories",
+        nargs="+",
+        metavar="directory",
+        help=f"{where}; several: their runs compared, a line per run (s switches the split)",
+    )
     args = parser.parse_args(argv)
     try:
-        directory = str(_run_directory(args.directory))
-        status = _view(directory) if args.command == "view" else _summary(directory)
+        if args.command == "view":
+            directories = [str(_run_directory(given)) for given in args.directories]
+            status = _view(directories, args.directories)
+        else:
+            status = _summary(str(_run_directory(args.directory)))
         sys.stdout.flush()  # here, where a closed pipe can be caught, not at exit
         return status
     except FileNotFoundError as error:

@@ -10,15 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from burnish.renderer.chart import (
-    BrailleCanvas,
-    LineChart,
-    Series,
-    decimate,
-    format_tick,
-    log_tick_labels,
-    tick_labels,
-)
+from burnish.renderer.chart import BrailleCanvas, LineChart, Series, decimate
+from burnish.renderer.ticks import format_tick, log_tick_labels, tick_labels
 
 BLANK = " "
 
@@ -194,6 +187,25 @@ def test_chart_shows_legend_and_ranges() -> None:
     assert lines[-2].lstrip().startswith("0.50│")  # min at the bottom
     assert lines[-1].strip().startswith("└0")
     assert lines[-1].rstrip().endswith("2")
+
+
+def test_a_marker_ends_its_line_and_precedes_its_name() -> None:
+    rising = Series("a", [(0.0, 0.0), (1.0, 1.0)], "red", marker="1")
+    falling = Series("b", [(0.0, 1.0), (1.0, 0.0)], "blue", marker="2")
+    lines = render(LineChart([rising, falling]), 30, 8)
+    assert "━━1 a" in lines[0]
+    assert "╍╍2 b" in lines[0]
+    top, bottom = lines[1], lines[-2]
+    assert top.rstrip().endswith("1")  # a ends at the top right
+    assert bottom.rstrip().endswith("2")  # b at the bottom right
+    plot = "".join(line.split("│", 1)[1] for line in lines[1:-1])  # without the y labels
+    assert (plot.count("1"), plot.count("2")) == (1, 1)
+
+
+def test_four_lines_without_colour_have_four_dashes() -> None:
+    lines = [Series(name, [(0.0, i), (1.0, i + 1.0)]) for i, name in enumerate("abcde")]
+    legend = render(LineChart(lines), 60, 8)[0]
+    assert [legend.split()[i] for i in range(0, 10, 2)] == ["━━", "╍╍", "┅┅", "┉┉", "━━"]
 
 
 def test_empty_chart_says_so() -> None:

@@ -23,6 +23,7 @@ from rich.segment import Segment
 from rich.style import Style
 
 from burnish.renderer.frame import Fitted, Line, fit
+from burnish.renderer.ticks import Labels, log_tick_labels, tick_labels
 
 __all__ = [
     "BrailleCanvas",
@@ -31,9 +32,6 @@ __all__ = [
     "Series",
     "colourless",
     "decimate",
-    "format_tick",
-    "log_tick_labels",
-    "tick_labels",
 ]
 
 Point = tuple[float, float]
@@ -90,6 +88,8 @@ class BrailleCanvas:
         self._bits = [bytearray(self.width) for _ in range(self.height)]
         # Who drew each cell: the series index + 1, 0 for nobody (so rows() can find runs fast).
         self._owner = [bytearray(self.width) for _ in range(self.height)]
+        # Characters written over the braille, by row then column: a series' marker.
+        self._marks: dict[int, dict[int, str]] = {}
 
     @property
     def dot_width(self) -> int:
@@ -221,16 +221,28 @@ class BrailleCanvas:
             bits[bottom_row][cell] |= masks[0][last & 3]
             owner[bottom_row][cell] = mark
 
+    def mark(self, x: int, y: int, char: str, series: int = 0) -> None:
+        """Write one single-cell ``char`` in the cell holding dot ``(x, y)``, over the braille
+        (clamped to the canvas): where a line ends, it names the line without colour."""
+        if not self.width or not self.height:
+            return
+        column = min(max(x, 0), self.dot_width - 1) >> 1
+        row = min(max(y, 0), self.dot_height - 1) >> 2
+        self._marks.setdefault(row, {})[column] = char
+        self._owner[row][column] = series + 1
+
     def rows(self) -> list[list[tuple[str, int]]]:
         """Each row as runs of ``(text, series)``; ``series`` is -1 for empty runs."""
         result: list[list[tuple[str, int]]] = []
         high_bytes = _BRAILLE_HIGH * self.width
         utf16 = bytearray(2 * self.width)
-        for bits, owners in zip(self._bits, self._owner, strict=True):
+        for index, (bits, owners) in enumerate(zip(self._bits, self._owner, strict=True)):
             # Braille is U+2800 + bits: in UTF-16-LE, the bits then 0x28, decoded in C.
             utf16[0::2] = bits
             utf16[1::2] = high_bytes
             text = utf16.decode("utf-16-le").replace(_EMPTY_BRAILLE, " ")
+            for column, char in self._marks.get(index, {}).items():
+                text = text[:column] + char + text[column + 1 :]
             result.append(_runs(text, owners))
         return result
 
@@ -281,11 +293,10 @@ def decimate(
 
 _y = operator.itemgetter(1)
 
-Labels = Callable[[Sequence[float]], list[str]]
-"""Writes the tick values of one axis."""
-
-# Without colours, lines are told apart by their dashes: (cells per dash, legend glyphs).
-_DASHES = ((1, "━━"), (2, "╍╍"), (3, "┅┅"))
+# Without colours, lines are told apart by their dashes: (cells per dash, legend glyphs). Past
+# four, dashes repeat: sparser ones no longer read as a line, and markers (a series' own
+# character at its line's end) tell such series apart.
+_DASHES = ((1, "━━"), (2, "╍╍"), (3, "┅┅"), (4, "┉┉"))
 
 
 def colourless(console: Console) -> bool:
@@ -293,48 +304,18 @@ def colourless(console: Console) -> bool:
     return console.no_color or console.color_system is None
 
 
-def format_tick(value: float) -> str:
-    """A short axis label: at most 4 significant digits, scientific when very large or small."""
-    if value == 0 or not math.isfinite(value):
-        return "0" if value == 0 else str(value)
-    magnitude = abs(value)
-    if magnitude >= 1e5 or magnitude < 1e-3:
-        return f"{value:.2e}"
-    return f"{value:.4g}"
-
-
-def tick_labels(values: Sequence[float]) -> list[str]:
-    """Labels for ticks along one axis, all written alike: the same number of decimals, enough
-    to tell neighbouring ticks apart (3 significant digits of their distance), trailing zeros
-    all labels share dropped; scientific, 3 digits, when the largest is very large or small."""
-    largest = max((abs(value) for value in values if math.isfinite(value)), default=0.0)
-    if largest == 0:
-        return [format_tick(value) for value in values]
-    if largest >= 1e5 or largest < 1e-3:
-        return [f"{value:.2e}" if math.isfinite(value) else str(value) for value in values]
-    finite = [value for value in values if math.isfinite(value)]
-    step = (max(finite) - min(finite)) / max(1, len(finite) - 1) or largest
-    decimals = min(6, max(0, 2 - math.floor(math.log10(step))))
-    labels = [f"{value:.{decimals}f}" if math.isfinite(value) else str(value) for value in values]
-    while decimals and all(label.endswith("0") for label in labels if "." in label):
-        decimals -= 1
-        labels = [label[:-2] if label.endswith(".0") else label[:-1] for label in labels]
-    return labels
-
-
-def log_tick_labels(values: Sequence[float]) -> list[str]:
-    """Labels for a log axis, given in decades (``log10`` of the values): 3 significant digits
-    each, since neighbouring ticks differ by a factor, not by a distance."""
-    return [format_tick(float(f"{10**value:.3g}")) for value in values]
-
-
 @dataclass(frozen=True, slots=True)
 class Series:
-    """A named line: its points in data coordinates and the style it is drawn in."""
+    """A named line: its points in data coordinates and the style it is drawn in.
+
+    ``marker``: a single-cell character written where the line ends and beside its name in the
+    legend, for lines that glyphs and colours alone cannot tell apart (many runs compared).
+    """
 
     name: str
     points: Sequence[Point]
     style: str | Style = ""
+    marker: str = ""
 
 
 def _finite(points: Iterable[Point], log_y: bool = False) -> list[Point]:
@@ -380,6 +361,12 @@ class LineChart:
             yield from line
             yield newline
 
+    @staticmethod
+    def point_budget(width: int) -> int:
+        """The most points a line keeps in a chart ``width`` cells wide: about one per dot
+        column (y labels take about 8 cells). Series given no more are drawn as they are."""
+        return max(2, 2 * (width - 9)) + 2
+
     def lines(self, console: Console, width: int, height: int) -> list[Line]:
         """Exactly ``height`` lines of exactly ``width`` cells."""
         styles = [console.get_style(series.style) for series in self.series]
@@ -388,13 +375,10 @@ class LineChart:
             for index in range(len(self.series))
         ]
         lines = [self._legend(width, styles, [glyphs for _, glyphs in dashes])]
-        label_guess = 8  # y labels are at most about 8 cells: decimate to the plot's width
-        dot_columns = max(2, 2 * (width - label_guess - 1))
         # A cell's lowest and highest point show about all there is to see at this size;
         # decimation keeps each series' extremes, so the bounds below are exact.
-        data = [
-            decimate(_finite(series.points, self.log_y), dot_columns + 2) for series in self.series
-        ]
+        budget = self.point_budget(width)
+        data = [decimate(_finite(series.points, self.log_y), budget) for series in self.series]
         points = [point for series in data for point in series]
         if not points or height < 3 or width < 8:
             lines.append([Segment(self.empty_text, Style(dim=True))])
@@ -425,6 +409,9 @@ class LineChart:
                     for x, y in series
                 ]
             canvas.polyline(dots, index, dashes[index][0])
+            if dots and self.series[index].marker:
+                x, y = dots[-1]
+                canvas.mark(int(x + 0.5), int(y + 0.5), self.series[index].marker, index)
         axis_style = Style(dim=True)
         axis = Segment("│", axis_style)
         for row, runs in enumerate(canvas.rows()):
@@ -458,7 +445,7 @@ class LineChart:
     def _legend(self, width: int, styles: Sequence[Style], glyphs: Sequence[str]) -> Line:
         legend: Line = []
         for series, style, glyph in zip(self.series, styles, glyphs, strict=True):
-            legend.append(Segment(f"{glyph} ", style))
+            legend.append(Segment(f"{glyph}{series.marker} ", style))
             legend.append(Segment(f"{series.name}   "))
         used = sum(len(segment.text) for segment in legend)
         if self.x_title and used + len(self.x_title) <= width:

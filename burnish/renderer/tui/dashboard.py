@@ -8,7 +8,7 @@ from rich.segment import Segment
 from burnish.renderer.frame import Line, Sized, fit, join_columns, split
 from burnish.renderer.tui.keys import Controls
 from burnish.renderer.tui.metrics import MetricsPanel
-from burnish.renderer.tui.plots import PlotsPanel
+from burnish.renderer.tui.plots import PlotsPanel, RunPlots
 from burnish.renderer.tui.progress import ProgressPanel
 from burnish.renderer.tui.state import DashboardState
 from burnish.renderer.tui.status import StatusPanel
@@ -40,7 +40,7 @@ class Dashboard:
     def __init__(self, state: DashboardState, controls: Controls) -> None:
         self.state = state
         self.controls = controls
-        self.plots = PlotsPanel(state, controls)
+        self.plots = PlotsPanel(RunPlots(state), controls)
         self.metrics = MetricsPanel(state)
         self.status = StatusPanel(state, controls)
         self.system = SystemPanel(state)
