@@ -22,7 +22,7 @@ from burnish import (
     check_adaptable,
     input_type_of,
 )
-from burnish.metric.base import format_value
+from burnish.metric.entry import format_value
 from burnish.metric.host import transfer_count
 
 

@@ -23,7 +23,7 @@ from rich.console import Console
 from torch.nn import functional
 
 from burnish import Split
-from burnish.metric.base import MetricEntry
+from burnish.metric.entry import MetricEntry
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benches" / "gpu_check.py"

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from burnish.metric.base import MetricMetadata, NumericEntry, Progress
+from burnish.metric.base import MetricMetadata, Progress
+from burnish.metric.entry import NumericEntry
 from burnish.metric.iteration_speed import IterationSpeedMetric
 from tests.fake_clock import FakeClock
 from tests.metric_checks import assert_input_less_numeric

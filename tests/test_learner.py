@@ -34,7 +34,8 @@ from burnish import (
 )
 from burnish.learner.events import Actor, EndEvent, LearnerEvent, ProcessedItemEvent, StartEvent
 from burnish.learner.guards import LossWatch
-from burnish.metric.base import MetricEntry, MetricMetadata
+from burnish.metric.base import MetricMetadata
+from burnish.metric.entry import MetricEntry
 from tests.learner_fixtures import Batch, Classifier, NullRenderer, builder, dataset, loaders, sgd
 
 

@@ -20,7 +20,7 @@ from burnish import (
     LossMetric,
     Split,
 )
-from burnish.metric.base import MetricEntry
+from burnish.metric.entry import MetricEntry
 from burnish.renderer import PlainRenderer
 from tests.learner_fixtures import Batch, Classifier, builder, loaders, sgd
 

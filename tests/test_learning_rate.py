@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from burnish.metric.base import MetricMetadata, NumericEntry, Progress
+from burnish.metric.base import MetricMetadata, Progress
+from burnish.metric.entry import NumericEntry
 from burnish.metric.host import transfer_count
 from burnish.metric.learning_rate import LearningRateMetric
 from tests.metric_checks import assert_input_less_numeric

@@ -27,7 +27,7 @@ from burnish.learner.events import (
 from burnish.learner.history import Direction, MetricHistory
 from burnish.logger.jsonl import JsonlMetricLogger, RunLog
 from burnish.metric import AccuracyMetric
-from burnish.metric.base import MetricEntry, NumericEntry
+from burnish.metric.entry import MetricEntry, NumericEntry
 from tests.learner_fixtures import Classifier, builder, loaders, sgd
 
 START = {"event": "start", "epoch_total": 3, "splits": ["train"]}

@@ -24,8 +24,9 @@ from burnish.cli import LogReplay, main
 from burnish.learner.events import MetricUpdate, ProcessedItemEvent, TrainingProgress
 from burnish.learner.history import Direction, MetricHistory
 from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
-from burnish.metric.base import MetricEntry, NumericEntry, Progress
+from burnish.metric.base import Progress
 from burnish.metric.collection import MetricCollection
+from burnish.metric.entry import MetricEntry, NumericEntry
 from tests.learner_fixtures import Classifier, builder, loaders, sgd
 
 

@@ -35,10 +35,12 @@ from burnish.adaptor import LossInput
 from burnish.learner.events import ProcessedItemEvent
 from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
 from burnish.metric import state
-from burnish.metric.base import (
+from burnish.metric.base import MetricMetadata
+from burnish.metric.block import InputBlock
+from burnish.metric.collection import MetricCollection
+from burnish.metric.entry import (
     LogText,
     MetricEntry,
-    MetricMetadata,
     NumericEntry,
     StepEntries,
     StepNumbers,
@@ -46,8 +48,6 @@ from burnish.metric.base import (
     resolve_entries,
     resolve_step_numbers,
 )
-from burnish.metric.block import InputBlock
-from burnish.metric.collection import MetricCollection
 from burnish.metric.host import transfer_count
 from tests.learner_fixtures import Classifier, NullRenderer, loaders
 

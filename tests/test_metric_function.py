@@ -21,7 +21,7 @@ from burnish import (
     MetricMetadata,
     Running,
 )
-from burnish.metric.base import format_value
+from burnish.metric.entry import format_value
 from burnish.metric.host import transfer_count
 
 META = MetricMetadata.fake()

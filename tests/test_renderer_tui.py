@@ -30,8 +30,9 @@ from burnish.learner.events import (
 )
 from burnish.learner.interrupt import Interrupter
 from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
-from burnish.metric.base import MetricEntry, Progress, StepEntries
+from burnish.metric.base import Progress
 from burnish.metric.collection import MetricCollection
+from burnish.metric.entry import MetricEntry, StepEntries
 from burnish.metric.host import transfer_count
 from burnish.renderer import PlainRenderer, TuiRenderer, default_renderer
 from burnish.renderer.demo import numeric_update, synthetic_events, text_update

@@ -13,7 +13,8 @@ from typing import NamedTuple
 import psutil
 import pytest
 
-from burnish.metric.base import MetricMetadata, NumericEntry, Progress
+from burnish.metric.base import MetricMetadata, Progress
+from burnish.metric.entry import NumericEntry
 from burnish.metric.host import transfer_count
 from burnish.metric.system import (
     CpuMemory,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from burnish.learner.events import Split
-from burnish.metric.base import MetricEntry
+from burnish.metric.entry import MetricEntry
 
 if TYPE_CHECKING:
     from burnish.learner.config import FitResult

@@ -19,7 +19,7 @@ from burnish.learner.interrupt import Interrupter
 from burnish.learner.metrics import SplitMetrics
 from burnish.learner.optimization import OptimizationOptions
 from burnish.learner.summary import LearnerSummary
-from burnish.metric.base import MetricEntry
+from burnish.metric.entry import MetricEntry
 
 __all__ = ["BestCheckpoint", "FitResult", "LearnerConfig", "best_kept"]
 

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, overload
 
-from burnish.metric.base import MetricEntry, NumericEntry, Progress, StepEntries
+from burnish.metric.base import Progress
+from burnish.metric.entry import MetricEntry, NumericEntry, StepEntries
 
 __all__ = [
     "Actor",

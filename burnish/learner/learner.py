@@ -74,7 +74,7 @@ from burnish.learner.step import (
     step_method,
 )
 from burnish.learner.summary import LearnerSummary
-from burnish.metric.base import MetricEntry
+from burnish.metric.entry import MetricEntry
 
 if TYPE_CHECKING:
     pass

@@ -23,14 +23,9 @@ from burnish.learner.events import (
     StepUpdates,
     TrainingProgress,
 )
-from burnish.metric.base import (
-    Metric,
-    MetricEntry,
-    MetricMetadata,
-    Numeric,
-    Progress,
-)
+from burnish.metric.base import Metric, MetricMetadata, Numeric, Progress
 from burnish.metric.collection import MetricCollection
+from burnish.metric.entry import MetricEntry
 
 __all__ = ["BlockLimits", "RegisteredMetric", "SplitMetrics"]
 

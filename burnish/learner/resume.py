@@ -24,7 +24,7 @@ from burnish.distributed import collective
 from burnish.learner.checkpoint import CheckpointError, FileCheckpointer
 from burnish.learner.events import Split
 from burnish.learner.history import MetricHistory
-from burnish.metric.base import MetricEntry, NumericEntry, format_value
+from burnish.metric.entry import MetricEntry, NumericEntry, format_value
 
 __all__ = [
     "CHECKPOINT_FORMAT",

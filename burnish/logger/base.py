@@ -17,7 +17,7 @@ from burnish.learner.events import (
     metric_names,
     numeric_of,
 )
-from burnish.metric.base import (
+from burnish.metric.entry import (
     EntryKind,
     MetricEntry,
     NumericEntry,

@@ -39,7 +39,7 @@ from burnish.logger.base import (
     resolve_events,
     text_values,
 )
-from burnish.metric.base import EntryKind, NumericEntry, resolve_entries
+from burnish.metric.entry import EntryKind, NumericEntry, resolve_entries
 
 __all__ = [
     "EndRecord",

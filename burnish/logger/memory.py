@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from burnish.learner.events import EndSplitEvent, LearnerEvent, ProcessedItemEvent, Split
 from burnish.logger.base import numeric_values, resolve_events
-from burnish.metric.base import NumericEntry
+from burnish.metric.entry import NumericEntry
 
 __all__ = ["InMemoryMetricLogger"]
 

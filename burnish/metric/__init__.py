@@ -2,17 +2,7 @@
 
 from burnish.metric.accuracy import AccuracyMetric
 from burnish.metric.arithmetic import DerivedMetric, NumericMetricMixin, derive
-from burnish.metric.base import (
-    FormatOptions,
-    Metric,
-    MetricEntry,
-    MetricMetadata,
-    Numeric,
-    NumericEntry,
-    Progress,
-    input_type_of,
-    resolve_entries,
-)
+from burnish.metric.base import Metric, MetricMetadata, Numeric, Progress, input_type_of
 from burnish.metric.collection import MetricCollection
 from burnish.metric.composite import Composite, CompositeMetric
 from burnish.metric.confusion import (
@@ -22,6 +12,7 @@ from burnish.metric.confusion import (
     RecallMetric,
 )
 from burnish.metric.confusion_matrix import ConfusionMatrixMetric
+from burnish.metric.entry import FormatOptions, MetricEntry, NumericEntry, resolve_entries
 from burnish.metric.function import FunctionMetric
 from burnish.metric.hamming import HammingScoreMetric
 from burnish.metric.loss import LossMetric

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 from burnish.adaptor import AccuracyInput
 from burnish.functional.accuracy import accuracy_counts, accuracy_hits
-from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.base import STANDALONE, MetricMetadata
 from burnish.metric.block import InputBlock
 from burnish.metric.confusion import TaskChecks, step_argmax
+from burnish.metric.entry import FormatOptions, MetricEntry
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import expect_input
 

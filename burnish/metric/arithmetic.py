@@ -35,15 +35,9 @@ import torch
 
 from burnish.adaptor import StepAdaptations
 from burnish.distributed.sync import compute_view
-from burnish.metric.base import (
-    FormatOptions,
-    MetricEntry,
-    MetricMetadata,
-    Numeric,
-    NumericEntry,
-    Text,
-)
+from burnish.metric.base import MetricMetadata, Numeric
 from burnish.metric.composite import CompositeMetric
+from burnish.metric.entry import FormatOptions, MetricEntry, NumericEntry, Text
 from burnish.metric.mixins import MetricMixin
 from burnish.metric.operand import (
     NumericMetric,

@@ -22,7 +22,8 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 import torch
 
 from burnish.adaptor import FieldReaders, MetricInput, adapt_all, field_readers
-from burnish.metric.base import MetricEntry, MetricMetadata
+from burnish.metric.base import MetricMetadata
+from burnish.metric.entry import MetricEntry
 
 __all__ = ["BlockMetric", "InputBlock", "RaggedBlockError", "Segments", "running"]
 

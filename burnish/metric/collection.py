@@ -14,8 +14,9 @@ from typing import Any
 
 from burnish.adaptor import check_adaptable
 from burnish.distributed.sync import compute_views
-from burnish.metric.base import Metric, MetricEntry, MetricMetadata, Numeric, Stateful
+from burnish.metric.base import Metric, MetricMetadata, Numeric, Stateful
 from burnish.metric.composite import UpdatePlan
+from burnish.metric.entry import MetricEntry
 
 __all__ = ["MetricCollection"]
 

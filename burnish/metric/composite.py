@@ -16,16 +16,9 @@ from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
 from burnish.adaptor import StepAdaptations
 from burnish.distributed.sync import StateSync, SyncOnCompute
-from burnish.metric.base import (
-    STANDALONE,
-    Metric,
-    MetricEntry,
-    MetricMetadata,
-    NumericEntry,
-    Stateful,
-    input_type_of,
-)
+from burnish.metric.base import STANDALONE, Metric, MetricMetadata, Stateful, input_type_of
 from burnish.metric.block import InputBlock, RaggedBlockError
+from burnish.metric.entry import MetricEntry, NumericEntry
 from burnish.metric.mixins import MetricMixin, check_state
 from burnish.metric.operand import Decoded, NumericMetric, OperandReader, PendingGroup
 

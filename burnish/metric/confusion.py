@@ -45,15 +45,10 @@ from burnish.functional.confusion import (
     multiclass_counts,
     threshold_counts,
 )
-from burnish.metric.base import (
-    STANDALONE,
-    DeferredValue,
-    FormatOptions,
-    MetricEntry,
-    MetricMetadata,
-)
+from burnish.metric.base import STANDALONE, MetricMetadata
 from burnish.metric.block import InputBlock, RaggedBlockError, Segments
 from burnish.metric.dtypes import widen
+from burnish.metric.entry import DeferredValue, FormatOptions, MetricEntry
 from burnish.metric.state import ConfusionStatsState, NumericStateMetric
 from burnish.metric.validation import (
     GuardBounds,

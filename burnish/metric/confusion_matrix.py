@@ -13,8 +13,9 @@ from typing_extensions import Self
 from burnish.adaptor import ConfusionStatsInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.functional.confusion import confusion_matrix
-from burnish.metric.base import STANDALONE, MetricEntry, MetricMetadata, Text
+from burnish.metric.base import STANDALONE, MetricMetadata
 from burnish.metric.confusion import DecisionRule, TaskChecks
+from burnish.metric.entry import MetricEntry, Text
 from burnish.metric.mixins import MetricMixin, check_state
 from burnish.metric.validation import expect_input
 from burnish.metric.values import read_checked

@@ -29,14 +29,8 @@ import torch
 from burnish.adaptor import ConfusionStatsInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.metric.arithmetic import NumericMetricMixin
-from burnish.metric.base import (
-    STANDALONE,
-    FormatOptions,
-    MetricEntry,
-    MetricMetadata,
-    NumericEntry,
-    Text,
-)
+from burnish.metric.base import STANDALONE, MetricMetadata
+from burnish.metric.entry import FormatOptions, MetricEntry, NumericEntry, Text
 from burnish.metric.host import to_numpy
 from burnish.metric.mixins import check_state
 from burnish.metric.operand import epoch_entry

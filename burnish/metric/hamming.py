@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from burnish.adaptor import HammingScoreInput
 from burnish.functional.hamming import hamming_counts
-from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.base import STANDALONE, MetricMetadata
 from burnish.metric.confusion import DecisionRule, TaskChecks
+from burnish.metric.entry import FormatOptions, MetricEntry
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import expect_input
 

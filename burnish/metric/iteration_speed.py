@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from burnish.metric.arithmetic import NumericMetricMixin
-from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.base import STANDALONE, MetricMetadata
+from burnish.metric.entry import FormatOptions, MetricEntry, NumericEntry
 from burnish.metric.mixins import check_state
 
 __all__ = ["IterationSpeedMetric"]

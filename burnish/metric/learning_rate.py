@@ -7,7 +7,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.base import STANDALONE, MetricMetadata
+from burnish.metric.entry import FormatOptions, MetricEntry, NumericEntry
 from burnish.metric.state import NumericStateMetric
 from burnish.metric.system.base import HostMeanState
 

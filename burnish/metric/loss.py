@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from burnish.adaptor import LossInput
-from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.base import STANDALONE, MetricMetadata
 from burnish.metric.block import InputBlock, RaggedBlockError
 from burnish.metric.dtypes import widen
+from burnish.metric.entry import FormatOptions, MetricEntry
 from burnish.metric.host import accumulator_dtype
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import check_ndim, expect_input

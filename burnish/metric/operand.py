@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from burnish.distributed.sync import StateSync
-from burnish.metric.base import (
+from burnish.metric.base import Metric, Numeric
+from burnish.metric.entry import (
     DeferredChecks,
     DeferredValue,
     FormatOptions,
-    Metric,
     MetricEntry,
-    Numeric,
     NumericEntry,
     Text,
 )

@@ -8,9 +8,10 @@ import torch
 
 from burnish.adaptor import PerplexityInput
 from burnish.functional.perplexity import token_nll
-from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.base import STANDALONE, MetricMetadata
 from burnish.metric.confusion import TaskChecks
 from burnish.metric.dtypes import widen
+from burnish.metric.entry import FormatOptions, MetricEntry
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import expect_input
 

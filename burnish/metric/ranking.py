@@ -50,19 +50,18 @@ from burnish.functional.ranking import (
     ranking_scores,
 )
 from burnish.metric.arithmetic import NumericMetricMixin
-from burnish.metric.base import (
-    STANDALONE,
+from burnish.metric.base import STANDALONE, MetricMetadata
+from burnish.metric.block import InputBlock, Segments
+from burnish.metric.confusion import TaskChecks
+from burnish.metric.dtypes import widen
+from burnish.metric.entry import (
     FormatOptions,
     LogText,
     MetricEntry,
-    MetricMetadata,
     NumericEntry,
     StepNumbers,
     Text,
 )
-from burnish.metric.block import InputBlock, Segments
-from burnish.metric.confusion import TaskChecks
-from burnish.metric.dtypes import widen
 from burnish.metric.mixins import check_state
 from burnish.metric.predictions import PredictionAccumulator, ScoreHistogram
 from burnish.metric.validation import expect_input

@@ -20,7 +20,8 @@ import torch
 from burnish.adaptor import MetricInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.metric.arithmetic import NumericMetricMixin
-from burnish.metric.base import (
+from burnish.metric.block import running
+from burnish.metric.entry import (
     DeferredChecks,
     DeferredValue,
     FormatOptions,
@@ -31,7 +32,6 @@ from burnish.metric.base import (
     StepNumbers,
     Text,
 )
-from burnish.metric.block import running
 from burnish.metric.host import accumulator_dtype
 from burnish.metric.mixins import check_state
 from burnish.metric.totals import Totals, undefined

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from burnish.adaptor import TopKAccuracyInput
 from burnish.functional.topk import topk_accuracy_counts
-from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata
+from burnish.metric.base import STANDALONE, MetricMetadata
 from burnish.metric.confusion import DecisionRule, TaskChecks, check_top_k
+from burnish.metric.entry import FormatOptions, MetricEntry
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import expect_input
 

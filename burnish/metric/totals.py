@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from burnish.metric.base import DeferredChecks, DeferredValue
+from burnish.metric.entry import DeferredChecks, DeferredValue
 
 __all__ = ["Accumulative", "Evaluate", "Totals", "difference", "totals_of", "undefined"]
 

@@ -18,7 +18,7 @@ import torch
 
 from burnish.adaptor import MetricInput, adapt, supported_inputs
 from burnish.distributed.sync import StateSync
-from burnish.metric.base import DeferredChecks, DeferredValue
+from burnish.metric.entry import DeferredChecks, DeferredValue
 
 __all__ = [
     "DeferredChecks",

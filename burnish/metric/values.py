@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from burnish.metric.base import DeferredChecks, DeferredValue, FormatOptions, format_value
+from burnish.metric.entry import DeferredChecks, DeferredValue, FormatOptions, format_value
 from burnish.metric.host import to_host
 
 __all__ = ["format_values", "nan_mean", "read_checked", "read_values"]

@@ -29,7 +29,8 @@ from burnish.learner.events import (
     TrainingProgress,
 )
 from burnish.learner.interrupt import Interrupter
-from burnish.metric.base import FormatOptions, MetricEntry, NumericEntry, Progress
+from burnish.metric.base import Progress
+from burnish.metric.entry import FormatOptions, MetricEntry, NumericEntry
 from burnish.renderer import default_renderer
 
 __all__ = ["DEMO_METRICS", "numeric_update", "synthetic_events", "text_update"]

@@ -17,7 +17,7 @@ from burnish.learner.events import (
     StartEvent,
     StartSplitEvent,
 )
-from burnish.metric.base import resolve_entries
+from burnish.metric.entry import resolve_entries
 from burnish.renderer.tui.eta import EtaEstimator, format_duration
 from burnish.renderer.tui.system import is_system_metric
 

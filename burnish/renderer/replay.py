@@ -21,7 +21,8 @@ from burnish.learner.events import (
 )
 from burnish.learner.summary import escape_controls
 from burnish.logger.jsonl import EpochRecord, LogRecord, StartRecord, StepsRecord, parse_record
-from burnish.metric.base import MetricEntry, NumericEntry, Progress, format_value
+from burnish.metric.base import Progress
+from burnish.metric.entry import MetricEntry, NumericEntry, format_value
 
 __all__ = ["LogReplay"]
 

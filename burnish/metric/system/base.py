@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 from typing_extensions import Self
 
-from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata, NumericEntry
+from burnish.metric.base import STANDALONE, MetricMetadata
+from burnish.metric.entry import FormatOptions, MetricEntry, NumericEntry
 from burnish.metric.state import NumericStateMetric
 from burnish.metric.system.sampler import Need, SystemSample, SystemSampler, shared_sampler
 from burnish.metric.totals import Totals

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from burnish.metric.base import FormatOptions, format_value
+from burnish.metric.entry import FormatOptions, format_value
 from burnish.metric.system.base import SampledMetric
 from burnish.metric.system.sampler import Need, SystemSample, SystemSampler
 

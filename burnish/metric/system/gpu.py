@@ -7,7 +7,8 @@ import math
 from collections.abc import Sequence
 from typing import ClassVar
 
-from burnish.metric.base import STANDALONE, FormatOptions, MetricEntry, MetricMetadata, format_value
+from burnish.metric.base import STANDALONE, MetricMetadata
+from burnish.metric.entry import FormatOptions, MetricEntry, format_value
 from burnish.metric.system.base import SampledMetric, SamplerClient
 from burnish.metric.system.cpu import GB
 from burnish.metric.system.sampler import GpuSample, Need, SystemSample, SystemSampler

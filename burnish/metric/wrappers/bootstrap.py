@@ -23,17 +23,8 @@ import torch
 from burnish.adaptor import MetricInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.metric.arithmetic import NumericMetricMixin
-from burnish.metric.base import (
-    STANDALONE,
-    FormatOptions,
-    MetricEntry,
-    MetricMetadata,
-    NumericEntry,
-    Stateful,
-    Text,
-    format_value,
-    input_type_of,
-)
+from burnish.metric.base import STANDALONE, MetricMetadata, Stateful, input_type_of
+from burnish.metric.entry import FormatOptions, MetricEntry, NumericEntry, Text, format_value
 from burnish.metric.mixins import check_state
 from burnish.metric.operand import (
     Decoded,

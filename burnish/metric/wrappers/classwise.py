@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from burnish.adaptor import StepAdaptations
 from burnish.distributed.sync import compute_view
 from burnish.metric.arithmetic import DerivedMetric, NumericMetricMixin, pick
-from burnish.metric.base import FormatOptions, MetricEntry, MetricMetadata, NumericEntry, Text
+from burnish.metric.base import MetricMetadata
 from burnish.metric.composite import CompositeMetric
+from burnish.metric.entry import FormatOptions, MetricEntry, NumericEntry, Text
 from burnish.metric.operand import NumericMetric, PendingGroup, epoch_entry, step_texts
 from burnish.metric.totals import Totals, totals_of
 from burnish.metric.values import nan_mean

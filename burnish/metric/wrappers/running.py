@@ -30,15 +30,9 @@ import torch
 from burnish.adaptor import StepAdaptations
 from burnish.distributed.sync import StateSync, compute_view
 from burnish.metric.arithmetic import NumericMetricMixin
-from burnish.metric.base import (
-    DeferredValue,
-    FormatOptions,
-    MetricEntry,
-    MetricMetadata,
-    NumericEntry,
-    Text,
-)
+from burnish.metric.base import MetricMetadata
 from burnish.metric.composite import CompositeMetric
+from burnish.metric.entry import DeferredValue, FormatOptions, MetricEntry, NumericEntry, Text
 from burnish.metric.host import accumulator_dtype
 from burnish.metric.operand import (
     NumericMetric,

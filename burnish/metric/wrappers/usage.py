@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from burnish.distributed.sync import StateSync
 from burnish.metric.arithmetic import NumericMetricMixin
-from burnish.metric.base import STANDALONE, MetricEntry, MetricMetadata, NumericEntry, input_type_of
+from burnish.metric.base import STANDALONE, MetricMetadata, input_type_of
+from burnish.metric.entry import MetricEntry, NumericEntry
 from burnish.metric.mixins import check_state
 from burnish.metric.operand import NumericMetric
 

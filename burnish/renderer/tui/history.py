@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from burnish.metric.base import MetricEntry
+from burnish.metric.entry import MetricEntry
 
 __all__ = ["FULL_HISTORY_POINTS", "RECENT_POINTS", "MetricHistory", "MinMaxHistory", "StepPoint"]
 

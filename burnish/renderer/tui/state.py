@@ -23,7 +23,7 @@ from burnish.learner.events import (
     metric_names,
     numeric_of,
 )
-from burnish.metric.base import MetricEntry, StepEntries, resolve_entries, resolve_step_numbers
+from burnish.metric.entry import MetricEntry, StepEntries, resolve_entries, resolve_step_numbers
 from burnish.renderer.tui.eta import EtaEstimator
 from burnish.renderer.tui.history import MetricHistory
 
@@ -61,7 +61,7 @@ class DashboardState:
     """Folds events into metric histories, texts and progress.
 
     :meth:`apply` reads every metric entry of a batch of events in one
-    :func:`~burnish.metric.base.resolve_entries` call; an error a deferred entry raises (an
+    :func:`~burnish.metric.entry.resolve_entries` call; an error a deferred entry raises (an
     input check) propagates, for the learner to report.
     """
 
@@ -92,7 +92,7 @@ class DashboardState:
         Of a split's steps in one batch, at most ``max_steps_per_tick``, evenly spread and
         always the last, have their metrics read and plotted: a fast loop makes thousands of
         steps a second. Their numbers are read by column where a learner's blocks give them
-        (see :class:`~burnish.metric.base.StepEntries`), and texts only for the last step of
+        (see :class:`~burnish.metric.entry.StepEntries`), and texts only for the last step of
         each split, the one shown. Progress and the ETA take every step.
         """
         if not events:
