@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -12,23 +13,31 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.metrics import mean_absolute_error
+from torch.utils.data import DataLoader, TensorDataset
 
 from burnish import (
+    InMemoryMetricLogger,
+    LearnerBuilder,
     Metric,
     MetricMetadata,
     Numeric,
     RegressionOutput,
+    Split,
+    TrainOutput,
+    TrainStep,
     adapt,
     check_adaptable,
     input_type_of,
 )
 from burnish.metric.entry import format_value
 from burnish.metric.host import transfer_count
+from burnish.renderer import PlainRenderer
 
 
-def _load_example() -> ModuleType:
-    path = Path(__file__).parents[1] / "examples" / "custom_metric.py"
-    spec = importlib.util.spec_from_file_location("custom_metric_example", path)
+def _load_example(name: str) -> ModuleType:
+    path = Path(__file__).parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_example", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -37,7 +46,8 @@ def _load_example() -> ModuleType:
     return module
 
 
-example = _load_example()
+example = _load_example("custom_metric_deferred")
+short = _load_example("custom_metric")
 
 
 def test_it_is_a_numeric_metric_fed_through_a_registered_adaptor() -> None:
@@ -81,3 +91,35 @@ def test_the_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out.count("epoch ") == 5
     assert "epoch: 0.0" in out
+
+
+def test_the_short_metric_trains_with_a_learner_and_agrees_with_scikit_learn(
+    tmp_path: Path,
+) -> None:
+    """The README's few-line metric, fed a regression model's outputs by a learner."""
+    torch.manual_seed(0)
+    x = torch.randn(96, 4)
+    y = x @ torch.randn(4, 1)
+    model = Regressor()
+    memory = InMemoryMetricLogger()
+    learn = LearnerBuilder(tmp_path).renderer(PlainRenderer(stream=io.StringIO()))
+    learn.metric_train_numeric(short.MeanAbsoluteError()).with_metric_logger(memory)
+    learn.num_epochs(2).build(model, torch.optim.SGD(model.parameters(), lr=0.0)).fit(
+        DataLoader(TensorDataset(x, y), batch_size=16)
+    )
+    with torch.no_grad():
+        expected = mean_absolute_error(y.numpy(), model(x).numpy())
+    (*_, last) = memory.epochs[Split.TRAIN]["MAE"]
+    assert last.value == pytest.approx(expected, rel=1e-5)
+    assert last.count == 96
+
+
+class Regressor(torch.nn.Linear, TrainStep[tuple[torch.Tensor, torch.Tensor], RegressionOutput]):
+    def __init__(self) -> None:
+        super().__init__(4, 1)
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> TrainOutput[RegressionOutput]:
+        x, y = batch
+        predictions = self(x)
+        loss = torch.nn.functional.mse_loss(predictions, y)
+        return TrainOutput(loss, RegressionOutput(loss, predictions, y))
