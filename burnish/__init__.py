@@ -16,6 +16,7 @@ from burnish.adaptor import (
     register_adaptor,
     supported_inputs,
 )
+from burnish.builder import LearnerBuilder
 from burnish.learner import (
     Aggregate,
     BestCheckpoint,
@@ -26,7 +27,6 @@ from burnish.learner import (
     Interrupter,
     KeepLastNCheckpoints,
     Learner,
-    LearnerBuilder,
     LearnerCallback,
     LearnerSummary,
     MetricCheckpointingStrategy,

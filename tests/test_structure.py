@@ -91,3 +91,9 @@ def test_no_module_is_over_600_lines() -> None:
         for path in PACKAGE.rglob("*.py")
     }
     assert {path: lines for path, lines in sizes.items() if lines > 600} == {}
+
+
+def test_the_builder_wires_everything_and_nothing_imports_it() -> None:
+    graph = _graph()
+    assert {"burnish.learner.learner", "burnish.logger.jsonl"} <= graph["burnish.builder"]
+    assert [module for module, imported in graph.items() if "burnish.builder" in imported] == []

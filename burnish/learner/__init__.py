@@ -1,6 +1,5 @@
-"""The learner: steps, the builder, the fit loop, checkpoints, early stopping and events."""
+"""The learner: steps, the fit loop, checkpoints, early stopping and events."""
 
-from burnish.learner.builder import LearnerBuilder
 from burnish.learner.callbacks import LearnerCallback
 from burnish.learner.checkpoint import (
     CheckpointError,
@@ -38,7 +37,6 @@ __all__ = [
     "Interrupter",
     "KeepLastNCheckpoints",
     "Learner",
-    "LearnerBuilder",
     "LearnerCallback",
     "LearnerEvent",
     "LearnerSummary",

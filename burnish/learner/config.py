@@ -28,7 +28,7 @@ ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 
 @dataclass
 class LearnerConfig:
-    """Everything :class:`~burnish.learner.builder.LearnerBuilder` collects."""
+    """Everything :class:`~burnish.builder.LearnerBuilder` collects."""
 
     directory: Path
     train_metrics: SplitMetrics

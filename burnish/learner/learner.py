@@ -95,7 +95,7 @@ _NO_COLLECTIVES = contextlib.nullcontext()
 class Learner(Generic[ModelT]):
     """Trains a model with an optimizer and an optional learning-rate scheduler.
 
-    Built by :class:`~burnish.learner.builder.LearnerBuilder`; see its options.
+    Built by :class:`~burnish.builder.LearnerBuilder`; see its options.
     """
 
     def __init__(

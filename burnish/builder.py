@@ -1,4 +1,5 @@
-"""``LearnerBuilder``: Burn's builder, option for option."""
+"""``LearnerBuilder``: Burn's builder, option for option, and the one place that wires the
+learner to its metrics, checkpoints, loggers and renderer."""
 
 from __future__ import annotations
 
