@@ -264,6 +264,11 @@ class LearnerBuilder:
 
     def early_stopping(self, strategy: EarlyStoppingStrategy, warmup_epochs: int = 0) -> Self:
         """Stop when ``strategy`` says so, never during the first ``warmup_epochs``."""
+        if warmup_epochs < 0:
+            raise ValueError(
+                f"LearnerBuilder.early_stopping: expected warmup_epochs >= 0, received "
+                f"{warmup_epochs}"
+            )
         self._early_stopping = strategy
         self._warmup = warmup_epochs
         return self

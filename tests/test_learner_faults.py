@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from burnish import (
     CheckpointError,
@@ -19,6 +20,7 @@ from burnish import (
     Split,
     TrainOutput,
 )
+from burnish.learner.checkpoint import FileCheckpointer
 from burnish.learner.events import EndEvent, LearnerEvent
 from tests.learner_fixtures import Batch, Classifier, builder, loaders, sgd
 
@@ -234,3 +236,105 @@ def test_a_consumer_that_failed_still_receives_the_end(tmp_path: Path) -> None:
         learn.with_metric_logger(failing).build(model, sgd(model)).fit(*loaders())
     assert isinstance(failing.seen[-1], EndEvent)
     assert failing.seen[-1].reason == "error"
+
+
+def _generator_loaders() -> tuple[DataLoader[Batch], DataLoader[Batch]]:
+    """Loaders that shuffle with their own generator, not the global one."""
+    train, valid = loaders()
+    own = DataLoader(train.dataset, batch_size=16, shuffle=True, generator=torch.Generator())
+    own.generator.manual_seed(0)  # type: ignore[union-attr]
+    return own, valid
+
+
+@pytest.mark.parametrize("stop_after", [3, BATCHES, BATCHES + 2])
+def test_resume_is_exact_when_the_loader_has_its_own_generator(
+    tmp_path: Path, stop_after: int
+) -> None:
+    torch.manual_seed(3)
+    straight = Classifier()
+    learn, _ = builder(tmp_path / "straight", epochs=3)
+    learn.with_file_checkpointer().build(straight, sgd(straight)).fit(*_generator_loaders())
+
+    torch.manual_seed(3)
+    stopped, interrupter = Classifier(), Interrupter()
+    stopped.on_train_step = lambda step: interrupter.stop() if step == stop_after else None
+    learn, _ = builder(tmp_path / "split", epochs=3)
+    learn.with_file_checkpointer().with_interrupter(interrupter).build(stopped, sgd(stopped)).fit(
+        *_generator_loaders()
+    )
+    resumed = Classifier()
+    learn, _ = builder(tmp_path / "split", epochs=3)
+    learn.with_file_checkpointer().resume().build(resumed, sgd(resumed)).fit(*_generator_loaders())
+    for a, b in zip(_weights(straight), _weights(resumed), strict=True):
+        assert torch.equal(a, b)
+
+
+class NanAt(Classifier):
+    """Its loss is NaN at the given train steps only."""
+
+    def __init__(self, bad: set[int]) -> None:
+        super().__init__()
+        self.bad = bad
+
+    def train_step(self, batch: Batch) -> TrainOutput[ClassificationOutput]:
+        output = super().train_step(batch)
+        if self.train_steps not in self.bad:
+            return output
+        loss = output.loss * math.nan
+        return TrainOutput(
+            loss, ClassificationOutput(loss, output.item.output, output.item.targets)
+        )
+
+
+def test_skipping_a_batch_keeps_the_accumulation_windows(tmp_path: Path) -> None:
+    """A window whose last batch is skipped still steps at its end, on the batches admitted."""
+    steps: list[int] = []
+    model = NanAt({4})
+    optimizer = sgd(model)
+    optimizer.register_step_post_hook(lambda *_: steps.append(model.train_steps))
+    learn, _ = builder(tmp_path, epochs=1)
+    learn.grads_accumulation(4).on_nonfinite_loss("skip").build(model, optimizer).fit(loaders()[0])
+    assert steps == [4, 6]
+
+
+def test_a_stop_s_mid_epoch_checkpoint_does_not_outlive_its_epoch(tmp_path: Path) -> None:
+    """With a strategy that keeps epoch 1 alone (as a best-only one can), the stop's partial
+    checkpoint of epoch 2 is deleted at that epoch's end, not left for a later resume() to take
+    for the latest."""
+    torch.manual_seed(0)
+    model, interrupter = Classifier(), Interrupter()
+    model.on_train_step = lambda step: interrupter.stop() if step == BATCHES + 3 else None
+    learn, _ = builder(tmp_path, epochs=2)
+    learn.with_file_checkpointer(KeepFirst()).with_interrupter(interrupter).build(
+        model, sgd(model)
+    ).fit(*loaders())
+    checkpointer = FileCheckpointer(tmp_path / "checkpoint")
+    assert checkpointer.epochs() == [1, 2]  # the stop's, 3 batches into epoch 2
+    resumed = Classifier()
+    learn, _ = builder(tmp_path, epochs=2)
+    learn.with_file_checkpointer(KeepFirst()).resume().build(resumed, sgd(resumed)).fit(*loaders())
+    assert resumed.train_steps == BATCHES - 3
+    assert checkpointer.epochs() == [1]
+
+
+class KeepFirst:
+    def wanted(self, epoch: int, history: object) -> frozenset[int]:
+        return frozenset({1})
+
+
+def test_a_learner_fits_once(tmp_path: Path) -> None:
+    model = Classifier()
+    learn, _ = builder(tmp_path, epochs=1)
+    learner = learn.build(model, sgd(model))
+    learner.fit(*loaders())
+    with pytest.raises(RuntimeError, match=r"fit already.*resume\(\)"):
+        learner.fit(*loaders())
+
+
+def test_evaluate_after_a_stopped_fit_evaluates(tmp_path: Path) -> None:
+    model, interrupter = Classifier(), Interrupter()
+    model.on_train_step = lambda step: interrupter.stop() if step == 2 else None
+    learn, _ = builder(tmp_path, epochs=2)
+    learner = learn.with_interrupter(interrupter).build(model, sgd(model))
+    assert learner.fit(*loaders()).reason == "stopped"
+    assert set(learner.evaluate(loaders()[1])) == {"Loss", "Accuracy"}

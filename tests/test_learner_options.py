@@ -4,6 +4,7 @@ metric, callbacks, the best checkpoint, and steps checked at build()."""
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau, StepLR
 
 from burnish import (
+    CheckpointError,
     ClassificationOutput,
     Interrupter,
     Learner,
@@ -23,6 +25,7 @@ from burnish import (
 from burnish.metric.entry import MetricEntry
 from burnish.renderer import PlainRenderer
 from tests.learner_fixtures import Batch, Classifier, builder, loaders, sgd
+from tests.test_learner_faults import NanFrom
 
 
 def _weights(model: torch.nn.Module) -> list[torch.Tensor]:
@@ -208,8 +211,7 @@ def test_callbacks_are_called_in_order_and_can_stop(tmp_path: Path) -> None:
     assert recorder.calls == [
         ("fit_start",),
         *epoch[0],
-        *epoch[1],
-        ("checkpoint", 2, "epoch-2.pt"),  # the stop's own
+        *epoch[1],  # the epoch's checkpoint is the stop's: written once
         ("fit_end", "stopped"),
     ]
 
@@ -280,3 +282,96 @@ def test_the_plain_renderer_says_what_a_run_does(tmp_path: Path) -> None:
     lines = stream.getvalue().splitlines()
     assert "Training for 1 epoch (train)" in lines
     assert "Evaluating (test)" in lines
+
+
+def test_fp16_reads_the_device_no_more_than_the_scaler_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The skipped steps are counted by the optimizer's step hook, not by reading the scale
+    (two reads an optimizer step, before)."""
+    reads: list[str] = []
+    original = torch.Tensor.item
+
+    def item(self: torch.Tensor) -> Any:
+        frame = sys._getframe(1)
+        reads.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}")
+        return original(self)
+
+    model = Classifier()
+    learn, _ = builder(tmp_path, epochs=1)
+    learner = learn.mixed_precision("fp16").clip_grad_norm(1.0).build(model, sgd(model))
+    monkeypatch.setattr(torch.Tensor, "item", item)
+    learner.fit(loaders()[0])
+    monkeypatch.undo()
+    learner_reads = len(reads)
+    # A bare loop with the same scaler calls, for what torch itself reads.
+    reads.clear()
+    scaler = torch.amp.GradScaler("cpu")
+    optimizer = sgd(model)
+    monkeypatch.setattr(torch.Tensor, "item", item)
+    for x, y in loaders()[0]:
+        with torch.autocast("cpu", dtype=torch.float16):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad()
+    monkeypatch.undo()
+    # The two more are the scaler's own state_dict() (its scale and growth tracker), read once
+    # an epoch for the epoch's record: nothing a step.
+    assert learner_reads == len(reads) + 2
+
+
+def test_a_stop_asked_in_the_last_epoch_completes_the_run(tmp_path: Path) -> None:
+    model = Classifier()
+    learn, _ = builder(tmp_path, epochs=2)
+    result = learn.with_callback(Recorder(stop_at=2)).build(model, sgd(model)).fit(*loaders())
+    assert result.reason == "completed"
+
+
+def test_callbacks_hear_of_a_fit_that_trains_nothing_and_of_a_bad_checkpoint(
+    tmp_path: Path,
+) -> None:
+    model = Classifier()
+    learn, _ = builder(tmp_path, epochs=1)
+    learn.with_file_checkpointer().build(model, sgd(model)).fit(*loaders())
+    recorder = Recorder()
+    again = Classifier()
+    learn, _ = builder(tmp_path, epochs=1)
+    learn.with_file_checkpointer().resume().with_callback(recorder).build(again, sgd(again)).fit(
+        *loaders()
+    )
+    assert recorder.calls == [("fit_start",), ("fit_end", "completed")]
+
+    (tmp_path / "checkpoint" / "epoch-1.pt").write_bytes(b"not a checkpoint")
+    recorder = Recorder()
+    learn, _ = builder(tmp_path, epochs=2)
+    with pytest.raises(CheckpointError):
+        learn.with_file_checkpointer().resume().with_callback(recorder).build(
+            again, sgd(again)
+        ).fit(*loaders())
+    assert recorder.calls == [("error", "CheckpointError")]
+
+
+def test_a_stop_for_a_nonfinite_loss_tells_callbacks_of_its_checkpoint(tmp_path: Path) -> None:
+    recorder = Recorder()
+    model = NanFrom(first_bad=2 * 6 + 2)
+
+    class KeepFirst:
+        def wanted(self, epoch: int, history: object) -> frozenset[int]:
+            return frozenset({1})
+
+    learn, _ = builder(tmp_path, epochs=3)
+    learn = learn.with_file_checkpointer(KeepFirst()).on_nonfinite_loss("stop")
+    learn.with_callback(recorder).build(model, sgd(model)).fit(*loaders())
+    written = [call for call in recorder.calls if call[0] == "checkpoint"]
+    assert written == [("checkpoint", 1, "epoch-1.pt"), ("checkpoint", 2, "epoch-2.pt")]
+
+
+def test_a_scheduler_metric_without_a_scheduler_is_refused(tmp_path: Path) -> None:
+    model = Classifier()
+    learn, _ = builder(tmp_path)
+    with pytest.raises(ValueError, match="no learning-rate scheduler"):
+        learn.lr_scheduler_metric("Loss").build(model, sgd(model))

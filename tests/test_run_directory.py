@@ -70,3 +70,12 @@ def test_an_empty_or_missing_directory_is_fresh(tmp_path: Path) -> None:
     (tmp_path / "empty" / "checkpoint").mkdir()
     _fit(builder(tmp_path / "empty")[0])
     _fit(builder(tmp_path / "missing")[0])
+
+
+def test_versioned_runs_built_together_take_their_own_directories(tmp_path: Path) -> None:
+    first = builder(tmp_path)[0].versioned().build(Classifier(), sgd(Classifier()))
+    second = builder(tmp_path)[0].versioned().build(Classifier(), sgd(Classifier()))
+    assert (first.config.directory, second.config.directory) == (
+        tmp_path / "version-1",
+        tmp_path / "version-2",
+    )

@@ -63,4 +63,13 @@ def versioned_directory(root: Path, resume: bool) -> Path:
         if not versions:
             raise FileNotFoundError(f"no run to resume in {root}: it has no version-N directory")
         return root / f"version-{max(versions)}"
-    return root / f"version-{max(versions, default=0) + 1}"
+    # Made now, so that a run built at the same time (a sweep) takes the next one.
+    number = max(versions, default=0) + 1
+    while True:
+        directory = root / f"version-{number}"
+        try:
+            directory.mkdir(parents=True)
+        except FileExistsError:
+            number += 1
+        else:
+            return directory

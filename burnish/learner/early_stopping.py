@@ -9,7 +9,12 @@ from burnish.learner.events import Split
 from burnish.learner.history import Aggregate, Direction, MetricHistory, WatchedMetric
 from burnish.metric.base import Metric
 
-__all__ = ["EarlyStoppingStrategy", "MetricEarlyStoppingStrategy", "NoImprovementSince"]
+__all__ = [
+    "EarlyStoppingStrategy",
+    "MetricEarlyStoppingStrategy",
+    "NoImprovementSince",
+    "stops_early",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +58,10 @@ class MetricEarlyStoppingStrategy(WatchedMetric):
 
     def watched(self) -> list[tuple[Split, str]]:
         return [(self.split, self.name)]
+
+
+def stops_early(
+    strategy: EarlyStoppingStrategy | None, warmup: int, epoch: int, history: MetricHistory
+) -> bool:
+    """Whether ``strategy`` stops the run after ``epoch``; never during the warm-up epochs."""
+    return strategy is not None and epoch > warmup and strategy.should_stop(epoch, history)

@@ -8,12 +8,13 @@ consumer reads the values it needs with :func:`burnish.metric.resolve_entries`, 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, overload
 
@@ -324,6 +325,16 @@ class EventBus:
         for actor in self._actors:
             if actor.error is not None:
                 log.warning("%s failed: %s", type(actor.consumer).__name__, actor.error)
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, consumers: Sequence[EventConsumer]) -> Iterator[EventBus]:
+        """A bus whose consumers are always sent an end: ``error`` unless one came before."""
+        bus = cls(consumers)
+        try:
+            yield bus
+        finally:
+            bus.end("error")
 
     def end(self, reason: str, timeout: float = 30.0) -> None:
         if self._ended:

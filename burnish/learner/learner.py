@@ -15,7 +15,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, Generic, NoReturn, TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -35,6 +36,7 @@ from burnish.learner.checkpoint import (
 from burnish.learner.checkpoint.strategy import ActionKind
 from burnish.learner.config import FitResult, LearnerConfig, best_kept
 from burnish.learner.distributed import DistributedTraining, StopVote, Verdict
+from burnish.learner.early_stopping import stops_early
 from burnish.learner.events import (
     EndSplitEvent,
     EpochEndEvent,
@@ -58,6 +60,7 @@ from burnish.learner.resume import (
     TrainingState,
     accumulated_gradients,
     epoch_entries,
+    loader_generators,
     replay_epoch,
 )
 from burnish.learner.step import (
@@ -65,19 +68,14 @@ from burnish.learner.step import (
     batch_transfer,
     batches_total,
     check_train_output,
-    check_train_step_returns,
-    compile_step,
     declared_output,
     items_total,
+    model_steps,
     nonempty_size,
-    refuse_compiled,
     step_method,
 )
 from burnish.learner.summary import LearnerSummary
 from burnish.metric.entry import MetricEntry
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["FitResult", "Learner", "LearnerConfig", "NonFiniteLossError"]
 
@@ -86,6 +84,17 @@ log = logging.getLogger("burnish.learner")
 ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 # Under torchrun a terminal's Ctrl-C reaches each process twice (see stop_signals).
 _ECHO_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where training stands in an epoch: ``done`` batches and ``items`` into it (none: at its
+    end), and the random state it started with."""
+
+    epoch: int
+    done: int = 0
+    items: int = 0
+    rng: dict[str, Any] | None = None
 
 
 # Reusable: a training step outside a distributed run needs no collectives.
@@ -105,12 +114,8 @@ class Learner(Generic[ModelT]):
         lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None,
         config: LearnerConfig,
     ) -> None:
-        self.model = refuse_compiled(model)
-        check_train_step_returns(model)
-        compiled = config.compile_options
-        self._train_step = compile_step(step_method(model, "train_step", "TrainStep"), compiled)
-        valid_step = getattr(model, "valid_step", None)
-        self._valid_step = compile_step(valid_step, compiled) if callable(valid_step) else None
+        self.model = model
+        self._train_step, self._valid_step = model_steps(model, config.compile_options)
         self._transfer = batch_transfer(model)
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
@@ -144,6 +149,9 @@ class Learner(Generic[ModelT]):
         self._vote: StopVote | None = None
         # Whether gradients were accumulated since the last optimizer step.
         self._pending_grads = False
+        self._fitted = False
+        # The last epoch whose end was checkpointed, which a stop there need not write again.
+        self._written: int | None = None
         for split_metrics, method in (
             (config.train_metrics, "train_step"),
             (config.valid_metrics, "valid_step"),
@@ -169,15 +177,35 @@ class Learner(Generic[ModelT]):
         :func:`~burnish.distributed.shard_loader`), the model trains wrapped in
         ``DistributedDataParallel``, and every process returns the same synced results.
         """
-        config = self.config
-        config.interrupter.reset()
+        if self._fitted:
+            raise RuntimeError(
+                "this learner has fit already: a second fit would start its run over in "
+                f"{self.config.directory}; build a new learner (with resume() to continue)"
+            )
+        self._fitted = True
+        self.config.interrupter.reset()
         if valid_loader is not None:
             step_method(self.model, "valid_step", "ValidStep")
+        try:
+            finals, reason = self._run(train_loader, valid_loader)
+        except BaseException as error:
+            self._callbacks.error(error)
+            raise
+        result = self._result(finals, reason)
+        self._callbacks.fit_end(result)
+        return result
+
+    def _run(
+        self, train_loader: Iterable[Any], valid_loader: Iterable[Any] | None
+    ) -> tuple[dict[Split, dict[str, MetricEntry]], str]:
+        """The fit: each split's last epoch entries, and why it ended."""
+        config = self.config
         self._vote = StopVote(self._distributed.control_group) if is_distributed() else None
-        resume = self._begin()
+        resume = self._begin(train_loader)
         first_epoch = 1 if resume is None else resume.epoch_done + 1
         # Each split's last epoch entries: those of the checkpoint resumed from until replaced.
         finals = epoch_entries(self.history, first_epoch - 1)
+        self._callbacks.fit_start()
         if first_epoch > config.num_epochs:
             log.warning(
                 "nothing to train: the checkpoint resumed from ends epoch %d, and the run has "
@@ -185,41 +213,31 @@ class Learner(Generic[ModelT]):
                 first_epoch - 1,
                 config.num_epochs,
             )
-            return self._result(finals, "completed")
+            return finals, "completed"
         if self._vote is not None:
             train_loader = shard_loader(train_loader, pad=True)
             if valid_loader is not None:
                 valid_loader = shard_loader(valid_loader, pad=False)
         splits = (Split.TRAIN, Split.VALID) if valid_loader is not None else (Split.TRAIN,)
-        try:
-            with self._bus() as bus, quiet_collector(config.gc_freeze):
-                # Signals are ours only while training: a persistent dashboard that waits for a
-                # key at the end leaves at the first Ctrl-C.
-                with stop_signals(config.interrupter, _ECHO_SECONDS if is_distributed() else 0):
-                    start = StartEvent(config.num_epochs, splits, time.monotonic(), resume is None)
-                    bus.send(start)
-                    self._callbacks.fit_start()
-                    reason = self._epochs(
-                        bus, finals, first_epoch, resume, train_loader, valid_loader
-                    )
-                bus.end(reason)
-                if self._vote is not None:
-                    # Every process returns once rank 0 has written the run's files: a process
-                    # resuming at once must find the last checkpoint.
-                    with collective("waiting for rank 0 to write its files"):
-                        dist.barrier(group=self._distributed.control_group)
-                if reason == "nonfinite_loss":
-                    # A consumer's check of the steps that followed the non-finite loss (NaN
-                    # scores from NaN weights) failed because of it: the policy has acted.
-                    bus.log_failures()
-                else:
-                    bus.raise_if_failed()
-        except BaseException as error:
-            self._callbacks.error(error)
-            raise
-        result = self._result(finals, reason)
-        self._callbacks.fit_end(result)
-        return result
+        with self._bus() as bus, quiet_collector(config.gc_freeze):
+            # Signals are ours only while training: a persistent dashboard that waits for a key
+            # at the end leaves at the first Ctrl-C.
+            with stop_signals(config.interrupter, _ECHO_SECONDS if is_distributed() else 0):
+                bus.send(StartEvent(config.num_epochs, splits, time.monotonic(), resume is None))
+                reason = self._epochs(bus, finals, first_epoch, resume, train_loader, valid_loader)
+            bus.end(reason)
+            if self._vote is not None:
+                # Every process returns once rank 0 has written the run's files: a process
+                # resuming at once must find the last checkpoint.
+                with collective("waiting for rank 0 to write its files"):
+                    dist.barrier(group=self._distributed.control_group)
+            if reason == "nonfinite_loss":
+                # A consumer's check of the steps that followed the non-finite loss (NaN scores
+                # from NaN weights) failed because of it: the policy has acted.
+                bus.log_failures()
+            else:
+                bus.raise_if_failed()
+        return finals, reason
 
     def _epochs(  # noqa: PLR0917 - the fit's state, passed on once
         self,
@@ -246,17 +264,23 @@ class Learner(Generic[ModelT]):
                 bus.send(EpochEndEvent(epoch))
                 self._callbacks.epoch_end(epoch, finals)
                 self._epoch_done(epoch, watch)
-                if self._should_stop_early(epoch):
+                config = self.config
+                if stops_early(
+                    config.early_stopping, config.early_stopping_warmup, epoch, self.history
+                ):
                     return "early_stopped"
                 self._stop_at_epoch_end(epoch)
         except Stopped as stopped:
             return stopped.reason
         return "completed"
 
-    def _begin(self) -> ResumePoint | None:
+    def _begin(self, train_loader: Iterable[Any]) -> ResumePoint | None:
         """Load the checkpoint to resume from, if any; where it left off. The state this fit
         starts from is the first one known to train on finite losses."""
         config = self.config
+        # Their states are the loader's part of the random state: a resumed epoch draws the
+        # same order only if they are restored with the global ones.
+        self._state.generators = loader_generators(train_loader)
         if is_main_process() and (
             config.checkpointing is not None or config.resume_from is not None
         ):
@@ -277,6 +301,7 @@ class Learner(Generic[ModelT]):
         Returns each metric's entry for the split; empty when stopped before its end.
         """
         step_method(self.model, "valid_step", "ValidStep")
+        self.config.interrupter.reset()
         if is_distributed():
             loader = shard_loader(loader, pad=False)
         finals: dict[str, MetricEntry] = {}
@@ -298,11 +323,7 @@ class Learner(Generic[ModelT]):
         summary = LearnerSummary.from_history(self.history, type(self.model).__qualname__)
         if self.config.summary and is_main_process():
             print(summary, flush=True)
-        if self._optimization.skipped_steps:
-            log.warning(
-                "fp16: %d optimizer steps were skipped for overflowing gradients",
-                self._optimization.skipped_steps,
-            )
+        self._optimization.report()
         best = best_kept(self.config.checkpointing, self.history, self.checkpointer)
         return FitResult(self.model, finals, summary, reason, best)
 
@@ -356,31 +377,24 @@ class Learner(Generic[ModelT]):
                     optimization.backward(output.loss)
                     self._pending_grads = True
             now = time.monotonic()
-            # A skipped batch (non-finite loss) is left out of training and metrics alike.
+            # A window's optimizer step comes at its end, on the batches admitted: a skipped
+            # batch (non-finite loss) is left out of training and metrics alike.
+            if steps_optimizer and self._pending_grads:
+                optimization.step()
+                self._pending_grads = False
             if admitted:
-                if steps_optimizer:
-                    optimization.step()
-                    self._pending_grads = False
                 metrics.record(output.item, items, self.iteration, lrs, now)
             if vote is not None or now >= watch.due or config.interrupter.should_stop():
-                self._after_step(watch, bus, epoch=epoch, done=done, items=items, rng=epoch_rng)
-        self._train_epoch_end(watch, epoch=epoch, done=done, items=items, epoch_rng=epoch_rng)
+                self._after_step(watch, bus, Position(epoch, done, items, epoch_rng))
+        self._train_epoch_end(watch, Position(epoch, done, items, epoch_rng))
         return self._end_split(Split.TRAIN, epoch, metrics, bus)
 
-    def _train_epoch_end(
-        self,
-        watch: LossWatch,
-        *,
-        epoch: int,
-        done: int,
-        items: int,
-        epoch_rng: dict[str, Any],
-    ) -> None:
+    def _train_epoch_end(self, watch: LossWatch, at: Position) -> None:
         """Step on what the last window accumulated, and check every loss before the epoch's
         values are computed (a NaN loss explains a metric's failed check)."""
-        if done == 0:
+        if at.done == 0:
             raise ValueError(
-                f"the train loader yielded no batches in epoch {epoch}: is the dataset empty, "
+                f"the train loader yielded no batches in epoch {at.epoch}: is the dataset empty, "
                 "or drop_last=True with fewer items than one batch?"
             )
         if self._pending_grads:
@@ -391,19 +405,10 @@ class Learner(Generic[ModelT]):
             self._check_losses(watch, force=True)
         else:
             verdict = vote.agree(self.config.interrupter.should_stop(), watch.look(force=True))
-            self._obey(verdict, watch, epoch=epoch, done=done, items=items, epoch_rng=epoch_rng)
+            self._obey(verdict, watch, at)
         self._optimization.train_epoch_done()
 
-    def _after_step(
-        self,
-        watch: LossWatch,
-        bus: EventBus,
-        *,
-        epoch: int,
-        done: int,
-        items: int,
-        rng: dict[str, Any],
-    ) -> None:
+    def _after_step(self, watch: LossWatch, bus: EventBus, at: Position) -> None:
         """Act on non-finite losses, a consumer's error and stop requests: on one process, when
         a check is due (:attr:`LossWatch.due`) or a stop asked for; in a distributed run, on
         the vote, which every process reads at the same step."""
@@ -417,25 +422,16 @@ class Learner(Generic[ModelT]):
             self._check_losses(watch)
             if interrupter.should_stop():
                 self._check_losses(watch, force=True)
-                self._save(epoch, done, items, rng)
+                self._save(at)
                 raise Stopped("stopped")
             return
         verdict = vote.cast(interrupter.should_stop(), watch.look())
         if verdict.stop:
             # The last losses are checked before the state is saved, as on one process.
             verdict = vote.agree(True, watch.look(force=True))
-        self._obey(verdict, watch, epoch=epoch, done=done, items=items, epoch_rng=rng)
+        self._obey(verdict, watch, at)
 
-    def _obey(
-        self,
-        verdict: Verdict,
-        watch: LossWatch,
-        *,
-        epoch: int,
-        done: int,
-        items: int,
-        epoch_rng: dict[str, Any] | None,
-    ) -> None:
+    def _obey(self, verdict: Verdict, watch: LossWatch, at: Position) -> None:
         if verdict.nonfinite_rank is not None:
             self._nonfinite(
                 watch,
@@ -444,7 +440,7 @@ class Learner(Generic[ModelT]):
                 "error says where",
             )
         if verdict.stop:
-            self._save(epoch, done, items, epoch_rng)
+            self._save(at)
             raise Stopped("stopped")
 
     def _check_losses(self, watch: LossWatch, force: bool = False) -> None:
@@ -455,11 +451,21 @@ class Learner(Generic[ModelT]):
         """Act on the policy, with the model sent back to the last state known to train on
         finite losses: steps after a non-finite loss may have made its weights NaN, and no NaN
         must reach the model returned or a checkpoint."""
-        stop_checkpoint = watch.policy == "stop" and self.config.checkpointing is not None
-        what = self._state.go_back(stop_checkpoint and is_main_process())
-        if what is not None:
+        finite = self._state.go_back()
+        if finite is not None:
+            record, what = finite
             self._pending_grads = False
             message = f"{message} (the model now holds {what})"
+            epoch = int(record["learner"]["epoch"])
+            # A stop ends with a checkpoint: that state's, if its epoch has none.
+            if (
+                watch.policy == "stop"
+                and self.config.checkpointing is not None
+                and is_main_process()
+                and epoch > 0
+                and epoch not in self.checkpointer.epochs()
+            ):
+                self._write(epoch, record)
         watch.fail(message)
 
     def _stop_at_epoch_end(self, epoch: int) -> None:
@@ -468,9 +474,13 @@ class Learner(Generic[ModelT]):
         process agrees first: shares of validation data differ, so no validation step is a
         collective."""
         vote, asked = self._vote, self.config.interrupter.should_stop()
-        if vote.agree(asked, False).stop if vote is not None else asked:
-            self._save(epoch, 0, 0, None)
-            raise Stopped("stopped")
+        if not (vote.agree(asked, False).stop if vote is not None else asked):
+            return
+        if epoch == self.config.num_epochs:
+            return  # the last epoch: the run is complete, not stopped
+        if self._written != epoch:
+            self._save(Position(epoch))
+        raise Stopped("stopped")
 
     def _continue(self, resume: ResumePoint | None) -> bool:
         """Give a resumed epoch its metrics' state and the gradients accumulated since its last
@@ -512,7 +522,7 @@ class Learner(Generic[ModelT]):
                     metrics.flush()
                     if split is Split.VALID:
                         # This epoch's training is complete; its partial validation is not kept.
-                        self._save(epoch, 0, 0, None)
+                        self._save(Position(epoch))
                     raise Stopped("stopped")
         return self._end_split(split, epoch, metrics, bus)
 
@@ -526,12 +536,6 @@ class Learner(Generic[ModelT]):
                 value = update.entry.numeric.value
                 self.history.record(split, update.entry.name, epoch, value)
         return {update.entry.name: update.entry for update in updates}
-
-    def _should_stop_early(self, epoch: int) -> bool:
-        strategy = self.config.early_stopping
-        if strategy is None or epoch <= self.config.early_stopping_warmup:
-            return False
-        return strategy.should_stop(epoch, self.history)
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -553,43 +557,40 @@ class Learner(Generic[ModelT]):
             else:
                 self.checkpointer.delete(action.epoch)
 
-    def _save(
-        self, epoch: int, batches_done: int, items: int, epoch_rng: dict[str, Any] | None
-    ) -> None:
-        """Checkpoint a stop: at an epoch's end, or ``batches_done`` into it."""
+    def _save(self, at: Position) -> None:
+        """Checkpoint a stop: at an epoch's end, or ``at.done`` batches into it."""
         # Every step trained on so far is logged before stopping, checkpoint or not.
         self.config.train_metrics.flush()
         if self.config.checkpointing is None:
             return
         record = self._state.record(
-            epoch, self.iteration, batches_done=batches_done, items=items, epoch_rng=epoch_rng
+            at.epoch, self.iteration, batches_done=at.done, items=at.items, epoch_rng=at.rng
         )
-        if batches_done:
+        if at.done:
             # Mid-epoch, the epoch's metrics continue from here on resume. In a distributed run,
             # every process's (a collective), merged: rank 0 continues them.
             record["learner"]["train_metrics"] = self.config.train_metrics.state_dict()
             if self._pending_grads:
                 record["gradients"] = accumulated_gradients(self.model, self._vote is not None)
         if is_main_process():
-            self._write(epoch, record)
+            self._write(at.epoch, record)
 
     def _write(self, epoch: int, record: dict[str, Any]) -> None:
         self._callbacks.checkpoint(epoch, self.checkpointer.save(epoch, record))
+        self._written = epoch if record["learner"]["batches_done"] == 0 else None
 
     # -- plumbing ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _bus(self) -> Iterator[EventBus]:
         # Only rank 0 shows and logs: the other processes are quiet.
-        consumers = [
-            *([self.config.renderer] if self.config.renderer is not None else []),
-            *self.config.loggers,
-        ]
-        bus = EventBus(consumers if is_main_process() else [])
-        try:
-            yield bus
-        finally:
-            bus.end("error")
-            # Metrics holding resources (the system sampler's thread) let them go.
-            self.config.train_metrics.close()
-            self.config.valid_metrics.close()
+        renderer = [self.config.renderer] if self.config.renderer is not None else []
+        with EventBus.running(
+            [*renderer, *self.config.loggers] if is_main_process() else []
+        ) as bus:
+            try:
+                yield bus
+            finally:
+                # Metrics holding resources (the system sampler's thread) let them go.
+                self.config.train_metrics.close()
+                self.config.valid_metrics.close()

@@ -76,7 +76,27 @@ class Optimization:
         self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
         self._device_type = device.type
         self._dtype = None if precision is None else _DTYPES[precision]
-        self.skipped_steps = 0
+        # Optimizer steps asked of the scaler, and those the optimizer took (counted by its
+        # step hook): their difference is what the scaler skipped, known without a read.
+        self._attempted = self._taken = 0
+        if self.scaler is not None:
+            optimizer.register_step_post_hook(self._count_step)
+
+    def _count_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self._taken += 1
+
+    @property
+    def skipped_steps(self) -> int:
+        """Optimizer steps the fp16 scaler skipped for overflowing gradients."""
+        return self._attempted - self._taken
+
+    def report(self) -> None:
+        """Say how many optimizer steps the fp16 scaler skipped, if any."""
+        if self.skipped_steps:
+            log.warning(
+                "fp16: %d optimizer steps were skipped for overflowing gradients",
+                self.skipped_steps,
+            )
 
     def autocast(self) -> AbstractContextManager[Any]:
         """Where a step's forward pass runs: under autocast with mixed precision."""
@@ -105,12 +125,9 @@ class Optimization:
         if scaler is None:
             optimizer.step()
         else:
-            scale = scaler.get_scale()
+            self._attempted += 1
             scaler.step(optimizer)
             scaler.update()
-            # The scale drops exactly when the step was skipped for overflowing gradients;
-            # both reads follow the one the scaler's step has already made.
-            self.skipped_steps += scaler.get_scale() < scale
         optimizer.zero_grad(set_to_none=True)
         if self._per_iteration:
             assert self.scheduler is not None
@@ -152,6 +169,11 @@ def check_scheduler(scheduler: Scheduler | None, metric: tuple[Split, str] | Non
         raise ValueError(
             "ReduceLROnPlateau steps on a metric's epoch values: name it with "
             "LearnerBuilder.lr_scheduler_metric(name, split), e.g. ('Loss', Split.VALID)"
+        )
+    if metric is not None and scheduler is None:
+        raise ValueError(
+            f"LearnerBuilder.lr_scheduler_metric{metric[1], metric[0].value}: build() was given "
+            "no learning-rate scheduler to step"
         )
     if metric is not None and scheduler is not None and not on_metric:
         raise ValueError(

@@ -13,7 +13,7 @@ import collections
 import contextlib
 import itertools
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -33,6 +33,7 @@ __all__ = [
     "accumulated_gradients",
     "epoch_entries",
     "host_copy",
+    "loader_generators",
     "replay_epoch",
     "rng_state",
     "set_rng_state",
@@ -41,8 +42,23 @@ __all__ = [
 CHECKPOINT_FORMAT = 1
 
 
-def rng_state() -> dict[str, Any]:
+def loader_generators(loader: object) -> list[torch.Generator]:
+    """The generators a data loader draws its order (and its workers' seeds) from, when it
+    has its own rather than the global one."""
+    found: list[torch.Generator] = []
+    sampler = getattr(loader, "sampler", None)
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    for owner in (loader, sampler, getattr(batch_sampler, "sampler", None)):
+        generator = getattr(owner, "generator", None)
+        if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
+            found.append(generator)
+    return found
+
+
+def rng_state(generators: Sequence[torch.Generator] = ()) -> dict[str, Any]:
+    """The random states: the global ones, and those of ``generators`` (a loader's own)."""
     state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    state["generators"] = [generator.get_state() for generator in generators]
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     with contextlib.suppress(ImportError):
@@ -55,8 +71,12 @@ def rng_state() -> dict[str, Any]:
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any], generators: Sequence[torch.Generator] = ()) -> None:
     torch.set_rng_state(state["torch"])
+    saved = state.get("generators", [])
+    if len(saved) == len(generators):
+        for generator, generator_state in zip(generators, saved, strict=True):
+            generator.set_state(generator_state)
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
@@ -125,6 +145,8 @@ class TrainingState:
         self.lr_scheduler = lr_scheduler
         self.history = history
         self.checkpointer = checkpointer
+        # The train loader's own generators, whose states records keep with the global ones.
+        self.generators: list[torch.Generator] = []
         # A host copy of a record, and what it is (see keep_finite).
         self._finite: tuple[dict[str, Any], str] | None = None
 
@@ -154,7 +176,7 @@ class TrainingState:
                 "items": items,
                 "iteration": iteration,
                 "history": self.history.state_dict(),
-                "rng": rng_state(),
+                "rng": rng_state(self.generators),
                 "epoch_rng": epoch_rng,
                 "train_metrics": None,
             },
@@ -167,7 +189,7 @@ class TrainingState:
             raise CheckpointError(f"no checkpoint to resume from in {self.checkpointer.directory}")
         record = self.checkpointer.load(epoch, device)
         point = self.load(record, str(self.checkpointer.path(epoch)))
-        set_rng_state(point.rng)
+        set_rng_state(point.rng, self.generators)
         return point
 
     def load(self, record: dict[str, Any], source: str) -> ResumePoint:
@@ -211,17 +233,14 @@ class TrainingState:
         """
         self._finite = (host_copy(record), what)
 
-    def go_back(self, checkpoint: bool) -> str | None:
-        """Load the last finite state (see :meth:`keep_finite`), and with ``checkpoint`` write it
-        as its epoch's checkpoint if that epoch has none; what the model now holds."""
+    def go_back(self) -> tuple[dict[str, Any], str] | None:
+        """Load the last finite state (see :meth:`keep_finite`); its record, and what the model
+        now holds."""
         if self._finite is None:
             return None
-        record, what = self._finite
+        record, _ = self._finite
         self.load(record, "the last finite state")
-        epoch = int(record["learner"]["epoch"])
-        if checkpoint and epoch > 0 and epoch not in self.checkpointer.epochs():
-            self.checkpointer.save(epoch, record)
-        return what
+        return self._finite
 
     def set_gradients(self, gradients: dict[str, torch.Tensor]) -> None:
         """Give the parameters the gradients a record accumulated (checked when it was loaded)."""
@@ -250,14 +269,15 @@ def replay_epoch(
     on. The skip is eager: samplers draw their shuffle seed on the first batch, which must
     happen under the epoch's starting random state, not the interrupted one.
     """
+    generators = loader_generators(loader)
     if resume is not None and resume.epoch_rng is not None:
-        set_rng_state(resume.epoch_rng)
-    epoch_rng = rng_state()
+        set_rng_state(resume.epoch_rng, generators)
+    epoch_rng = rng_state(generators)
     batches = iter(loader)
     if resume is None:
         return epoch_rng, batches, (0, 0, 0)
     collections.deque(itertools.islice(batches, resume.batches_done), maxlen=0)
-    set_rng_state(resume.rng)
+    set_rng_state(resume.rng, generators)
     return epoch_rng, batches, resume.position
 
 

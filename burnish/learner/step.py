@@ -21,6 +21,7 @@ __all__ = [
     "batches_total",
     "declared_output",
     "items_total",
+    "model_steps",
     "move_to_device",
     "step_method",
 ]
@@ -173,6 +174,18 @@ def check_train_step_returns(model: object) -> None:
             f"{type(model).__qualname__}.train_step is annotated to return {declared!r}: it "
             f"must return TrainOutput(loss, item), annotated TrainOutput[{item}]"
         )
+
+
+def model_steps(
+    model: object, compile_options: dict[str, Any] | None
+) -> tuple[Callable[[Any], Any], Callable[[Any], Any] | None]:
+    """The model's ``train_step`` and ``valid_step`` (if it has one), compiled with
+    ``compile_options``; a model whose steps cannot be what the learner calls is refused."""
+    refuse_compiled(model)
+    check_train_step_returns(model)
+    train = compile_step(step_method(model, "train_step", "TrainStep"), compile_options)
+    valid = getattr(model, "valid_step", None)
+    return train, compile_step(valid, compile_options) if callable(valid) else None
 
 
 def refuse_compiled(model: ModelT) -> ModelT:

@@ -113,7 +113,8 @@ def plan(
     """Save ``epoch`` if wanted, then delete what is on disk and no longer wanted."""
     wanted = strategy.wanted(epoch, history)
     actions = [CheckpointingAction.save(epoch)] if epoch in wanted else []
-    actions += [CheckpointingAction.delete(e) for e in sorted(set(on_disk) - wanted - {epoch})]
+    # The epoch's own file too, when not wanted: a stop's mid-epoch checkpoint it outlived.
+    actions += [CheckpointingAction.delete(e) for e in sorted(set(on_disk) - wanted)]
     return actions
 
 
