@@ -99,8 +99,11 @@ def main() -> None:
     train_loader, valid_loader = digits_loaders(args.batch_size)
     model = DigitsCnn()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.lr, total_steps=args.epochs * len(train_loader)
+    # Cosine decay over the run's steps. A resumed run keeps the schedule it was saved with
+    # (its state is in the checkpoint); one given more epochs goes on past its end, where a
+    # cosine schedule rises again rather than failing as a one-cycle schedule does.
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=args.epochs * len(train_loader), eta_min=args.lr / 25
     )
     # Each run writes a directory of its own (runs/digits/version-N): a second demo keeps the
     # first, and --resume continues the newest.
