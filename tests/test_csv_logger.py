@@ -157,3 +157,28 @@ def test_a_logger_class_is_made_for_a_versioned_run_directory(tmp_path: Path) ->
     learner.fit(*loaders())
     assert learner.config.directory == tmp_path / "version-1"
     _assert_equals_the_jsonl_log(tmp_path / "version-1")
+
+
+def test_a_row_torn_inside_its_last_cell_is_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A crash can cut a row's last number short and leave every cell: the row is not kept."""
+    model = Classifier()
+    learn, _ = builder(tmp_path, epochs=2)
+    learn.with_metric_logger(CsvMetricLogger).with_file_checkpointer(KeepLastNCheckpoints(4)).build(
+        model, sgd(model)
+    ).fit(*loaders())
+    path = tmp_path / "metrics.csv"
+    text = path.read_text()
+    path.write_text(text[: text.rstrip("\n").rfind(".") + 2])  # keeps one decimal of the last
+    resumed = Classifier()
+    learn, _ = builder(tmp_path, epochs=3)
+    learn.with_metric_logger(CsvMetricLogger).with_file_checkpointer(
+        KeepLastNCheckpoints(4)
+    ).resume().build(resumed, sgd(resumed)).fit(*loaders())
+    assert "skipped 1 row(s)" in caplog.text
+    run = read_run(tmp_path)
+    for _, row in pd.read_csv(path).iterrows():
+        for name in ("Loss", "Accuracy"):
+            logged = run.epoch_entries[(Split(row["split"]), name, row["epoch"])].value
+            assert row[name] == logged, (row["split"], row["epoch"], name)

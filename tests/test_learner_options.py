@@ -4,6 +4,7 @@ metric, callbacks, the best checkpoint, and steps checked at build()."""
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from burnish import (
     LearnerCallback,
     LossMetric,
     Split,
+    read_run,
 )
 from burnish.metric.entry import MetricEntry
 from burnish.renderer import PlainRenderer
@@ -375,3 +377,18 @@ def test_a_scheduler_metric_without_a_scheduler_is_refused(tmp_path: Path) -> No
     learn, _ = builder(tmp_path)
     with pytest.raises(ValueError, match="no learning-rate scheduler"):
         learn.lr_scheduler_metric("Loss").build(model, sgd(model))
+
+
+def test_an_evaluation_logs_test_steps_and_keeps_the_run_s_epochs(tmp_path: Path) -> None:
+    model = Classifier()
+    learn, memory = builder(tmp_path, epochs=3)
+    learner = learn.build(model, sgd(model))
+    learner.fit(*loaders())
+    learner.evaluate(loaders()[1])
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    last_start = max(i for i, record in enumerate(records) if record["event"] == "start")
+    after = [record for record in records[last_start:] if record["event"] == "steps"]
+    assert after
+    assert {record["split"] for record in after} == {"test"}
+    assert read_run(tmp_path).epoch_total == 3
+    assert memory.steps[Split.TEST]["Loss"]

@@ -8,7 +8,7 @@ import logging
 import math
 import pickle
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -356,7 +356,7 @@ def test_a_device_index_beyond_the_machines(caplog: pytest.LogCaptureFixture) ->
     sampler = manual(FakeNvml(*TWO))
     metric = GpuTemperature(5, sampler)
     (entry,) = run(sampler, metric, ticks=3)
-    assert entry.formatted == "epoch n/a - batch n/a"
+    assert entry.formatted == "n/a (NVML lists 2 GPU(s), no GPU 5)"
     assert warnings_of(caplog) == [
         "GPU Temperature 5 is not available: NVML lists 2 GPU(s), no GPU 5"
     ]
@@ -545,3 +545,19 @@ def test_a_failing_poll_does_not_end_the_sampler_thread(
     sampler.stop()
     assert sampler.latest.seq >= 2
     assert warnings_of(caplog) == ["System sampling failed: RuntimeError('bug')"]
+
+
+@pytest.mark.parametrize(
+    ("nvml", "device", "reason"),
+    [
+        (lambda: FakeNvml(FakeDevice(unsupported={"temperature"})), 0, "Not Supported"),
+        (lambda: FakeNvml(FakeDevice()), 3, "no GPU 3"),
+    ],
+)
+def test_a_gpu_value_that_cannot_be_read_says_why(
+    nvml: Callable[[], FakeNvml], device: int, reason: str
+) -> None:
+    sampler = manual(nvml())
+    (entry,) = run(sampler, GpuTemperature(device, sampler), ticks=2)
+    assert entry.formatted.startswith("n/a (")
+    assert reason in entry.formatted

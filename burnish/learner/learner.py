@@ -505,7 +505,7 @@ class Learner(Generic[ModelT]):
         # A stop asked for meanwhile waits for the end of the split (see _stop_at_epoch_end).
         stoppable = not is_distributed()
         total_items = items_total(loader)
-        metrics.start(bus.send_steps, epoch, config.num_epochs, total_items)
+        metrics.start(bus.send_steps, epoch, config.num_epochs, total_items, split)
         bus.send(StartSplitEvent(split, epoch, total_items))
         items = 0
         with torch.no_grad():

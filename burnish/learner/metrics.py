@@ -136,7 +136,7 @@ class SplitMetrics:
         registered: Sequence[RegisteredMetric],
         limits: BlockLimits | None = None,
     ) -> None:
-        self.split = split
+        self.split = self._split = split
         self.registered = tuple(registered)
         self.limits = BlockLimits() if limits is None else limits
         try:
@@ -167,10 +167,13 @@ class SplitMetrics:
         epoch: int,
         epoch_total: int,
         items_total: int | None,
+        split: Split | None = None,
     ) -> None:
         """Begin the split's epoch: clear the metrics; the steps' events go to ``publish``,
-        a block's at once, once its metrics are updated."""
+        a block's at once, once its metrics are updated. ``split``: the split the steps are
+        of, when not the metrics' own (the validation metrics evaluate a test split)."""
         self.clear()
+        self.split = self._split if split is None else split
         self._publish = publish
         self._epoch, self._epoch_total, self._items_total = epoch, epoch_total, items_total
 
@@ -252,7 +255,7 @@ class SplitMetrics:
         try:
             self.collection.load_state_dict(states)
         except ValueError as error:
-            raise ValueError(f"{self.split.value} metrics: {error}") from error
+            raise ValueError(f"{self._split.value} metrics: {error}") from error
 
     def close(self) -> None:
         self.collection.close()

@@ -18,6 +18,7 @@ the new one; otherwise rows are appended, once per epoch.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 from collections.abc import Sequence
@@ -108,7 +109,12 @@ class CsvMetricLogger:
         write leaves it out: pandas would read a torn row as a row of NaNs, or refuse a long one."""
         try:
             with self.path.open(encoding="utf-8", newline="") as file:
-                lines = list(csv.reader(file))
+                text = file.read()
+            lines = list(csv.reader(io.StringIO(text, newline="")))
+            if text and not text.endswith("\n") and len(lines) > 1:
+                # Its last row was cut short (a crash, a full disk), even where it still has
+                # every cell: its last number may have lost digits.
+                lines[-1] = []
         # Not UTF-8 text, or not CSV (a field over the csv module's limit): not a file this
         # logger wrote.
         except (UnicodeDecodeError, csv.Error):
@@ -124,7 +130,7 @@ class CsvMetricLogger:
         self._columns = header
         skipped = 0
         for cells in lines[1:]:
-            if len(cells) != len(header) or not cells[0].isdigit():
+            if len(cells) != len(header) or not cells[0].isdigit():  # torn, or edited
                 skipped += 1
                 continue
             row = dict(zip(header, cells, strict=True))

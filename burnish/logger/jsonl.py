@@ -419,7 +419,9 @@ class RunLog:
     def apply(self, record: LogRecord) -> None:
         """Add a record, read after those already added."""
         if isinstance(record, StartRecord):
-            self.epoch_total = record.epoch_total
+            # An evaluation of the run (a test split alone) does not change its epochs.
+            if record.splits != (Split.TEST,):
+                self.epoch_total = record.epoch_total
             self.end_reason = None
         elif isinstance(record, StepsRecord):
             for step in record.steps:

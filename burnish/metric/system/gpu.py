@@ -59,6 +59,7 @@ class _DeviceMetric(SampledMetric):
                 f"gpu-missing-{self.name}",
                 f"{self.name} is not available: NVML lists {len(gpus)} GPU(s), "
                 f"no GPU {self.device}",
+                Need.GPU,
             )
             return math.nan
         return self.quantity(gpus[self.device])

@@ -374,7 +374,9 @@ class SystemSampler:
         except GpuQueryError as error:
             if error.kind == "lost":
                 return self._lost(index, str(error))
-            self.warn_once(f"gpu-info-{index}", f"NVML could not identify GPU {index}: {error}")
+            self.warn_once(
+                f"gpu-info-{index}", f"NVML could not identify GPU {index}: {error}", Need.GPU
+            )
             return self._absent(index)
         memory_used, memory_total = memory if memory is not None else (NAN, NAN)
         allocated, reserved = torch_memory.get(normalise_uuid(info.uuid), (NAN, NAN))
@@ -400,13 +402,16 @@ class SystemSampler:
             if error.kind == "lost":
                 raise
             if error.kind == "unsupported":
-                self.warn_once(f"gpu-unsupported-{what}", f"GPU {what} is not available: {error}")
+                message = f"GPU {what} is not available: {error}"
+                self.warn_once(f"gpu-unsupported-{what}", message, Need.GPU)
             else:
-                self.warn_once(f"gpu-error-{what}", f"NVML could not read GPU {what}: {error}")
+                message = f"NVML could not read GPU {what}: {error}"
+                self.warn_once(f"gpu-error-{what}", message, Need.GPU)
             return None
 
     def _lost(self, index: int, why: str) -> GpuSample:
-        self.warn_once(f"gpu-lost-{index}", f"GPU {index} is not available any more: {why}")
+        message = f"GPU {index} is not available any more: {why}"
+        self.warn_once(f"gpu-lost-{index}", message, Need.GPU)
         return self._absent(index)
 
     def _absent(self, index: int) -> GpuSample:

@@ -179,10 +179,12 @@ class DashboardState:
                 self._epoch_items_known.add(key)
             self.eta.start_split(event.split)
         elif isinstance(event, StartEvent):
-            # A resumed run starts after its logged history, which ended.
+            # A resumed run starts after its logged history, which ended. An evaluation of the
+            # run (a test split alone) keeps the run's epochs and start.
             self.ended_at = self.end_reason = None
-            self.started_at = event.started_at
-            self.progress.epoch_total = event.epoch_total
+            if event.splits != (Split.TEST,) or self.started_at is None:
+                self.started_at = event.started_at
+                self.progress.epoch_total = event.epoch_total
             self.splits = event.splits
         elif isinstance(event, EndEvent):
             self.ended_at = event.at
