@@ -182,3 +182,14 @@ def test_a_row_torn_inside_its_last_cell_is_left_out(
         for name in ("Loss", "Accuracy"):
             logged = run.epoch_entries[(Split(row["split"]), name, row["epoch"])].value
             assert row[name] == logged, (row["split"], row["epoch"], name)
+
+
+def test_the_csv_is_as_readable_as_the_jsonl_log(tmp_path: Path) -> None:
+    model = Classifier()
+    learn, _ = builder(tmp_path, epochs=1)
+    learn.with_metric_logger(CsvMetricLogger).build(model, sgd(model)).fit(*loaders())
+
+    def mode(name: str) -> int:
+        return (tmp_path / name).stat().st_mode & 0o777
+
+    assert mode("metrics.csv") == mode("metrics.jsonl")  # what the umask allows, not 0600

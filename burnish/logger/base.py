@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -158,6 +159,16 @@ def open_to_append(path: Path, newline: str | None = None) -> TextIO:
     return file
 
 
+def _new_file_mode() -> int:
+    """The mode ``open`` gives a new file: 0666 less the process's umask, read where the system
+    tells it without changing it (``os.umask`` would, for every thread, for a moment)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    return 0o644
+
+
 def write_atomically(
     path: Path, write: Callable[[TextIO], None], newline: str | None = None
 ) -> None:
@@ -168,6 +179,8 @@ def write_atomically(
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline=newline) as file:
             write(file)
+        # mkstemp makes the file private (0600): a log is as readable as the JSONL log is.
+        os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else _new_file_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
