@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 
-from burnish.renderer.frame import Line, box, fit
+from burnish.renderer.frame import Line, box, fit, render_sized
 from burnish.renderer.tui.compare import (
     CompareControls,
     ComparedRun,
@@ -119,7 +119,4 @@ class CompareScreen:
         return [*lines[:height], *([blank] * (height - len(lines)))]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        newline = Segment.line()
-        for line in self.lines(console, options.max_width, options.height or console.height):
-            yield from line
-            yield newline
+        return render_sized(self, console, options, console.height)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 
-from burnish.renderer.frame import Line, Sized, fit, join_columns, split
+from burnish.renderer.frame import Line, Sized, fit, join_columns, render_sized, split
 from burnish.renderer.tui.keys import Controls
 from burnish.renderer.tui.metrics import MetricsPanel
 from burnish.renderer.tui.plots import PlotsPanel, RunPlots
@@ -93,7 +93,4 @@ class Dashboard:
         return [*lines[:height], *([blank] * (height - len(lines)))]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        newline = Segment.line()
-        for line in self.lines(console, options.max_width, options.height or console.height):
-            yield from line
-            yield newline
+        return render_sized(self, console, options, console.height)
