@@ -229,6 +229,8 @@ def test_early_stopping_after_no_improvement_and_warmup(tmp_path: Path) -> None:
     )
     assert result.reason == "early_stopped"
     assert model.train_steps == 4 * 6
+    # The summary counts the epochs run, not those configured.
+    assert result.summary.epochs == 4
 
 
 def test_gradient_accumulation_equals_a_larger_batch(tmp_path: Path) -> None:

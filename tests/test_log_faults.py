@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from burnish import LearnerSummary, MetricEarlyStoppingStrategy, NoImprovementSince, read_run
+from burnish import LearnerSummary, read_run
 from burnish.cli import LogReplay, main, view
 from burnish.learner.events import (
     EndEvent,
@@ -24,11 +24,9 @@ from burnish.learner.events import (
     Split,
     StartEvent,
 )
-from burnish.learner.history import Direction, MetricHistory
+from burnish.learner.history import MetricHistory
 from burnish.logger.jsonl import JsonlMetricLogger, RunLog
-from burnish.metric import AccuracyMetric
 from burnish.metric.entry import MetricEntry, NumericEntry
-from tests.learner_fixtures import Classifier, builder, loaders, sgd
 
 START = {"event": "start", "epoch_total": 3, "splits": ["train"]}
 STEPS = {
@@ -270,24 +268,6 @@ def test_cli_summary_counts_the_epochs_logged(
     write_log(tmp_path, {**START, "epoch_total": 40}, *epochs)
     assert main(["summary", str(tmp_path)]) == 0
     assert "Total Epochs: 16" in capsys.readouterr().out
-
-
-def test_the_learners_summary_counts_the_epochs_run_before_early_stopping(
-    tmp_path: Path,
-) -> None:
-    model = Classifier()
-    strategy = MetricEarlyStoppingStrategy(
-        AccuracyMetric(), direction=Direction.HIGHEST, condition=NoImprovementSince(1)
-    )
-    learn, _ = builder(tmp_path, epochs=20)
-    # lr 0 never improves anything: the run stops early after epoch 4.
-    result = (
-        learn.early_stopping(strategy, warmup_epochs=3)
-        .build(model, sgd(model, 0.0))
-        .fit(*loaders())
-    )
-    assert result.reason == "early_stopped"
-    assert result.summary.epochs == 4
 
 
 @pytest.mark.parametrize("command", ["summary", "view"])
