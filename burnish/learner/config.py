@@ -18,6 +18,7 @@ from burnish.learner.history import MetricHistory
 from burnish.learner.interrupt import Interrupter
 from burnish.learner.metrics import SplitMetrics
 from burnish.learner.optimization import OptimizationOptions
+from burnish.learner.step import device_of
 from burnish.learner.summary import LearnerSummary
 from burnish.metric.entry import MetricEntry
 
@@ -65,7 +66,7 @@ class BestCheckpoint:
 
     def load_into(self, model: torch.nn.Module) -> torch.nn.Module:
         """Load the checkpoint's weights (verified) into ``model``; the model."""
-        record = FileCheckpointer(self.path.parent).load(self.epoch, _device_of(model))
+        record = FileCheckpointer(self.path.parent).load(self.epoch, device_of(model))
         model.load_state_dict(record["model"])
         return model
 
@@ -81,10 +82,6 @@ def best_kept(
     value = history.value(watched.split, watched.name, epoch)
     assert value is not None  # the best epoch is one with a value
     return BestCheckpoint(checkpointer.path(epoch), epoch, watched.split, watched.name, value)
-
-
-def _device_of(model: torch.nn.Module) -> torch.device:
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ from burnish.learner.step import (
     batches_total,
     check_train_output,
     declared_output,
+    device_of,
     items_total,
     model_steps,
     nonempty_size,
@@ -120,9 +121,7 @@ class Learner(Generic[ModelT]):
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.config = config
-        self.device = config.device or next(
-            (p.device for p in model.parameters()), torch.device("cpu")
-        )
+        self.device = config.device or device_of(model)
         self.model.to(self.device)
         self.history = MetricHistory()
         self.iteration = 0

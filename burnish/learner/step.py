@@ -20,6 +20,7 @@ __all__ = [
     "batch_size_of",
     "batches_total",
     "declared_output",
+    "device_of",
     "items_total",
     "model_steps",
     "move_to_device",
@@ -145,15 +146,18 @@ def step_method(model: object, method: str, mixin: str) -> Callable[[Any], Any]:
     return cast(Callable[[Any], Any], step)
 
 
-def declared_output(model: object, method: str) -> type[Any] | None:
-    """The item type a step method declares it returns, if its annotation says."""
+def _declared_return(model: object, method: str) -> Any:
+    """A step method's return annotation; ``None`` when it has none that resolves."""
     function = getattr(type(model), method, None)
-    if function is None:
-        return None
     try:
-        declared = typing.get_type_hints(function).get("return")
+        return typing.get_type_hints(function).get("return") if function else None
     except (NameError, TypeError):
         return None
+
+
+def declared_output(model: object, method: str) -> type[Any] | None:
+    """The item type a step method declares it returns, if its annotation says."""
+    declared = _declared_return(model, method)
     if typing.get_origin(declared) is TrainOutput:
         (declared,) = typing.get_args(declared) or (None,)
     origin = typing.get_origin(declared) or declared
@@ -163,11 +167,7 @@ def declared_output(model: object, method: str) -> type[Any] | None:
 def check_train_step_returns(model: object) -> None:
     """Refuse a ``train_step`` annotated to return other than ``TrainOutput``: the annotation
     says now what the first step would say an epoch's set-up later."""
-    function = getattr(type(model), "train_step", None)
-    try:
-        declared = typing.get_type_hints(function).get("return") if function else None
-    except (NameError, TypeError):
-        return
+    declared = _declared_return(model, "train_step")
     if declared is not None and (typing.get_origin(declared) or declared) is not TrainOutput:
         item = getattr(declared, "__name__", "Output")
         raise TypeError(
@@ -224,6 +224,11 @@ def check_train_output(model: object, output: object) -> None:
             f"{type(model).__qualname__}.train_step must return TrainOutput(loss, item), got "
             f"{type(output).__qualname__}"
         )
+
+
+def device_of(model: torch.nn.Module) -> torch.device:
+    """Where the model's parameters are (the host for a model without any)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 def batch_transfer(model: object) -> Callable[[Any, torch.device], Any]:
