@@ -30,6 +30,8 @@ SchedulerInterval = Literal["iteration", "epoch"]
 Scheduler = torch.optim.lr_scheduler.LRScheduler
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# Reused by every step without mixed precision: nothing made per step.
+_FULL_PRECISION = contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class Optimization:
     def autocast(self) -> AbstractContextManager[Any]:
         """Where a step's forward pass runs: under autocast with mixed precision."""
         if self._dtype is None:
-            return contextlib.nullcontext()
+            return _FULL_PRECISION
         return torch.autocast(self._device_type, dtype=self._dtype)
 
     def backward(self, loss: torch.Tensor) -> None:
