@@ -30,7 +30,6 @@ __all__ = [
 BatchT = TypeVar("BatchT")
 OutputT = TypeVar("OutputT")
 OutputT_co = TypeVar("OutputT_co", covariant=True)
-ModelT = TypeVar("ModelT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,16 +187,15 @@ def model_steps(
     return train, compile_step(valid, compile_options) if callable(valid) else None
 
 
-def refuse_compiled(model: ModelT) -> ModelT:
-    """``model``, unless it is ``torch.compile(module)``: its steps are the module's own,
-    uncompiled, since compiling a module compiles its ``forward`` alone."""
+def refuse_compiled(model: object) -> None:
+    """Refuse ``torch.compile(module)``: its steps are the module's own, uncompiled, since
+    compiling a module compiles its ``forward`` alone."""
     if isinstance(model, torch._dynamo.eval_frame.OptimizedModule):
         raise TypeError(
             "the model is torch.compile(module), whose train_step and valid_step are not "
             "compiled (only forward is): pass the module itself and call "
             "LearnerBuilder.compile(**options), which compiles the steps the learner calls"
         )
-    return model
 
 
 def compile_step(
