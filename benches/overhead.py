@@ -5,7 +5,8 @@ from run to run, more than the 1 % and 3 % bounds to be shown. This bench measur
 of the added work alone, as the CPU time of the thread doing it (the best of several runs), and
 adds the parts up against the reference workload's step (``benches/learner.py``):
 
-- the training thread: updating the extra metrics and sending their entries, per step;
+- the training thread: updating the extra metrics and publishing their blocks, per step;
+- the metric processor's reading thread: reading each block into a plain event;
 - the consumers, on their own threads: the JSONL logger's flush (every second) and the
   renderer's tick (a plain renderer's, or the dashboard's, which draws one 120x40 frame per
   tick) over the steps of one tick;
@@ -57,15 +58,15 @@ from burnish import (
     ClassificationOutput,
     Metric,
 )
-from burnish.learner.events import (
+from burnish.logger.jsonl import JsonlMetricLogger
+from burnish.metric.system.sampler import Need, SystemSampler
+from burnish.processor.events import (
     LearnerEvent,
     Split,
     StartEvent,
     StartSplitEvent,
 )
-from burnish.learner.metrics import RegisteredMetric, SplitMetrics
-from burnish.logger.jsonl import JsonlMetricLogger
-from burnish.metric.system.sampler import Need, SystemSampler
+from burnish.processor.split import RegisteredMetric, SplitMetrics
 from burnish.renderer import PlainRenderer, TuiRenderer
 
 STEPS = 1_000
@@ -96,8 +97,8 @@ def outputs() -> list[ClassificationOutput]:
 
 
 def train_thread(config: Config, steps: Sequence[ClassificationOutput]) -> tuple[float, list]:
-    """CPU seconds to update the metrics and build the step events (as the learner records
-    each step, in blocks), and the events."""
+    """CPU seconds to update the metrics (as the learner records each step, in blocks), and
+    the events: the blocks still unread."""
     metrics = reference_metrics() if config.with_reference else []
     metrics += [make() for make in config.extra]
     split = SplitMetrics(Split.TRAIN, [RegisteredMetric.of(m, plotted=True) for m in metrics])
@@ -105,7 +106,7 @@ def train_thread(config: Config, steps: Sequence[ClassificationOutput]) -> tuple
         StartEvent(1, (Split.TRAIN,), time.monotonic()),
         StartSplitEvent(Split.TRAIN, 1, STEPS * BATCH),
     ]
-    split.start(events.extend, 1, 1, STEPS * BATCH)
+    split.start(events.append, 1, 1, STEPS * BATCH)
     gc.collect()  # the previous run's garbage is not this run's work
     start = time.thread_time()
     for index, output in enumerate(steps, start=1):
@@ -116,11 +117,21 @@ def train_thread(config: Config, steps: Sequence[ClassificationOutput]) -> tuple
     return elapsed, events
 
 
-def consumers(config: Config, events: list, steps_per_second: float) -> tuple[float, float]:
+def processor_thread(events: list) -> tuple[float, list[LearnerEvent]]:
+    """CPU seconds of the processor's reading thread over the unread blocks, and the events
+    as its consumers receive them."""
+    gc.collect()
+    start = time.thread_time()
+    read = [event.read() if hasattr(event, "read") else event for event in events]
+    return time.thread_time() - start, read
+
+
+def consumers(
+    config: Config, events: list[LearnerEvent], steps_per_second: float
+) -> tuple[float, float]:
     """CPU seconds of the logger's flushes and of the renderer's ticks over the events.
 
-    The logger reads every entry first, as the slower tick would not; reading is the same work
-    whichever thread does it. The renderer's clock is the training's: each of its ticks,
+    The renderer's clock is the training's: each of its ticks,
     ``tick_seconds`` of steps go by.
     """
     console = Console(
@@ -186,15 +197,16 @@ def main() -> None:
     ]
     steps = outputs()
     for config in configs:  # warm-up: first-call paths, rich's imports
-        consumers(config, train_thread(config, steps[:100])[1], 1 / plain_step)
+        consumers(config, processor_thread(train_thread(config, steps[:100])[1])[1], 1 / plain_step)
     # Per configuration, the best of the interleaved repeats of each part: training thread,
-    # logger, renderer (seconds per step), and the sampler (seconds per second).
-    best: dict[str, list[float]] = {config.name: [math.inf] * 3 for config in configs}
+    # processor, logger, renderer (seconds per step), and the sampler (seconds per second).
+    best: dict[str, list[float]] = {config.name: [math.inf] * 4 for config in configs}
     for _ in range(args.repeats):
         for config in configs:
-            train, events = train_thread(config, steps)
+            train, unread = train_thread(config, steps)
+            reading, events = processor_thread(unread)
             learner_step = plain_step + train / STEPS
-            parts = (train, *consumers(config, events, 1 / learner_step))
+            parts = (train, reading, *consumers(config, events, 1 / learner_step))
             best[config.name] = [
                 min(so_far, part / STEPS)
                 for so_far, part in zip(best[config.name], parts, strict=True)
@@ -208,22 +220,23 @@ def main() -> None:
     )
     print()
     print(
-        "| configuration | training thread µs/step | logger µs/step | renderer µs/step | "
-        "sampler µs/step | added µs/step | added % of the learner step |"
+        "| configuration | training thread µs/step | processor µs/step | logger µs/step | "
+        "renderer µs/step | sampler µs/step | added µs/step | added % of the learner step |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for config in configs:
-        train, logger, renderer = best[config.name]
+        train, reading, logger, renderer = best[config.name]
         sampler = sampler_seconds_per_second(config, args.repeats) * reference_step
         if config.dashboard:
             # The same metrics as the reference: only the renderer's work differs.
-            added = renderer - reference[2]
+            added = renderer - reference[3]
         elif config.with_reference:
             added = 0.0
         else:
-            added = train + logger + renderer + sampler - sum(baseline)
+            added = train + reading + logger + renderer + sampler - sum(baseline)
         print(
-            f"| {config.name} | {1e6 * train:.1f} | {1e6 * logger:.1f} | {1e6 * renderer:.1f} "
+            f"| {config.name} | {1e6 * train:.1f} | {1e6 * reading:.1f} | {1e6 * logger:.1f} "
+            f"| {1e6 * renderer:.1f} "
             f"| {1e6 * sampler:.2f} | {1e6 * added:+.1f} | {100 * added / reference_step:+.2f} % |"
         )
 

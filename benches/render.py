@@ -21,8 +21,8 @@ from pathlib import Path
 
 from rich.console import Console, RenderableType
 
-from burnish.learner.events import LearnerEvent
 from burnish.logger.jsonl import JsonlMetricLogger
+from burnish.processor.events import LearnerEvent
 from burnish.renderer.demo import synthetic_events
 from burnish.renderer.tui import Controls, Dashboard, DashboardState, View
 from burnish.renderer.tui.compare import CompareControls, Comparison

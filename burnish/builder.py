@@ -26,12 +26,10 @@ from burnish.learner.checkpoint.strategy import watched_by
 from burnish.learner.config import LearnerConfig
 from burnish.learner.directory import clear_run, refuse_earlier_run, versioned_directory
 from burnish.learner.early_stopping import EarlyStoppingStrategy
-from burnish.learner.events import EventConsumer, Split
 from burnish.learner.guards import NonFiniteLoss
 from burnish.learner.history import Aggregate, Direction
 from burnish.learner.interrupt import Interrupter
 from burnish.learner.learner import Learner
-from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
 from burnish.learner.optimization import (
     MixedPrecision,
     OptimizationOptions,
@@ -41,6 +39,8 @@ from burnish.learner.optimization import (
 from burnish.logger.jsonl import FILE_NAME as LOG_FILE
 from burnish.logger.jsonl import JsonlMetricLogger
 from burnish.metric.base import Metric
+from burnish.processor.events import EventConsumer, Split
+from burnish.processor.split import BlockLimits, RegisteredMetric, SplitMetrics
 from burnish.renderer.base import MetricsRenderer
 
 __all__ = ["LearnerBuilder"]

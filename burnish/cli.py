@@ -9,17 +9,18 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from burnish.learner.directory import versioned_directory
-from burnish.learner.events import ProcessedItemEvent, Split
 from burnish.learner.interrupt import Interrupter
 from burnish.learner.summary import LearnerSummary
 from burnish.logger.jsonl import FILE_NAME, read_run, warn_skipped
+from burnish.processor.events import LearnerEvent, Split, StepsEvent
 from burnish.renderer.replay import LogReplay
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["LogReplay", "compare", "main", "view"]
 
 _CHUNK = 2048
-"""Events folded between two looks at the keyboard while a long log is replayed."""
+"""Steps folded between two looks at the keyboard while a long log is replayed."""
 
 
 def _run_directory(directory: str) -> Path:
@@ -80,8 +81,8 @@ def view(
     def poll() -> bool:
         nonlocal backlog
         events = replay.poll()
-        for start in range(0, len(events), _CHUNK):
-            renderer.consume(events[start : start + _CHUNK])
+        for chunk in _chunks(events):
+            renderer.consume(chunk)
             if quit_requested.should_stop():
                 break
         if backlog and events and not replay.timed:
@@ -89,9 +90,9 @@ def view(
             # A log without times was read at one instant: the rate is measured on what
             # follows only.
             state.eta = EtaEstimator()
-            last = next((e for e in reversed(events) if isinstance(e, ProcessedItemEvent)), None)
+            last = next((e for e in reversed(events) if isinstance(e, StepsEvent) and len(e)), None)
             if last is not None and last.split is Split.TRAIN:
-                state.eta.observe(last)
+                state.eta.observe(_last_step(last))
         if not replay.timed:
             # The log has no time stamps: how long the run took is unknown, not 0:00.
             state.started_at = None
@@ -109,6 +110,30 @@ def view(
     finally:
         # Once the dashboard is gone: a warning printed under it would tear its frame.
         warn_skipped(replay.path, replay.skipped)
+
+
+def _chunks(events: list[LearnerEvent]) -> Iterator[list[LearnerEvent]]:
+    """``events`` in runs of about ``_CHUNK`` steps (an event that is no step counts as one)."""
+    start = steps = 0
+    for index, event in enumerate(events):
+        steps += len(event) if isinstance(event, StepsEvent) else 1
+        if steps >= _CHUNK:
+            yield events[start : index + 1]
+            start, steps = index + 1, 0
+    if start < len(events):
+        yield events[start:]
+
+
+def _last_step(event: StepsEvent) -> StepsEvent:
+    """The last step of ``event`` alone."""
+    return replace(
+        event,
+        iterations=event.iterations[-1:],
+        items=event.items[-1:],
+        lrs=event.lrs[-1:],
+        at=event.at[-1:],
+        numbers={},
+    )
 
 
 def compare(

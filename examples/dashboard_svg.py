@@ -29,7 +29,7 @@ from burnish import (
     LearningRateMetric,
     LossMetric,
 )
-from burnish.learner.events import Split
+from burnish.processor.events import Split
 from burnish.renderer import TuiRenderer
 from burnish.renderer.tui.compare import CompareControls, Comparison
 from burnish.renderer.tui.compare_screen import CompareScreen

@@ -18,7 +18,7 @@ from burnish import (
     TrainStep,
     ValidStep,
 )
-from burnish.learner.events import LearnerEvent
+from burnish.processor.events import LearnerEvent
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

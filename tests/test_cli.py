@@ -14,13 +14,13 @@ import pytest
 from rich.console import Console
 
 from burnish.cli import LogReplay, main, view
-from burnish.learner.events import (
+from burnish.processor.events import (
     EndEvent,
     EndSplitEvent,
-    ProcessedItemEvent,
     Split,
     StartEvent,
     StartSplitEvent,
+    StepsEvent,
 )
 from burnish.renderer.tui.eta import format_duration
 from burnish.renderer.tui.keys import Controls
@@ -105,22 +105,23 @@ def test_replay_rebuilds_the_learners_events(finished_run: Path) -> None:
     assert events[0].splits == (Split.TRAIN, Split.VALID)
     assert isinstance(events[-1], EndEvent)
     assert events[-1].reason == "completed"
-    steps = [event for event in events if isinstance(event, ProcessedItemEvent)]
+    steps = [event for event in events if isinstance(event, StepsEvent)]
     logged = [json.loads(record) for record in records if '"event": "steps"' in record]
-    assert len(steps) == sum(len(record["iteration"]) for record in logged)
+    assert sum(len(event) for event in steps) == sum(len(record["iteration"]) for record in logged)
+    assert [i for e in steps for i in e.iterations] == [i for r in logged for i in r["iteration"]]
     starts = [(e.split, e.epoch) for e in events if isinstance(e, StartSplitEvent)]
     assert starts == [(s, e) for e in (1, 2) for s in (Split.TRAIN, Split.VALID)]
     ends = [event for event in events if isinstance(event, EndSplitEvent)]
     assert [(e.split, e.epoch) for e in ends] == starts
     # A mean metric's step text has the running epoch value, weighted by batch size; the last
     # step of a record has the text the dashboard showed.
-    first_epoch = [s for s in steps if s.split is Split.TRAIN and s.progress.epoch == 1]
-    texts = [{u.entry.name: u.entry.formatted for u in s.metrics} for s in first_epoch]
+    first_epoch = [s for s in steps if s.split is Split.TRAIN and s.epoch == 1]
+    texts = [{u.entry.name: u.entry.formatted for u in s.latest} for s in first_epoch]
     assert all(" - batch " in text["Loss"] for text in texts)
     epoch_records = [r for r in logged if r["split"] == "train" and r["epoch"] == 1]
     assert texts[-1]["Loss"] == epoch_records[-1]["shown"]["Loss"]
     # Steps are spread in time between the records: the ETA and the rate read real times.
-    times = [s.at for s in first_epoch]
+    times = [at for s in first_epoch for at in s.at]
     assert times == sorted(times)
     assert times[-1] - times[0] > 0
 
@@ -204,9 +205,13 @@ def test_view_shows_epoch_values_of_metrics_that_are_not_means(tmp_path: Path) -
         "shown": {"F1 Score": "epoch 61.20 % - batch 70.00 %"},
     }
     start = {"event": "start", "epoch_total": 1, "splits": ["train"], "at": 10.0}
-    (tmp_path / "metrics.jsonl").write_text(f"{json.dumps(start)}\n{json.dumps(line)}\n")
+    # The same steps as an older log wrote them, without the texts shown.
+    unshown = {**line, "shown": {}, "at": 14.0}
+    (tmp_path / "metrics.jsonl").write_text(
+        "".join(f"{json.dumps(record)}\n" for record in (start, line, unshown))
+    )
     events = LogReplay(tmp_path / "metrics.jsonl").poll()
-    steps = [e for e in events if isinstance(e, ProcessedItemEvent)]
-    assert steps[-1].metrics[0].entry.formatted == "epoch 61.20 % - batch 70.00 %"
-    assert steps[0].metrics[0].entry.formatted == "batch 0.5000"  # not logged: made up
-    assert [e.at for e in steps] == [steps[-1].at - 1.0, steps[-1].at]  # spread since start
+    steps, old = [e for e in events if isinstance(e, StepsEvent)]
+    assert steps.latest[0].entry.formatted == "epoch 61.20 % - batch 70.00 %"
+    assert old.latest[0].entry.formatted == "batch 0.7000"  # not logged: made up
+    assert list(steps.at) == [steps.at[-1] - 1.0, steps.at[-1]]  # spread since start

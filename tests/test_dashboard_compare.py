@@ -13,8 +13,8 @@ import pytest
 from rich.console import Console
 
 from burnish.cli import compare, main
-from burnish.learner.events import LearnerEvent, Split
 from burnish.logger.jsonl import JsonlMetricLogger
+from burnish.processor.events import LearnerEvent, Split
 from burnish.renderer.demo import DEMO_METRICS, synthetic_events
 from burnish.renderer.tui import View
 from burnish.renderer.tui.compare import CompareControls, ComparedRun, Comparison, run_names

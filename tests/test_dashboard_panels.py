@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from rich.console import Console
 
-from burnish.learner.events import (
-    LearnerEvent,
-    MetricUpdate,
-    ProcessedItemEvent,
-    Split,
-    StartSplitEvent,
-)
 from burnish.metric.base import MetricMetadata, Progress
 from burnish.metric.system import CpuTemperature, SystemSampler
+from burnish.processor.events import (
+    LearnerEvent,
+    MetricUpdate,
+    NumericColumn,
+    Split,
+    StartSplitEvent,
+    StepsEvent,
+)
 from burnish.renderer.demo import synthetic_events
 from burnish.renderer.tui import Controls, Dashboard, DashboardState
 from burnish.renderer.tui.progress import ProgressPanel
@@ -54,10 +56,10 @@ def test_on_short_epochs_the_bars_and_status_move_with_each_tick() -> None:
         # The split just started has no steps yet; the other one shows where it ended.
         assert bars[other.value][0] == 1.0
         assert bars[started.split.value] == (0.0, f"0/{started.items_total}")
-        last_train = [e for e in batch if isinstance(e, ProcessedItemEvent)]
+        last_train = [e for e in batch if isinstance(e, StepsEvent)]
         if started.split is Split.VALID:
             # The training iteration, not the validation split's step count.
-            assert dict(status.rows())["Iteration"] == str(last_train[-1].progress.iteration)
+            assert dict(status.rows())["Iteration"] == str(last_train[-1].progress().iteration)
     assert epochs == sorted(epochs)
     assert epochs[-1] == 4
 
@@ -94,14 +96,16 @@ def test_a_missing_sensor_is_explained_in_the_system_panel() -> None:
     sampler.poll()
     entry = metric.update(None, meta)
     events = list(synthetic_events(1, 3, 1, metrics=[("Loss", None, 4, False)]))
-    steps = [e for e in events if isinstance(e, ProcessedItemEvent)]
+    steps = [e for e in events if isinstance(e, StepsEvent)]
     last = steps[-1]
-    with_sensor = ProcessedItemEvent(
-        last.split,
-        last.progress,
-        (*last.metrics, MetricUpdate(entry, False)),
-        last.lrs,
-        last.at,
+    value = entry.numeric
+    with_sensor = replace(
+        last,
+        numbers={
+            **last.numbers,
+            entry.name: NumericColumn([value.value], [value.count], [value.kind]),
+        },
+        latest=(*last.latest, MetricUpdate(entry, False)),
     )
     state = DashboardState()
     state.apply([*events[:2], with_sensor])

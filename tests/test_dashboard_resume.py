@@ -8,16 +8,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from burnish.learner.events import EndEvent, LearnerEvent, ProcessedItemEvent, Split, StartEvent
 from burnish.learner.interrupt import Interrupter
 from burnish.logger.jsonl import JsonlMetricLogger
+from burnish.processor.events import EndEvent, LearnerEvent, Split, StartEvent, StepsEvent
 from burnish.renderer import TuiRenderer
 from burnish.renderer.demo import synthetic_events
 
 
 def epoch_of(event: LearnerEvent) -> int:
-    if isinstance(event, ProcessedItemEvent):
-        return event.progress.epoch
+    if isinstance(event, StepsEvent):
+        return event.epoch
     return getattr(event, "epoch", 0)
 
 

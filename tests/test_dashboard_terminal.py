@@ -21,7 +21,8 @@ _ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 WARNS = """
 import logging, time
-from burnish.learner.events import Actor, EndEvent
+from burnish.processor.bus import Actor
+from burnish.processor.events import EndEvent
 from burnish.learner.interrupt import Interrupter
 from burnish.renderer import default_renderer
 from burnish.renderer.demo import synthetic_events

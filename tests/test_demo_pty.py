@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import torch
 
-from burnish.learner.events import Split
 from burnish.logger.jsonl import logged_steps, read_run
+from burnish.processor.events import Split
 from tests.learner_fixtures import Classifier, builder, loaders, sgd
 from tests.pty_terminal import ENTER_ALT, LEAVE_ALT, PtyProcess
 
@@ -203,11 +203,11 @@ def test_demo_q_c_keeps_training_then_ctrl_c_stops_gracefully(
 PERSISTENT = """
 import sys
 from burnish import AccuracyMetric, LearnerBuilder, LossMetric
-from burnish.learner import events
+from burnish.processor import bus
 from tests.learner_fixtures import Classifier, loaders, sgd
 
 # Other consumers get this long to finish (30 s by default): the dashboard must get longer.
-events.EventBus.end.__defaults__ = (0.2,)
+bus.EventBus.end.__defaults__ = (0.2,)
 model = Classifier()
 built = (
     LearnerBuilder(sys.argv[1])

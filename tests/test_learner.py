@@ -32,10 +32,11 @@ from burnish import (
     TrainStep,
     read_run,
 )
-from burnish.learner.events import Actor, EndEvent, LearnerEvent, ProcessedItemEvent, StartEvent
 from burnish.learner.guards import LossWatch
 from burnish.metric.base import MetricMetadata
 from burnish.metric.entry import MetricEntry
+from burnish.processor.bus import Actor
+from burnish.processor.events import EndEvent, LearnerEvent, StartEvent, StepsEvent
 from tests.learner_fixtures import Batch, Classifier, NullRenderer, builder, dataset, loaders, sgd
 
 
@@ -71,12 +72,12 @@ def test_events_flow_in_order_with_progress(tmp_path: Path) -> None:
     assert isinstance(renderer.events[0], StartEvent)
     assert isinstance(renderer.events[-1], EndEvent)
     assert renderer.events[-1].reason == "completed"
-    steps = [e for e in renderer.events if isinstance(e, ProcessedItemEvent)]
-    train_steps = [e for e in steps if e.split is Split.TRAIN]
-    assert [e.progress.progress.items_processed for e in train_steps] == [16, 32, 48, 64, 80, 96]
-    assert all(e.progress.progress.items_total == 96 for e in train_steps)
-    assert [e.progress.iteration for e in train_steps] == [1, 2, 3, 4, 5, 6]
-    assert all(e.lrs == (0.1,) for e in steps)
+    blocks = [e for e in renderer.events if isinstance(e, StepsEvent)]
+    train = [e for e in blocks if e.split is Split.TRAIN]
+    assert [items for e in train for items in e.items] == [16, 32, 48, 64, 80, 96]
+    assert all(e.items_total == 96 for e in train)
+    assert [iteration for e in train for iteration in e.iterations] == [1, 2, 3, 4, 5, 6]
+    assert all(lrs == (0.1,) for e in blocks for lrs in e.lrs)
 
 
 def _weights(model: nn.Module) -> list[torch.Tensor]:
@@ -446,9 +447,9 @@ def test_loader_without_length(tmp_path: Path) -> None:
             return batches()
 
     learn.renderer(renderer).build(model, sgd(model)).fit(Reiterable())
-    steps = [e for e in renderer.events if isinstance(e, ProcessedItemEvent)]
-    assert [e.progress.progress.items_processed for e in steps] == [16, 32, 40]
-    assert all(e.progress.progress.items_total is None for e in steps)
+    blocks = [e for e in renderer.events if isinstance(e, StepsEvent)]
+    assert [items for e in blocks for items in e.items] == [16, 32, 40]
+    assert all(e.items_total is None for e in blocks)
     assert memory.epochs[Split.TRAIN]["Loss"][0].count == 40
 
 

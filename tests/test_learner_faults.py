@@ -21,7 +21,7 @@ from burnish import (
     TrainOutput,
 )
 from burnish.learner.checkpoint import FileCheckpointer
-from burnish.learner.events import EndEvent, LearnerEvent
+from burnish.processor.events import EndEvent, LearnerEvent
 from tests.learner_fixtures import Batch, Classifier, builder, loaders, sgd
 
 EPOCHS = 2

@@ -16,17 +16,17 @@ from rich.console import Console
 
 from burnish import LearnerSummary, read_run
 from burnish.cli import LogReplay, main, view
-from burnish.learner.events import (
-    EndEvent,
-    EndSplitEvent,
-    MetricUpdate,
-    ProcessedItemEvent,
-    Split,
-    StartEvent,
-)
 from burnish.learner.history import MetricHistory
 from burnish.logger.jsonl import JsonlMetricLogger, RunLog
 from burnish.metric.entry import MetricEntry, NumericEntry
+from burnish.processor.events import (
+    EndEvent,
+    EndSplitEvent,
+    MetricUpdate,
+    Split,
+    StartEvent,
+    StepsEvent,
+)
 
 START = {"event": "start", "epoch_total": 3, "splits": ["train"]}
 STEPS = {
@@ -228,10 +228,10 @@ def test_the_replay_escapes_names_texts_and_reasons(tmp_path: Path) -> None:
     path = write_log(tmp_path, START, steps, epoch, end)
     events = LogReplay(path).poll()
     step_names = {
-        update.entry.name
+        name
         for event in events
-        if isinstance(event, ProcessedItemEvent)
-        for update in event.metrics
+        if isinstance(event, StepsEvent)
+        for name in [*event.numbers, *(update.entry.name for update in event.latest)]
     }
     assert step_names == {SHOWN}
     (final,) = [event for event in events if isinstance(event, EndSplitEvent)]

@@ -21,12 +21,13 @@ from burnish import (
     read_run,
 )
 from burnish.cli import LogReplay, main
-from burnish.learner.events import MetricUpdate, ProcessedItemEvent, TrainingProgress
 from burnish.learner.history import Direction, MetricHistory
-from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
-from burnish.metric.base import Progress
+from burnish.logger.base import counts_nothing
 from burnish.metric.collection import MetricCollection
 from burnish.metric.entry import MetricEntry, NumericEntry
+from burnish.processor.bus import Unread
+from burnish.processor.events import MetricUpdate, NumericColumn, StepsEvent
+from burnish.processor.split import BlockLimits, RegisteredMetric, SplitMetrics
 from tests.learner_fixtures import Classifier, builder, loaders, sgd
 
 
@@ -47,11 +48,21 @@ def test_jsonl_log_reads_back_what_the_learner_recorded(tmp_path: Path) -> None:
 
 
 def test_steps_are_logged_by_column_and_read_back_as_each_step_was(tmp_path: Path) -> None:
-    def step(iteration: int, values: dict[str, NumericEntry]) -> ProcessedItemEvent:
+    def step(iteration: int, values: dict[str, NumericEntry]) -> StepsEvent:
         updates = [MetricUpdate(MetricEntry(k, "", v), True) for k, v in values.items()]
         updates.append(MetricUpdate(MetricEntry("Device", "text", "text"), None))
-        progress = TrainingProgress(Progress(8 * iteration, None), 1, 1, iteration)
-        return ProcessedItemEvent(Split.TRAIN, progress, tuple(updates), (0.1, 0.01), 0.0)
+        return StepsEvent(
+            Split.TRAIN,
+            1,
+            1,
+            None,
+            [iteration],
+            [8 * iteration],
+            [(0.1, 0.01)],
+            [0.0],
+            {k: NumericColumn([v.value], [v.count], [v.kind]) for k, v in values.items()},
+            tuple(updates),
+        )
 
     steps = [
         step(1, {"Loss": NumericEntry(0.5, 8, "aggregated"), "Odd": NumericEntry(math.nan)}),
@@ -61,12 +72,18 @@ def test_steps_are_logged_by_column_and_read_back_as_each_step_was(tmp_path: Pat
             3, {"Loss": NumericEntry(0.25, 8, "aggregated"), "Odd": NumericEntry(3.0, 4, "final")}
         ),
     ]
-    other_epoch = ProcessedItemEvent(
+    loss = NumericEntry(0.125, 8, "aggregated")
+    other_epoch = StepsEvent(
         Split.TRAIN,
-        TrainingProgress(Progress(8, None), 2, 2, 4),
-        (MetricUpdate(MetricEntry("Loss", "", NumericEntry(0.125, 8, "aggregated")), False),),
-        (0.1,),
-        0.0,
+        2,
+        2,
+        None,
+        [4],
+        [8],
+        [(0.1,)],
+        [0.0],
+        {"Loss": NumericColumn([loss.value], [loss.count], [loss.kind])},
+        (MetricUpdate(MetricEntry("Loss", "", loss), False),),
     )
     logger, memory = JsonlMetricLogger(tmp_path), InMemoryMetricLogger()
     for events in ([steps[0]], [*steps[1:], other_epoch]):
@@ -94,11 +111,18 @@ def test_steps_are_logged_by_column_and_read_back_as_each_step_was(tmp_path: Pat
         assert [e.value for e in logged] == pytest.approx([e.value for e in expected], nan_ok=True)
     assert [iteration for iteration, _ in run.steps[(Split.TRAIN, "Loss")]] == [1, 3, 4]
     replayed = LogReplay(tmp_path / "metrics.jsonl").poll()
-    steps_replayed = [e for e in replayed if isinstance(e, ProcessedItemEvent)]
-    assert [e.progress.iteration for e in steps_replayed] == [1, 2, 3, 4]
-    assert steps_replayed[1].lrs == (0.1, 0.01)
-    assert steps_replayed[1].progress.progress.items_processed == 16
-    assert [u.entry.name for u in steps_replayed[1].metrics] == ["Odd"]
+    steps_replayed = [
+        (event, step)
+        for event in replayed
+        if isinstance(event, StepsEvent)
+        for step in range(len(event))
+    ]
+    assert [event.iterations[step] for event, step in steps_replayed] == [1, 2, 3, 4]
+    second, step = steps_replayed[1]
+    assert second.lrs[step] == (0.1, 0.01)
+    assert second.items[step] == 16
+    counted = [n for n, c in second.numbers.items() if not counts_nothing(c.entry(step))]
+    assert counted == ["Odd"]
 
 
 def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path: Path) -> None:
@@ -167,8 +191,14 @@ def test_blocks_of_steps_sent_in_parts_are_logged_as_each_step_was(tmp_path: Pat
         Split.TRAIN, [RegisteredMetric.of(m, plotted=True) for m in metrics()], BlockLimits(4)
     )
     stepwise = MetricCollection(metrics())
-    events: list[ProcessedItemEvent] = []
-    split.start(events.extend, 1, 1, None)
+    events: list[StepsEvent] = []
+
+    def publish(block: Unread) -> None:
+        event = block.read()
+        assert isinstance(event, StepsEvent)
+        events.append(event)
+
+    split.start(publish, 1, 1, None)
     generator = torch.Generator().manual_seed(0)
     expected = []
     for step in range(1, 10):
@@ -178,18 +208,25 @@ def test_blocks_of_steps_sent_in_parts_are_logged_as_each_step_was(tmp_path: Pat
         split.record(output, 5 * step, step, (0.1,), 0.001 * step)
         expected.append(stepwise.update(output))
     split.flush()
-    # The first step alone, then blocks of four, handed to the logger cut inside a block and
-    # after a step that is not a block's.
-    assert [e.progress.iteration for e in events] == list(range(1, 10))
-    alone = ProcessedItemEvent(
+    # The first step alone, then blocks of four, handed to the logger two blocks at once, and
+    # a block after a step that is not a block's.
+    assert [len(e) for e in events] == [1, 4, 4]
+    assert [iteration for e in events for iteration in e.iterations] == list(range(1, 10))
+    loss = NumericEntry(0.5, 5, "aggregated")
+    alone = StepsEvent(
         Split.TRAIN,
-        TrainingProgress(Progress(50, None), 1, 1, 10),
-        (MetricUpdate(MetricEntry("Loss", "", NumericEntry(0.5, 5, "aggregated")), False),),
-        (0.1,),
-        0.0,
+        1,
+        1,
+        None,
+        [10],
+        [50],
+        [(0.1,)],
+        [0.0],
+        {"Loss": NumericColumn([loss.value], [loss.count], [loss.kind])},
+        (MetricUpdate(MetricEntry("Loss", "", loss), False),),
     )
     logger = JsonlMetricLogger(tmp_path)
-    for part in (events[:3], [*events[3:7], alone], events[7:]):
+    for part in (events[:2], [alone, *events[2:]]):
         logger.consume(part)
     logger.close()
     run = read_run(tmp_path)
@@ -198,8 +235,8 @@ def test_blocks_of_steps_sent_in_parts_are_logged_as_each_step_was(tmp_path: Pat
         want = [entries[name].numeric for entries in expected]
         iterations = list(range(1, 10))
         if name == "Loss":
-            want.insert(7, NumericEntry(0.5, 5, "aggregated"))
-            iterations.insert(7, 10)
+            want.insert(5, loss)
+            iterations.insert(5, 10)
         assert [step for step, _ in logged] == iterations
         assert [(e.count, e.kind) for _, e in logged] == [(e.count, e.kind) for e in want]
         assert [e.value for _, e in logged] == pytest.approx([e.value for e in want])

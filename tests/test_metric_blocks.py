@@ -7,7 +7,7 @@ import math
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -31,12 +31,10 @@ from burnish import (
     TopKAccuracyMetric,
     read_run,
 )
-from burnish.adaptor import LossInput
-from burnish.learner.events import ProcessedItemEvent
-from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
+from burnish.adaptor import AccuracyInput, AurocInput, ConfusionStatsInput, LossInput
 from burnish.metric import state
-from burnish.metric.base import MetricMetadata
-from burnish.metric.block import InputBlock
+from burnish.metric.base import MetricMetadata, input_type_of
+from burnish.metric.block import BlockMetric, InputBlock, RaggedBlockError
 from burnish.metric.collection import MetricCollection
 from burnish.metric.entry import (
     LogText,
@@ -49,6 +47,9 @@ from burnish.metric.entry import (
     resolve_step_numbers,
 )
 from burnish.metric.host import transfer_count
+from burnish.processor.bus import Unread
+from burnish.processor.events import StepsEvent
+from burnish.processor.split import BlockLimits, RegisteredMetric, SplitMetrics
 from tests.learner_fixtures import Classifier, NullRenderer, loaders
 
 
@@ -276,6 +277,90 @@ def test_steps_that_cannot_be_joined_are_updated_one_by_one_with_the_steps_error
         MetricCollection([AccuracyMetric()]).update_many([good, two_d_targets])
 
 
+def _joinable_but_wrong() -> list[tuple[list[Any], Metric[Any], str]]:
+    """Steps whose tensors join, each wrong in the same way: the joined tensors fail a check
+    whose message would name their shapes, not the step's."""
+    scores, column = torch.randn(4, 3), torch.zeros(4, 1).long()
+    wide_targets = ClassificationOutput(torch.rand(()), scores, column)
+    classes = ClassificationOutput(torch.rand(()), scores, torch.zeros(4).long())
+    per_item = LossInput(torch.ones(2, 2))
+    return [
+        (
+            [wide_targets] * 3,
+            AccuracyMetric(),
+            r"expected targets of shape \(N,\), received shape \(4, 1\)",
+        ),
+        (
+            [classes] * 3,
+            PrecisionMetric.multiclass(top_k=5),
+            r"top_k=5 for scores of shape \(4, 3\)",
+        ),
+        (
+            [per_item] * 3,
+            LossMetric(),
+            r"the loss of shape \(\) or \(N,\), received shape \(2, 2\)",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("steps", "metric", "message"), _joinable_but_wrong())
+def test_a_check_that_fails_on_joined_steps_raises_the_steps_own_error(
+    steps: list[Any], metric: Metric[Any], message: str
+) -> None:
+    kind = cast(type[Any], input_type_of(metric))
+    metadata = [MetricMetadata.fake()] * len(steps)
+    # The block says only that its steps cannot be updated together...
+    with pytest.raises(RaggedBlockError):
+        cast(BlockMetric[Any], metric).update_block(InputBlock(steps, kind), metadata)
+    # ...and updated one by one, the first step says what is wrong with it.
+    with pytest.raises(ValueError, match=message) as raised:
+        MetricCollection([metric]).update_many(steps)
+    assert not isinstance(raised.value, RaggedBlockError)
+
+
+def _wrong_steps() -> list[tuple[Metric[Any], object, type[Exception], str]]:
+    scores, targets = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    return [
+        (AccuracyMetric(), AccuracyInput(scores, targets[:3]), ValueError, "same batch size"),
+        (AccuracyMetric(), AccuracyInput(scores, targets.float()), TypeError, "as integer"),
+        (AccuracyMetric(), AccuracyInput(torch.tensor(1.0), targets), ValueError, r"shape \(\)"),
+        (LossMetric(), LossInput(torch.ones(2, 2)), ValueError, r"received shape \(2, 2\)"),
+        (
+            PrecisionMetric.multiclass(top_k=5),
+            ConfusionStatsInput(scores, targets),
+            ValueError,
+            r"top_k=5 for scores of shape \(4, 3\)",
+        ),
+        (AurocMetric.binary(), AurocInput(scores, targets), ValueError, r"binary scores of shape"),
+    ]
+
+
+@pytest.mark.parametrize(("metric", "item", "error", "message"), _wrong_steps())
+def test_a_block_of_one_step_raises_the_steps_own_error(
+    metric: Metric[Any], item: Any, error: type[Exception], message: str
+) -> None:
+    block_metric = cast(BlockMetric[Any], metric)
+    with pytest.raises(error, match=message) as raised:
+        block_metric.update_block(InputBlock.of_step(item), [MetricMetadata.fake()])
+    assert not isinstance(raised.value, RaggedBlockError)
+    # update() is that block.
+    with pytest.raises(error, match=message):
+        metric.update(item, MetricMetadata.fake())
+
+
+def test_a_block_of_one_step_is_its_input() -> None:
+    item = AccuracyInput(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
+    block = InputBlock.of_step(item)
+    assert block.cat("outputs") is item.outputs  # nothing copied
+    assert block.derived is item.derived  # work shared with the step's other inputs
+    assert block.segments("outputs", "targets").sizes == (4,)
+    assert block.segments("outputs").sums(item.targets == 0).ndim == 0
+    attached = AccuracyInput(torch.randn(4, 3, requires_grad=True), item.targets)
+    joined = InputBlock.of_step(attached).cat("outputs")
+    assert not joined.requires_grad
+    assert joined.data_ptr() == attached.outputs.data_ptr()
+
+
 def test_update_many_needs_one_metadata_per_output() -> None:
     output = ClassificationOutput(torch.rand(()), torch.randn(2, 3), torch.zeros(2).long())
     with pytest.raises(ValueError, match="one metadata per output"):
@@ -361,11 +446,17 @@ def test_a_block_update_with_the_wrong_number_of_entries_names_the_metric() -> N
         MetricCollection([Short()]).update_many(outputs * 2)
 
 
+def _iterations(blocks: list[Unread]) -> list[int]:
+    """The iterations of the steps of the published blocks, as their events read them."""
+    events = [block.read() for block in blocks]
+    return [i for event in events if isinstance(event, StepsEvent) for i in event.iterations]
+
+
 def test_outputs_that_no_metric_reads_are_not_kept_for_the_block() -> None:
     def kept(metrics: list[Metric[Any]]) -> bool:
         split = SplitMetrics(Split.TRAIN, [RegisteredMetric.of(m, plotted=True) for m in metrics])
-        events: list[ProcessedItemEvent] = []
-        split.start(events.extend, 1, 1, None)
+        blocks: list[Unread] = []
+        split.start(blocks.append, 1, 1, None)
         outputs = [
             ClassificationOutput(torch.tensor(0.5), torch.zeros(2, 3), torch.zeros(2).long())
             for _ in range(3)
@@ -378,7 +469,7 @@ def test_outputs_that_no_metric_reads_are_not_kept_for_the_block() -> None:
         gc.collect()
         is_kept = alive() is not None
         split.flush()
-        assert [event.progress.iteration for event in events] == [1, 2, 3]
+        assert _iterations(blocks) == [1, 2, 3]
         return is_kept
 
     assert not kept([LearningRateMetric()])
@@ -394,13 +485,13 @@ def test_a_first_step_is_updated_alone_in_the_first_epoch_and_when_its_type_chan
         pass
 
     split = SplitMetrics(Split.TRAIN, [RegisteredMetric.of(LossMetric(), plotted=True)])
-    events: list[ProcessedItemEvent] = []
+    blocks: list[Unread] = []
 
     def first_step_published(epoch: int, output: ClassificationOutput) -> bool:
-        events.clear()
-        split.start(events.extend, epoch, 3, None)
+        blocks.clear()
+        split.start(blocks.append, epoch, 3, None)
         split.record(output, 2, 1, (0.1,), 0.0)
-        published = [event.progress.iteration for event in events] == [1]
+        published = _iterations(blocks) == [1]
         split.flush()
         return published
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from burnish import MlflowMetricLogger, Split, read_run
-from burnish.learner.events import StartEvent
+from burnish.processor.events import StartEvent
 from tests.learner_fixtures import Classifier, builder, loaders, sgd
 
 mlflow = pytest.importorskip("mlflow")

@@ -6,14 +6,8 @@ import io
 
 import pytest
 
-from burnish.learner.events import (
-    Actor,
-    EndEvent,
-    EndSplitEvent,
-    LearnerEvent,
-    ProcessedItemEvent,
-    Split,
-)
+from burnish.processor.bus import Actor
+from burnish.processor.events import EndEvent, EndSplitEvent, LearnerEvent, Split, StepsEvent
 from burnish.renderer import PlainRenderer
 from burnish.renderer.demo import synthetic_events
 from burnish.renderer.plain import PROGRESS_WIDTH
@@ -48,7 +42,7 @@ def test_progress_lines_every_interval_with_running_values() -> None:
     renderer = PlainRenderer(out, interval_seconds=5.0, clock=clock)
     run = events(1, 40, 5)
     renderer.consume(run[:2])  # start, start split
-    steps = [e for e in run if isinstance(e, ProcessedItemEvent) and e.split is Split.TRAIN]
+    steps = [e for e in run if isinstance(e, StepsEvent) and e.split is Split.TRAIN]
     for step in steps:
         clock.now += 1.0
         renderer.consume([step])
@@ -57,7 +51,7 @@ def test_progress_lines_every_interval_with_running_values() -> None:
     first, later = progress[0], progress[-2]
     # Steps are 1 s apart (synthetic_events' time stamps); the ETA needs the warm-up first.
     assert first.startswith("[train] epoch 1/1 12% (160/1280) | 0:05 elapsed | Loss ")
-    running = steps[4].metrics[0].entry.formatted.split(" - batch ")[0].removeprefix("epoch ")
+    running = steps[4].latest[0].entry.formatted.split(" - batch ")[0].removeprefix("epoch ")
     assert f"Loss {running}" in first
     assert "0:35 elapsed, ETA 0:05 | " in later
 
@@ -68,7 +62,7 @@ def test_a_progress_line_is_short_and_leaves_out_what_is_not_available() -> None
     renderer = PlainRenderer(out, interval_seconds=5.0, clock=clock)
     run = events(1, 40, 5)
     renderer.consume(run[:2])
-    for step in [e for e in run if isinstance(e, ProcessedItemEvent)][:20]:
+    for step in [e for e in run if isinstance(e, StepsEvent)][:20]:
         clock.now += 1.0
         renderer.consume([step])
     lines = [line for line in out.getvalue().splitlines() if " elapsed" in line]

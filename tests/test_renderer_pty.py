@@ -21,7 +21,7 @@ DEMO = [sys.executable, "-m", "burnish.renderer.demo", "--epochs", "200", "--del
 
 CRASH = """
 import time
-from burnish.learner.events import Actor
+from burnish.processor.bus import Actor
 from burnish.learner.interrupt import Interrupter
 from burnish.renderer import default_renderer
 from burnish.renderer.demo import synthetic_events

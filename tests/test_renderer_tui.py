@@ -8,34 +8,33 @@ import re
 import termios
 import time
 from collections.abc import Iterator, Sequence
-from typing import cast
+from dataclasses import replace
 
 import pytest
 import torch
 from rich.console import Console
 
 from burnish import AccuracyMetric, ClassificationOutput, LossMetric
-from burnish.learner.events import (
-    Actor,
+from burnish.learner.interrupt import Interrupter
+from burnish.metric.base import Progress
+from burnish.metric.collection import MetricCollection
+from burnish.metric.entry import MetricEntry
+from burnish.metric.host import transfer_count
+from burnish.processor.bus import Actor, Unread
+from burnish.processor.events import (
     EndEvent,
     EndSplitEvent,
     LearnerEvent,
     MetricUpdate,
-    ProcessedItemEvent,
     Split,
     StartEvent,
     StartSplitEvent,
-    StepUpdates,
+    StepsEvent,
     TrainingProgress,
 )
-from burnish.learner.interrupt import Interrupter
-from burnish.learner.metrics import BlockLimits, RegisteredMetric, SplitMetrics
-from burnish.metric.base import Progress
-from burnish.metric.collection import MetricCollection
-from burnish.metric.entry import MetricEntry, StepEntries
-from burnish.metric.host import transfer_count
+from burnish.processor.split import BlockLimits, RegisteredMetric, SplitMetrics
 from burnish.renderer import PlainRenderer, TuiRenderer, default_renderer
-from burnish.renderer.demo import numeric_update, synthetic_events, text_update
+from burnish.renderer.demo import numeric_update, step_event, synthetic_events, text_update
 from burnish.renderer.tui import Controls, Dashboard, DashboardState, View
 from burnish.renderer.tui.eta import EtaEstimator, format_duration
 from burnish.renderer.tui.history import MinMaxHistory
@@ -66,8 +65,8 @@ def screen(state: DashboardState, controls: Controls, width: int, height: int) -
     return console.export_text()
 
 
-def last_processed(events: Sequence[LearnerEvent], split: Split) -> ProcessedItemEvent:
-    return [e for e in events if isinstance(e, ProcessedItemEvent) and e.split is split][-1]
+def last_processed(events: Sequence[LearnerEvent], split: Split) -> StepsEvent:
+    return [e for e in events if isinstance(e, StepsEvent) and e.split is split][-1]
 
 
 # -- state ---------------------------------------------------------------------------------------
@@ -88,11 +87,12 @@ def test_state_keeps_histories_per_metric_and_split() -> None:
     assert state.elapsed() == 125.0
 
 
-def test_state_resolves_all_entries_of_a_tick_in_one_transfer() -> None:
+def test_state_reads_no_device() -> None:
+    # The metric processor read the values: the dashboard's events hold them.
     events = [e for e in run_events(1, 20, 5) if not isinstance(e, EndEvent)]
     before = transfer_count()
     DashboardState().apply(events)
-    assert transfer_count() - before == 1
+    assert transfer_count() - before == 0
 
 
 def test_x_axis_is_in_epochs() -> None:
@@ -103,14 +103,17 @@ def test_x_axis_is_in_epochs() -> None:
 
 
 def test_deferred_check_error_propagates() -> None:
-    def fail(_: Sequence[list[float]]) -> tuple[str, str]:
-        raise ValueError("Accuracy: targets must be in [0, 10)")
-
-    bad = MetricUpdate(MetricEntry.deferred("Accuracy", [torch.tensor(1.0)], fail), True)
-    progress = TrainingProgress(Progress(1, 10), 1, 1, 1)
-    event = ProcessedItemEvent(Split.TRAIN, progress, (bad,), (), 0.0)
-    with pytest.raises(ValueError, match="targets must be"):
-        DashboardState().apply([StartSplitEvent(Split.TRAIN, 1, 10), event])
+    # From the read of the block, before any consumer (the dashboard) gets its event.
+    split = SplitMetrics(
+        Split.TRAIN, [RegisteredMetric.of(AccuracyMetric(), plotted=True)], BlockLimits(64)
+    )
+    unread: list[Unread] = []
+    split.start(unread.append, 1, 1, 10)
+    output = ClassificationOutput(torch.tensor(0.0), torch.zeros(4, 3), torch.tensor([0, 1, 2, 7]))
+    split.record(output, 4, 1, (0.1,), 0.0)
+    split.flush()
+    with pytest.raises(ValueError, match="expected targets within"):
+        unread[0].read()
 
 
 def test_full_history_is_bounded_and_keeps_extremes() -> None:
@@ -129,11 +132,9 @@ def test_full_history_is_bounded_and_keeps_extremes() -> None:
 # -- ETA ----------------------------------------------------------------------------------------
 
 
-def train_event(
-    epoch: int, items: int, total: int, at: float, iteration: int
-) -> ProcessedItemEvent:
+def train_event(epoch: int, items: int, total: int, at: float, iteration: int) -> StepsEvent:
     progress = TrainingProgress(Progress(items, total), epoch, 2, iteration)
-    return ProcessedItemEvent(Split.TRAIN, progress, (), (), at)
+    return step_event(Split.TRAIN, progress, (), (), at)
 
 
 def test_eta_ignores_warmup_and_validation() -> None:
@@ -147,7 +148,7 @@ def test_eta_ignores_warmup_and_validation() -> None:
     # Validation takes 500 s, then the next epoch starts.
     eta.start_split(Split.VALID)
     valid = TrainingProgress(Progress(5, 10), 1, 2, 1)
-    eta.observe(ProcessedItemEvent(Split.VALID, valid, (), (), 600.0))
+    eta.observe(step_event(Split.VALID, valid, (), (), 600.0))
     eta.start_split(Split.TRAIN)
     eta.observe(train_event(2, 10, 100, 800.0, 11))
     eta.observe(train_event(2, 20, 100, 801.0, 12))
@@ -183,7 +184,7 @@ def test_dashboard_shows_every_panel_and_real_values() -> None:
         assert title in text
     train = last_processed(events, Split.TRAIN)
     valid = last_processed(events, Split.VALID)
-    for update in (*train.metrics[:2], *valid.metrics[:2]):
+    for update in (*train.latest[:2], *valid.latest[:2]):
         assert update.entry.formatted in text  # e.g. "epoch 58.73 % - batch 64.67 %"
     assert "cpu (synthetic)" in text  # a text metric
     assert "Validating" in text
@@ -228,7 +229,7 @@ def test_dashboard_fits_the_terminal(width: int, height: int) -> None:
 def test_dashboard_at_80x24_stays_readable() -> None:
     events = run_events()
     text = screen(filled_state(events), Controls(lambda: None), 80, 24)
-    loss = last_processed(events, Split.TRAIN).metrics[0].entry.formatted
+    loss = last_processed(events, Split.TRAIN).latest[0].entry.formatted
     assert loss in text
     assert "Validating" in text
     assert "ETA" in text
@@ -377,17 +378,22 @@ def test_renderer_redraws_only_when_something_changed() -> None:
     renderer.close()
 
 
-def test_renderer_error_propagates_and_restores_the_terminal() -> None:
-    def fail(_: Sequence[list[float]]) -> tuple[str, str]:
-        raise ValueError("deferred check failed")
+class FailingEntry(MetricEntry):
+    """An entry whose text fails when a frame shows it."""
 
+    @property
+    def formatted(self) -> str:
+        raise ValueError("text failed")
+
+
+def test_renderer_error_propagates_and_restores_the_terminal() -> None:
     renderer, out = recording_renderer()
     actor = Actor(renderer, "burnish-renderer")
     actor.send(StartEvent(1, (Split.TRAIN,), 0.0))
     actor.send(StartSplitEvent(Split.TRAIN, 1, 10))
-    bad = MetricUpdate(MetricEntry.deferred("Loss", [torch.tensor(1.0)], fail), False)
+    bad = MetricUpdate(FailingEntry("Loss", "", "1.0"), False)
     progress = TrainingProgress(Progress(1, 10), 1, 1, 1)
-    actor.send(ProcessedItemEvent(Split.TRAIN, progress, (bad,), (), 0.0))
+    actor.send(step_event(Split.TRAIN, progress, (bad,), (), 0.0))
     time.sleep(0.3)
     actor.send(EndEvent("error", 1.0))
     actor.join(timeout=5)
@@ -514,12 +520,10 @@ def test_a_fast_loop_has_a_bounded_number_of_steps_read_per_tick() -> None:
     train = state.metrics["Loss"].splits[Split.TRAIN]
     assert len(train.recent) == 32
     assert train.recent[-1][1] == 500 * 32  # the last step is always read
-    unread = [
-        e.metrics[0].entry
-        for e in events
-        if isinstance(e, ProcessedItemEvent) and e.split is Split.TRAIN
+    # Evenly spread over the 500 steps (of 32 items each).
+    assert [items for _, items, _ in train.recent] == [
+        32 * (1 + round(i * 499 / 31)) for i in range(32)
     ]
-    assert sum(entry.is_deferred for entry in unread) == 500 - 32
     assert state.progress.items == 5 * 32  # progress takes every step
     assert len(state.metrics["Loss"].splits[Split.VALID].recent) == 5
 
@@ -527,11 +531,9 @@ def test_a_fast_loop_has_a_bounded_number_of_steps_read_per_tick() -> None:
 def test_a_table_text_metric_keeps_its_lines() -> None:
     table = "GPU  Temp  Util\n0    61°C  97 %\n1    58°C  12 %"
     events = run_events(1, 5, 2)
-    steps = [e for e in events if isinstance(e, ProcessedItemEvent)]
+    steps = [e for e in events if isinstance(e, StepsEvent)]
     last = steps[-1]
-    with_table = ProcessedItemEvent(
-        last.split, last.progress, (*last.metrics, text_update("CUDA Stats", table)), (), last.at
-    )
+    with_table = replace(last, latest=(*last.latest, text_update("CUDA Stats", table)))
     state = filled_state([*events[:-1], with_table])
     text = screen(state, Controls(lambda: None), 120, 40)
     for row in table.splitlines():
@@ -546,7 +548,7 @@ def test_a_learners_blocks_are_plotted_from_their_numbers_and_only_the_last_step
     )
     stepwise = MetricCollection([LossMetric(), AccuracyMetric()])
     events: list[LearnerEvent] = []
-    split.start(events.extend, 1, 1, 40 * 4)
+    split.start(lambda unread: events.append(unread.read()), 1, 1, 40 * 4)
     generator = torch.Generator().manual_seed(3)
     expected = []
     for step in range(1, 41):
@@ -565,7 +567,9 @@ def test_a_learners_blocks_are_plotted_from_their_numbers_and_only_the_last_step
             assert value == pytest.approx(expected[items // 4 - 1][name].numeric.value)
         assert history.latest is not None
         assert history.latest.formatted == expected[-1][name].formatted
-    # The block's steps were read by number: only the shown step's entries were built.
-    block = cast(StepUpdates, cast(ProcessedItemEvent, events[-1]).metrics).block
-    for column in block.step_columns:
-        assert sum(entry is not None for entry in cast(StepEntries, column)._entries) == 1
+    # The block's steps come by number: only the shown step has entries.
+    last = events[-1]
+    assert isinstance(last, StepsEvent)
+    assert [len(column) for column in last.numbers.values()] == [len(last)] * 2
+    for index, name in enumerate(("Loss", "Accuracy")):
+        assert state.metrics[name].splits[Split.TRAIN].latest is last.latest[index].entry

@@ -16,13 +16,13 @@ from burnish.learner.early_stopping import (
     MetricEarlyStoppingStrategy,
     NoImprovementSince,
 )
-from burnish.learner.events import LearnerEvent, MetricUpdate, Split, TrainingProgress
 from burnish.learner.guards import NonFiniteLossError
 from burnish.learner.history import Aggregate, Direction, MetricHistory
 from burnish.learner.interrupt import Interrupter
 from burnish.learner.learner import Learner
 from burnish.learner.step import TrainOutput, TrainStep, ValidStep, move_to_device
 from burnish.learner.summary import LearnerSummary
+from burnish.processor.events import LearnerEvent, MetricUpdate, Split, TrainingProgress
 
 __all__ = [
     "Aggregate",

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from burnish.learner.events import Split
 from burnish.metric.entry import MetricEntry
+from burnish.processor.events import Split
 
 if TYPE_CHECKING:
     from burnish.learner.config import FitResult

@@ -12,15 +12,15 @@ from burnish.learner.callbacks import LearnerCallback
 from burnish.learner.checkpoint import CheckpointingStrategy, FileCheckpointer
 from burnish.learner.checkpoint.strategy import best_of
 from burnish.learner.early_stopping import EarlyStoppingStrategy
-from burnish.learner.events import EventConsumer, Split
 from burnish.learner.guards import NonFiniteLoss
 from burnish.learner.history import MetricHistory
 from burnish.learner.interrupt import Interrupter
-from burnish.learner.metrics import SplitMetrics
 from burnish.learner.optimization import OptimizationOptions
 from burnish.learner.step import device_of
 from burnish.learner.summary import LearnerSummary
 from burnish.metric.entry import MetricEntry
+from burnish.processor.events import EventConsumer, Split
+from burnish.processor.split import SplitMetrics
 
 __all__ = ["BestCheckpoint", "FitResult", "LearnerConfig", "best_kept"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from burnish.learner.events import Split
 from burnish.learner.history import Aggregate, Direction, MetricHistory, WatchedMetric
 from burnish.metric.base import Metric
+from burnish.processor.events import Split
 
 __all__ = [
     "EarlyStoppingStrategy",

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from burnish.learner.events import Split
 from burnish.metric.base import Metric, metric_name
+from burnish.processor.events import Split
 
 __all__ = ["Aggregate", "Direction", "MetricHistory", "WatchedMetric"]
 

@@ -37,14 +37,6 @@ from burnish.learner.checkpoint.strategy import ActionKind
 from burnish.learner.config import FitResult, LearnerConfig, best_kept
 from burnish.learner.distributed import DistributedTraining, StopVote, Verdict
 from burnish.learner.early_stopping import stops_early
-from burnish.learner.events import (
-    EndSplitEvent,
-    EpochEndEvent,
-    EventBus,
-    Split,
-    StartEvent,
-    StartSplitEvent,
-)
 from burnish.learner.guards import (
     LossWatch,
     NonFiniteLossError,
@@ -53,7 +45,6 @@ from burnish.learner.guards import (
     stop_signals,
 )
 from burnish.learner.history import MetricHistory
-from burnish.learner.metrics import SplitMetrics
 from burnish.learner.optimization import Optimization
 from burnish.learner.resume import (
     ResumePoint,
@@ -77,6 +68,15 @@ from burnish.learner.step import (
 )
 from burnish.learner.summary import LearnerSummary
 from burnish.metric.entry import MetricEntry
+from burnish.processor.bus import EventBus
+from burnish.processor.events import (
+    EndSplitEvent,
+    EpochEndEvent,
+    Split,
+    StartEvent,
+    StartSplitEvent,
+)
+from burnish.processor.split import SplitMetrics
 
 __all__ = ["FitResult", "Learner", "LearnerConfig", "NonFiniteLossError"]
 
@@ -341,7 +341,7 @@ class Learner(Generic[ModelT]):
         model.train()
         step = self._train_step if vote is None else self._distributed.wrapped()
         total_items, total_batches = items_total(loader), batches_total(loader)
-        metrics.start(bus.send_steps, epoch, config.num_epochs, total_items)
+        metrics.start(bus.send, epoch, config.num_epochs, total_items)
         bus.send(StartSplitEvent(Split.TRAIN, epoch, total_items))
         self.optimizer.zero_grad(set_to_none=True)
         epoch_rng, batches, (_, done, items) = replay_epoch(loader, resume)
@@ -504,7 +504,7 @@ class Learner(Generic[ModelT]):
         # A stop asked for meanwhile waits for the end of the split (see _stop_at_epoch_end).
         stoppable = not is_distributed()
         total_items = items_total(loader)
-        metrics.start(bus.send_steps, epoch, config.num_epochs, total_items, split)
+        metrics.start(bus.send, epoch, config.num_epochs, total_items, split)
         bus.send(StartSplitEvent(split, epoch, total_items))
         items = 0
         with torch.no_grad():

@@ -12,8 +12,8 @@ from typing import Any, Literal
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from burnish.learner.events import Split
 from burnish.learner.history import MetricHistory
+from burnish.processor.events import Split
 
 __all__ = [
     "MixedPrecision",

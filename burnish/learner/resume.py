@@ -22,9 +22,9 @@ import torch.distributed as dist
 
 from burnish.distributed import collective
 from burnish.learner.checkpoint import CheckpointError, FileCheckpointer
-from burnish.learner.events import Split
 from burnish.learner.history import MetricHistory
 from burnish.metric.entry import MetricEntry, NumericEntry, format_value
+from burnish.processor.events import Split
 
 __all__ = [
     "CHECKPOINT_FORMAT",

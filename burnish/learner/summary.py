@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from burnish.learner.events import Split
 from burnish.learner.history import Direction, MetricHistory
+from burnish.processor.events import Split
 
 __all__ = ["LearnerSummary", "SummaryRow", "escape_controls"]
 

@@ -1,4 +1,4 @@
-"""The metric logger protocol and what loggers share: reading an event's metric values."""
+"""The metric logger protocol and what loggers share: an epoch's values, appending to a file."""
 
 from __future__ import annotations
 
@@ -9,31 +9,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol, TextIO, runtime_checkable
 
-from burnish.learner.events import (
-    BlockUpdates,
-    LearnerEvent,
-    MetricUpdate,
-    StepUpdates,
-    is_numeric,
-    metric_names,
-    numeric_of,
-)
-from burnish.metric.entry import (
-    EntryKind,
-    MetricEntry,
-    NumericEntry,
-    StepEntries,
-    resolve_entries,
-    resolve_step_numbers,
-)
+from burnish.metric.entry import NumericEntry
+from burnish.processor.events import LearnerEvent, MetricUpdate, StepsEvent
 
 __all__ = [
     "MetricLogger",
-    "StepColumns",
     "counts_nothing",
     "numeric_values",
     "open_to_append",
-    "resolve_events",
+    "step_values",
     "text_values",
     "write_atomically",
 ]
@@ -52,81 +36,21 @@ class MetricLogger(Protocol):
     def close(self) -> None: ...
 
 
-def resolve_events(events: Iterable[LearnerEvent]) -> None:
-    """Read the values of every metric entry in the events: the numeric values of the steps'
-    entries (their texts are built if read), the others in full. A learner's blocks of steps
-    are read by column, without building their steps' entries."""
-    blocks: dict[int, BlockUpdates] = {}
-    entries: list[MetricEntry] = []
-    for event in events:
-        metrics = getattr(event, "metrics", ())
-        if isinstance(metrics, StepUpdates):
-            block = metrics.block
-            blocks[id(block)] = block
-            step = metrics.step
-            for column in block.entry_columns:
-                entries.append(column[step])
-        else:
-            entries.extend(update.entry for update in metrics)
-    resolve_step_numbers(column for block in blocks.values() for column in block.step_columns)
-    resolve_entries(entries, texts=False)
+def numeric_values(metrics: Iterable[MetricUpdate]) -> dict[str, NumericEntry]:
+    """The numeric metrics' values (an epoch's: a step's are in :class:`StepsEvent` columns)."""
+    return {update.entry.name: update.entry.numeric for update in metrics if update.numeric}
 
 
-class StepColumns:
-    """The numeric metrics of consecutive steps, read by column: the steps of a learner's
-    block give their numbers at once, without an object per step."""
-
-    def __init__(self, steps: Iterable[Sequence[MetricUpdate]]) -> None:
-        # Runs of consecutive steps of one block: (block, first step, end); a step that is not
-        # a block's is (its metrics, 0, 1).
-        runs: list[tuple[BlockUpdates | Sequence[MetricUpdate], int, int]] = []
-        for metrics in steps:
-            if isinstance(metrics, StepUpdates):
-                if runs and runs[-1][0] is metrics.block and runs[-1][2] == metrics.step:
-                    runs[-1] = (metrics.block, runs[-1][1], metrics.step + 1)
-                else:
-                    runs.append((metrics.block, metrics.step, metrics.step + 1))
-            else:
-                runs.append((metrics, 0, 1))
-        self._runs = runs
-
-    def numbers(self, index: int) -> tuple[list[float], list[int], list[EntryKind]]:
-        """Metric ``index``'s values, counts and kinds, one per step (a numeric metric's)."""
-        values: list[float] = []
-        counts: list[int] = []
-        kinds: list[EntryKind] = []
-        for source, start, stop in self._runs:
-            if isinstance(source, BlockUpdates):
-                column = source.columns[index]
-                if isinstance(column, StepEntries):
-                    numbers = column.numbers()
-                    values += numbers.values[start:stop]
-                    counts += numbers.counts[start:stop]
-                    kinds += [numbers.kind] * (stop - start)
-                    continue
-                entries = [column[step].numeric for step in range(start, stop)]
-            else:
-                entries = [source[index].entry.numeric]
-            values += [entry.value for entry in entries]
-            counts += [entry.count for entry in entries]
-            kinds += [entry.kind for entry in entries]
-        return values, counts, kinds
-
-
-def numeric_values(
-    metrics: Sequence[MetricUpdate], *, skip_empty: bool = False
-) -> dict[str, NumericEntry]:
-    """The numeric metrics' values; with ``skip_empty``, without those that count no item.
+def step_values(event: StepsEvent, step: int) -> dict[str, NumericEntry]:
+    """Step ``step``'s numeric values, without those that count no item.
 
     A step entry counting nothing (a system sample already logged, a batch of padding) adds
     nothing to a count-weighted mean, so step logs leave it out.
     """
     values = {}
-    for index, name in enumerate(metric_names(metrics)):
-        if not is_numeric(metrics, index):
-            continue  # a text metric
-        entry = numeric_of(metrics, index)
-        if not (skip_empty and counts_nothing(entry)):
+    for name, column in event.numbers.items():
+        entry = column.entry(step)
+        if not counts_nothing(entry):
             values[name] = entry
     return values
 

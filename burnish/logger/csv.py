@@ -25,13 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from burnish.learner.events import EndSplitEvent, LearnerEvent, StartEvent
-from burnish.logger.base import (
-    numeric_values,
-    open_to_append,
-    resolve_events,
-    write_atomically,
-)
+from burnish.logger.base import numeric_values, open_to_append, write_atomically
+from burnish.processor.events import EndSplitEvent, LearnerEvent, StartEvent
 
 __all__ = ["CsvMetricLogger"]
 
@@ -70,7 +65,6 @@ class CsvMetricLogger:
         ends = [event for event in events if isinstance(event, EndSplitEvent)]
         if not ends:
             return
-        resolve_events(ends)
         rows = [_row(event) for event in ends]
         rewrite = self._invalid
         for row in rows:

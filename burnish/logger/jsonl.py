@@ -19,27 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar, cast, get_args
 
-from burnish.learner.events import (
+from burnish.learner.history import MetricHistory
+from burnish.logger.base import counts_nothing, numeric_values, open_to_append, text_values
+from burnish.metric.entry import EntryKind, NumericEntry
+from burnish.processor.events import (
     EndEvent,
     EndSplitEvent,
     LearnerEvent,
     MetricUpdate,
-    ProcessedItemEvent,
     Split,
     StartEvent,
-    is_numeric,
-    metric_names,
+    StepsEvent,
 )
-from burnish.learner.history import MetricHistory
-from burnish.logger.base import (
-    StepColumns,
-    counts_nothing,
-    numeric_values,
-    open_to_append,
-    resolve_events,
-    text_values,
-)
-from burnish.metric.entry import EntryKind, NumericEntry, resolve_entries
 
 __all__ = [
     "EndRecord",
@@ -86,7 +77,6 @@ class JsonlMetricLogger:
     def consume(self, events: Sequence[LearnerEvent]) -> None:
         if not events:
             return
-        resolve_events(events)
         lines = [json.dumps(record) for record in _log_records(events)]
         if not lines:
             return
@@ -104,11 +94,11 @@ class JsonlMetricLogger:
 def _log_records(events: Iterable[LearnerEvent]) -> Iterator[dict[str, Any]]:
     """The events' records: consecutive steps of one split's epoch share one ``steps`` record
     (a record per step would cost more to write than the step's metrics to update)."""
-    run: list[ProcessedItemEvent] = []
+    run: list[StepsEvent] = []
     run_key: tuple[Split, int, tuple[str, ...]] | None = None
     for event in events:
-        if isinstance(event, ProcessedItemEvent):
-            key = _run_key(event)
+        if isinstance(event, StepsEvent):
+            key = event.split, event.epoch, tuple(event.numbers)
             if run and key != run_key:
                 yield _steps_record(run)
                 run = []
@@ -125,43 +115,36 @@ def _log_records(events: Iterable[LearnerEvent]) -> Iterator[dict[str, Any]]:
         yield _steps_record(run)
 
 
-def _run_key(event: ProcessedItemEvent) -> tuple[Split, int, tuple[str, ...]]:
-    return event.split, event.progress.epoch, metric_names(event.metrics)
-
-
-def _steps_record(run: Sequence[ProcessedItemEvent]) -> dict[str, Any]:
+def _steps_record(run: Sequence[StepsEvent]) -> dict[str, Any]:
     """Steps by column. Every step has a value of every numeric metric, ``null`` for NaN; one
     that counts no item (a system sample already logged) is left out when read."""
-    first = run[0]
-    columns = StepColumns(event.metrics for event in run)
+    first, last = run[0], run[-1]
     values: dict[str, dict[str, Any]] = {}
-    for column, name in enumerate(metric_names(first.metrics)):
-        if not is_numeric(first.metrics, column):
-            continue  # a text metric
-        numbers, counts, kinds = columns.numbers(column)
+    for name in first.numbers:
+        columns = [event.numbers[name] for event in run]
+        kinds = [kind for column in columns for kind in column.kinds]
         values[name] = {
-            "value": _json_numbers(numbers),
-            "count": counts,
+            "value": _json_numbers(value for column in columns for value in column.values),
+            "count": [count for column in columns for count in column.counts],
             "kind": kinds[0] if kinds.count(kinds[0]) == len(kinds) else kinds,
         }
     return {
         "event": "steps",
         "split": first.split.value,
-        "epoch": first.progress.epoch,
-        "iteration": [event.progress.iteration for event in run],
-        "items": [event.progress.progress.items_processed for event in run],
-        "items_total": first.progress.progress.items_total,
-        "lrs": [list(event.lrs) for event in run],
+        "epoch": first.epoch,
+        "iteration": [iteration for event in run for iteration in event.iterations],
+        "items": [items for event in run for items in event.items],
+        "items_total": first.items_total,
+        "lrs": [list(lrs) for event in run for lrs in event.lrs],
         "values": values,
         # The last step's time and texts (formats, units, running values), as a dashboard
         # shows them: `burnish view` shows what the live dashboard showed.
-        "at": run[-1].at,
-        "shown": _shown(run[-1].metrics),
+        "at": last.at[-1],
+        "shown": _shown(last.latest),
     }
 
 
 def _shown(metrics: Sequence[MetricUpdate]) -> dict[str, str]:
-    resolve_entries([update.entry for update in metrics])
     return {update.entry.name: update.entry.formatted for update in metrics}
 
 

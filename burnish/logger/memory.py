@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from burnish.learner.events import EndSplitEvent, LearnerEvent, ProcessedItemEvent, Split
-from burnish.logger.base import numeric_values, resolve_events
+from burnish.logger.base import numeric_values, step_values
 from burnish.metric.entry import NumericEntry
+from burnish.processor.events import EndSplitEvent, LearnerEvent, Split, StepsEvent
 
 __all__ = ["InMemoryMetricLogger"]
 
@@ -21,13 +21,15 @@ class InMemoryMetricLogger:
         self.epochs: dict[Split, dict[str, list[NumericEntry]]] = {}
 
     def consume(self, events: Sequence[LearnerEvent]) -> None:
-        resolve_events(events)
         for event in events:
-            if isinstance(event, ProcessedItemEvent | EndSplitEvent):
-                target = self.steps if isinstance(event, ProcessedItemEvent) else self.epochs
-                by_name = target.setdefault(event.split, {})
-                steps = isinstance(event, ProcessedItemEvent)
-                for name, entry in numeric_values(event.metrics, skip_empty=steps).items():
+            if isinstance(event, StepsEvent):
+                by_name = self.steps.setdefault(event.split, {})
+                for step in range(len(event)):
+                    for name, entry in step_values(event, step).items():
+                        by_name.setdefault(name, []).append(entry)
+            elif isinstance(event, EndSplitEvent):
+                by_name = self.epochs.setdefault(event.split, {})
+                for name, entry in numeric_values(event.metrics).items():
                     by_name.setdefault(name, []).append(entry)
 
     def close(self) -> None:

@@ -21,15 +21,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from burnish.learner.events import (
+from burnish.logger.base import counts_nothing, numeric_values, write_atomically
+from burnish.processor.events import (
     EndEvent,
     EndSplitEvent,
     LearnerEvent,
-    ProcessedItemEvent,
     Split,
     StartEvent,
+    StepsEvent,
 )
-from burnish.logger.base import counts_nothing, numeric_values, resolve_events, write_atomically
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -104,7 +104,6 @@ class MlflowMetricLogger:
         if self._run_id is None:
             fresh = any(isinstance(event, StartEvent) and event.fresh for event in events)
             self._run_id = self._start_run(fresh)
-        resolve_events(events)
         from mlflow.entities import Metric  # noqa: PLC0415
 
         milliseconds = int(time.time() * 1000)
@@ -137,16 +136,16 @@ class MlflowMetricLogger:
                     (_key(name, event.split, "_epoch"), entry.value, event.epoch)
                     for name, entry in numeric_values(event.metrics).items()
                 ]
-            elif (
-                self.steps and isinstance(event, ProcessedItemEvent) and event.split not in complete
-            ):
-                entries = numeric_values(event.metrics)
-                for name, entry in entries.items():
-                    if not counts_nothing(entry):  # a system sample already logged
-                        latest.setdefault(
-                            (event.split, name), (entry.value, event.progress.iteration)
-                        )
-                if all((event.split, name) in latest for name in entries):
+            elif self.steps and isinstance(event, StepsEvent) and event.split not in complete:
+                for name, column in event.numbers.items():
+                    if (event.split, name) in latest:
+                        continue
+                    for step in reversed(range(len(column))):
+                        entry = column.entry(step)
+                        if not counts_nothing(entry):  # a system sample already logged
+                            latest[(event.split, name)] = (entry.value, event.iterations[step])
+                            break
+                if all((event.split, name) in latest for name in event.numbers):
                     complete.add(event.split)
         steps = [(_key(name, split), *point) for (split, name), point in latest.items()]
         return values + steps

@@ -6,8 +6,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from burnish.learner.events import EndSplitEvent, LearnerEvent, ProcessedItemEvent
-from burnish.logger.base import numeric_values, resolve_events
+from burnish.logger.base import numeric_values, step_values
+from burnish.processor.events import EndSplitEvent, LearnerEvent, StepsEvent
 
 __all__ = ["TensorBoardMetricLogger"]
 
@@ -28,12 +28,12 @@ class TensorBoardMetricLogger:
         self._writer: Any = SummaryWriter(log_dir=os.fspath(directory))
 
     def consume(self, events: Sequence[LearnerEvent]) -> None:
-        resolve_events(events)
         for event in events:
-            if isinstance(event, ProcessedItemEvent):
-                for name, entry in numeric_values(event.metrics, skip_empty=True).items():
-                    tag = f"{name}/{event.split.value}"
-                    self._writer.add_scalar(tag, entry.value, event.progress.iteration)
+            if isinstance(event, StepsEvent):
+                for step, iteration in enumerate(event.iterations):
+                    for name, entry in step_values(event, step).items():
+                        tag = f"{name}/{event.split.value}"
+                        self._writer.add_scalar(tag, entry.value, iteration)
             elif isinstance(event, EndSplitEvent):
                 for name, entry in numeric_values(event.metrics).items():
                     self._writer.add_scalar(

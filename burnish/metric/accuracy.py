@@ -5,18 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from burnish.adaptor import AccuracyInput
-from burnish.functional.accuracy import accuracy_counts, accuracy_hits
-from burnish.metric.base import STANDALONE, MetricMetadata
-from burnish.metric.block import InputBlock
+from burnish.functional.accuracy import accuracy_hits
+from burnish.metric.base import MetricMetadata
+from burnish.metric.block import BlockUpdateMixin, InputBlock
 from burnish.metric.confusion import TaskChecks, step_argmax
 from burnish.metric.entry import FormatOptions, MetricEntry
 from burnish.metric.state import NumericMetricState, NumericStateMetric
-from burnish.metric.validation import expect_input
 
 __all__ = ["AccuracyMetric"]
 
 
-class AccuracyMetric(NumericStateMetric[NumericMetricState]):
+class AccuracyMetric(BlockUpdateMixin[AccuracyInput], NumericStateMetric[NumericMetricState]):
     """The percentage of items whose highest score is at their target class.
 
     Scores ``(N, C)`` may be logits or probabilities (argmax is unchanged by either); ties go to
@@ -35,14 +34,6 @@ class AccuracyMetric(NumericStateMetric[NumericMetricState]):
         self._state = NumericMetricState(
             FormatOptions(name).unit("%").precision(2), self._checks, scale=100.0
         )
-
-    def update(self, item: AccuracyInput, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
-        item = expect_input(self.name, item, AccuracyInput)
-        outputs, targets = item.outputs, item.targets
-        self._checks.watch(item, outputs, targets, self.pad_token)
-        predicted = step_argmax(item, outputs)
-        correct, count = accuracy_counts(predicted, targets, self.pad_token)
-        return self._state.update(correct, count)
 
     def update_block(
         self, block: InputBlock[AccuracyInput], metadata: Sequence[MetricMetadata]

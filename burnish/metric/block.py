@@ -1,4 +1,4 @@
-"""Several steps' inputs updated at once: how a learner keeps metrics cheap per step.
+"""Several steps' inputs updated at once: how every built-in metric that can is updated.
 
 A metric costs a few dozen microseconds of Python and a few small device operations per
 update, whatever the batch size: on a small model that is as much as the step itself. A
@@ -7,14 +7,17 @@ metric that can (:class:`BlockMetric`) once per block: the steps' tensors are co
 once, shared by every metric, and each step's batch and running values are computed for all
 the steps together (:class:`Segments`). The entries are the same as step-by-step updates give.
 
-Metrics that cannot are updated step by step when the block is flushed. Metrics that take no
-input (CPU use, the learning rate, the iteration speed) describe the moment: the learner
-updates them at their step.
+Such a metric has no other update: its ``update(item)`` (:class:`BlockUpdateMixin`) is a block
+of one step, which joins nothing and raises the step's own errors, so the two can never
+disagree. Metrics without a block update are updated step by step when the block is flushed.
+Metrics that take no input (CPU use, the learning rate, the iteration speed) describe the
+moment: the learner updates them at their step.
 """
 
 from __future__ import annotations
 
 import functools
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
@@ -22,18 +25,28 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 import torch
 
 from burnish.adaptor import FieldReaders, MetricInput, adapt_all, field_readers
-from burnish.metric.base import MetricMetadata
+from burnish.metric.base import STANDALONE, MetricMetadata
 from burnish.metric.entry import MetricEntry
+from burnish.metric.validation import expect_input
 
-__all__ = ["BlockMetric", "InputBlock", "RaggedBlockError", "Segments", "running"]
+__all__ = [
+    "BlockMetric",
+    "BlockUpdateMixin",
+    "InputBlock",
+    "RaggedBlockError",
+    "Segments",
+    "running",
+]
 
 InputT = TypeVar("InputT")
+StepInputT = TypeVar("StepInputT", bound=MetricInput)
 
 
 class RaggedBlockError(ValueError):
     """The steps' tensors cannot be joined (their shapes differ beyond the batch dimension,
-    or their batch sizes differ between fields). Updating step by step then says which step
-    is wrong and how."""
+    or their batch sizes differ between fields), or the joined tensors fail a check that
+    would describe them rather than the step at fault. Updating step by step then says which
+    step is wrong and how."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +62,17 @@ class InputBlock(MetricInput, Generic[InputT]):
 
     outputs: Sequence[object]
     kind: type[InputT]
+
+    @staticmethod
+    def of_step(item: StepInputT) -> InputBlock[StepInputT]:
+        """A block of one step's input ``item``, sharing its memo: what the step's other
+        inputs derive (an argmax, the checks' value ranges) is not derived again."""
+        # Its fields set directly: the dataclass's frozen __init__ costs several times more, on
+        # every update of every metric.
+        block: _StepBlock[StepInputT] = object.__new__(_StepBlock)
+        fields = block.__dict__
+        fields["outputs"], fields["kind"], fields["derived"] = (item,), type(item), item.derived
+        return block
 
     @functools.cached_property
     def steps(self) -> tuple[InputT, ...]:
@@ -68,19 +92,29 @@ class InputBlock(MetricInput, Generic[InputT]):
         """The steps' ``field`` tensors, concatenated along the batch dimension and detached.
 
         Raises :class:`RaggedBlockError` when their shapes differ beyond the batch dimension
-        or a step's tensor has no batch dimension. Call it before changing any state.
+        or a step's tensor has no batch dimension (a step's own tensor is returned as it is,
+        for the metric's checks to judge). Call it before changing any state.
         """
         tensors, ids = self._column(field)
         # Keyed by the tensors: blocks of other input types holding them share the result.
         return self.memo(("cat", ids), functools.partial(_join, tensors))
 
     def stack(self, field: str) -> torch.Tensor:
-        """The steps' 0-d ``field`` tensors (a mean loss each) as one ``(steps,)`` tensor,
-        detached; :class:`RaggedBlockError` when a step's is not 0-d."""
+        """The steps' 0-d ``field`` tensors (a mean loss each) as one ``(steps,)`` tensor
+        (one step's own, see :class:`Segments`), detached; :class:`RaggedBlockError` when a
+        step's is not 0-d."""
         tensors, ids = self._column(field)
         if any(tensor.ndim != 0 for tensor in tensors):
             raise RaggedBlockError(f"not every step's {field} is a scalar")
         return self.memo(("stack", ids), functools.partial(_stack, tensors))
+
+    def check_failed(self, error: Exception) -> None:
+        """Raise :class:`RaggedBlockError` for ``error``, raised by a check of the joined
+        tensors of several steps: it describes them, not the step at fault, which updating the
+        steps one by one then names. Return for a block of one step: the error is the step's
+        own, for the caller to raise as it is."""
+        if len(self.outputs) > 1:
+            raise RaggedBlockError(str(error)) from error
 
     def segments(self, *fields: str) -> Segments:
         """Where each step's items lie in :meth:`cat`'s result, the same for every field.
@@ -112,6 +146,8 @@ class InputBlock(MetricInput, Generic[InputT]):
 
 
 def _join(tensors: list[torch.Tensor]) -> torch.Tensor:
+    if len(tensors) == 1:
+        return _detached(tensors[0])
     # cat promotes mixed dtypes without a word; it refuses other shapes beyond the batch
     # dimension, and scalars, itself.
     if len({t.dtype for t in tensors}) > 1:
@@ -124,19 +160,69 @@ def _join(tensors: list[torch.Tensor]) -> torch.Tensor:
         raise RaggedBlockError(f"the steps' tensors cannot be joined: {error}") from error
 
 
+def _detached(tensor: torch.Tensor) -> torch.Tensor:
+    # Without a graph, the very tensor: work derived from it is shared, by its id, with the
+    # metrics that read it step by step.
+    return tensor.detach() if tensor.requires_grad else tensor
+
+
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    if len(tensors) == 1:
+        return _detached(tensors[0])  # one step's value, without the steps dimension
     with torch.no_grad():
         return torch.stack(tensors)
 
 
+class _StepBlock(InputBlock[InputT]):
+    """A block of one step's input (:meth:`InputBlock.of_step`): what a metric's own
+    ``update(item)`` runs, so it reads the item's fields and nothing more. Its tensors are the
+    item's, its segments one step, and its checks raise the step's own errors; the metric
+    checks its fields' batch sizes itself."""
+
+    def column(self, field: str) -> list[Any]:
+        return [getattr(self.outputs[0], field)]
+
+    def cat(self, field: str) -> torch.Tensor:
+        tensor: torch.Tensor = getattr(self.outputs[0], field)
+        if not tensor.requires_grad:
+            return tensor
+        # One detached tensor for every metric of the step: their work is shared by its id.
+        return self.memo(("cat", (id(tensor),)), tensor.detach)
+
+    def stack(self, field: str) -> torch.Tensor:
+        tensor = self.cat(field)
+        if tensor.ndim != 0:
+            raise RaggedBlockError(f"the step's {field} is not a scalar")
+        return tensor
+
+    def segments(self, *fields: str) -> Segments:
+        tensor: torch.Tensor = getattr(self.outputs[0], fields[0])
+        return _step_segments(tensor.shape[0], tensor.device)
+
+
+@functools.lru_cache(maxsize=64)
+def _step_segments(size: int, device: torch.device) -> Segments:
+    # Kept: every update of every metric asks for them, mostly of a few batch sizes.
+    return Segments((size,), device)
+
+
 class Segments:
-    """Consecutive runs of ``sizes`` items, one per step, in a concatenated block."""
+    """Consecutive runs of ``sizes`` items, one per step, in a concatenated block.
+
+    A block's per-step values (:meth:`sums`, :meth:`InputBlock.stack`, a metric's own) are
+    ``(steps, ...)``; a block of one step gives the step's values themselves, without the steps
+    dimension, and states add them as a step alone (see
+    :meth:`~burnish.metric.state.NumericMetricState.update_steps`): a metric's own update()
+    makes no view to add the dimension and another to remove it, each costing as much as a
+    small device operation.
+    """
 
     def __init__(self, sizes: tuple[int, ...], device: torch.device) -> None:
         self.sizes = sizes
         self.steps = len(sizes)
         self.items = sum(sizes)
         self.device = device
+        self._even = len(set(sizes)) == 1
         # Offsets of each step's first item, and one past the last.
         self.bounds = [0]
         for size in sizes:
@@ -145,7 +231,7 @@ class Segments:
     @functools.cached_property
     def step_of_item(self) -> torch.Tensor:
         """The step index of every item ``(N,)`` (int64 on the block's device)."""
-        if len(set(self.sizes)) == 1:
+        if self._even:
             size = self.sizes[0]
             return torch.arange(self.steps, device=self.device).repeat_interleave(size)
         repeats = torch.tensor(self.sizes)
@@ -153,18 +239,25 @@ class Segments:
         # Built on the host, where the sizes are: the copy to the device waits for nothing.
         return ids.to(self.device, non_blocking=True)
 
-    def sums(self, values: torch.Tensor) -> torch.Tensor:
-        """Per-step sums ``(steps, ...)`` of per-item ``values`` ``(N, ...)`` (bool and integer
-        values sum as int64)."""
-        if not values.is_floating_point():
-            values = values.long()
-        if len(set(self.sizes)) == 1 and self.items:
-            return values.reshape(self.steps, self.sizes[0], *values.shape[1:]).sum(1)
+    def sums(self, values: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Per-step sums ``(steps, ...)`` of per-item ``values`` ``(N, ...)`` (one step's
+        ``(...)``), summed in ``dtype`` when given (bool and integer values sum as int64)."""
+        if self.steps == 1:
+            if values.dtype == torch.bool and dtype is None and values.ndim == 1:
+                return torch.count_nonzero(values)  # half the cost of sum() for booleans
+            return values.sum(0, dtype=dtype)
+        if self._even and self.items:
+            return values.reshape(self.steps, self.sizes[0], *values.shape[1:]).sum(1, dtype=dtype)
+        if dtype is not None or not values.is_floating_point():
+            values = values.to(torch.long if dtype is None else dtype)
         result = values.new_zeros((self.steps, *values.shape[1:]))
         return result.index_add_(0, self.step_of_item, values)
 
     def slice(self, step: int) -> slice:
-        """The items of ``step`` in the concatenated block."""
+        """The items of ``step`` in the concatenated block (all of them, ``slice(None)``, for
+        the one step of a block of one)."""
+        if self.steps == 1:
+            return slice(None)
         return slice(self.bounds[step], self.bounds[step + 1])
 
 
@@ -181,10 +274,38 @@ class BlockMetric(Protocol[InputT]):
 
     ``update_block`` must leave the metric as updating it with each step in turn would, and
     return the entries those updates would have returned, one per step. It raises
-    :class:`RaggedBlockError` (before changing any state) for steps it cannot join; they are
-    then updated one by one.
+    :class:`RaggedBlockError` for steps it cannot join, before adding any of them to its
+    values; they are then updated one by one, and the step at fault raises its own error.
     """
 
     def update_block(
         self, block: InputBlock[InputT], metadata: Sequence[MetricMetadata], /
     ) -> Sequence[MetricEntry]: ...
+
+
+class BlockUpdateMixin(Generic[StepInputT]):
+    """``update(item)`` for a :class:`BlockMetric`: the step as a block of one, so that its
+    block update is its only one.
+
+    A block of one step shares the item's memo, copies nothing (its tensors are the item's)
+    and its checks raise the step's own errors (:meth:`InputBlock.check_failed`), not
+    :class:`RaggedBlockError`.
+    """
+
+    name: str
+    input_type: type[StepInputT]
+
+    def update(self, item: StepInputT, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
+        """Update with one step's input, or a step output that adapts to it; the step's entry.
+
+        Outside a learner, ``metadata`` may be left out.
+        """
+        kind = self.input_type
+        step = item if isinstance(item, kind) else expect_input(self.name, item, kind)
+        return self.update_block(InputBlock.of_step(step), (metadata,))[0]
+
+    @abstractmethod
+    def update_block(
+        self, block: InputBlock[StepInputT], metadata: Sequence[MetricMetadata], /
+    ) -> Sequence[MetricEntry]:
+        """Update with several steps at once (see :mod:`burnish.metric.block`)."""

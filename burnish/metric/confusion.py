@@ -22,7 +22,8 @@ scikit-learn's ``unique_labels``; for multilabel, every label), ``weighted`` (by
 value is their mean, i.e. the macro value). Binary metrics score the positive class.
 
 Work shared once per step: metrics with the same rule find the decision and the counts in the
-input's memo, so Precision, Recall and F1 registered together count once per step.
+memo of the step's input (of the block's, when a learner updates several steps at once), so
+Precision, Recall and F1 registered together count once.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ from burnish.functional.confusion import (
     multiclass_counts,
     threshold_counts,
 )
-from burnish.metric.base import STANDALONE, MetricMetadata
-from burnish.metric.block import InputBlock, RaggedBlockError, Segments
+from burnish.metric.base import MetricMetadata
+from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments
 from burnish.metric.dtypes import widen
 from burnish.metric.entry import DeferredValue, FormatOptions, MetricEntry
 from burnish.metric.state import ConfusionStatsState, NumericStateMetric
@@ -57,7 +58,6 @@ from burnish.metric.validation import (
     check_integer,
     check_ndim,
     describe,
-    expect_input,
 )
 
 __all__ = [
@@ -175,7 +175,7 @@ class TaskChecks:
         if bounds is None:
             self.check(scores, targets)
             bounds = item.derived[key] = self._step_bounds(scores, targets, pad_token)
-        elif self.task != "binary":
+        elif self.task != "binary" and scores.shape[1] != self.num_classes:
             self._expect_classes(scores.shape[1])
         if bounds:
             self.bounds.observe(bounds, item)
@@ -188,16 +188,19 @@ class TaskChecks:
         pad_token: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, Segments]:
         """A block's scores and targets, each joined over its steps, and where each step's
-        items lie; watched as :meth:`watch` does a step's. Steps that cannot be joined, and a
-        wrong shape or dtype, raise :class:`~burnish.metric.block.RaggedBlockError`: the steps
-        are then updated one by one, and the error names the step's own shapes."""
+        items lie; watched as :meth:`watch` does a step's. A wrong shape or dtype raises the
+        step's own error in a block of one step; with several steps, it and steps that cannot
+        be joined raise :class:`~burnish.metric.block.RaggedBlockError` (see
+        :meth:`~burnish.metric.block.InputBlock.check_failed`)."""
         scores, targets = block.cat(scores_field), block.cat(targets_field)
-        segments = block.segments(scores_field, targets_field)
         try:
             self.watch(block, scores, targets, pad_token)
         except (TypeError, ValueError) as error:
-            raise RaggedBlockError(str(error)) from error
-        return scores, targets, segments
+            block.check_failed(error)
+            raise
+        # After the checks: a step whose scores and targets differ in batch size fails them,
+        # alone or when the block's steps are then updated one by one.
+        return scores, targets, block.segments(scores_field, targets_field)
 
     def check(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
         """Raise now for wrong shapes or dtypes, naming the metric, what was expected and got."""
@@ -256,7 +259,9 @@ class TaskChecks:
             # Padding is mapped to class 0 rather than masked out: masking has a
             # data-dependent shape, which would synchronise with the device.
             watched = watched.masked_fill(watched == pad_token, 0)
-        return (*torch.aminmax(scores.detach()), *torch.aminmax(watched))
+        if scores.requires_grad:
+            scores = scores.detach()  # else already without a graph: one device call less
+        return (*torch.aminmax(scores), *torch.aminmax(watched))
 
     def clear(self) -> None:
         self.num_classes = None
@@ -282,38 +287,44 @@ def check_top_k(metric: str, top_k: int, scores: torch.Tensor) -> None:
 
 
 def confusion_counts(
-    item: MetricInput,
+    block: InputBlock[Any],
     rule: DecisionRule,
     scores: torch.Tensor,
     targets: torch.Tensor,
-    segments: Segments | None = None,
+    segments: Segments,
 ) -> torch.Tensor:
-    """The step's counts ``(3, C)`` under ``rule`` (see :mod:`burnish.functional.confusion`),
-    memoised on ``item``: one computation per step and rule however many metrics ask; with
-    the ``segments`` of a block, each of its steps' ``(steps, 3, C)``.
-    Out-of-range multiclass targets are clamped here and reported by the targets guard.
+    """Each step's counts ``(steps, 3, C)`` under ``rule`` (see
+    :mod:`burnish.functional.confusion`; a block of one step's, ``(3, C)``, as
+    :class:`~burnish.metric.block.Segments` says), memoised on ``block``: one computation per
+    block and rule however many metrics ask. Out-of-range multiclass targets are clamped here
+    and reported by the targets guard.
     """
-    step_of_item = None if segments is None else segments.step_of_item
-    steps = 1 if segments is None else segments.steps
+    steps = segments.steps
 
     def count() -> torch.Tensor:
-        decided = rule.decide(item, scores)
+        step_of_item = None if steps == 1 else segments.step_of_item
         if rule.task == "multiclass":
             classes = scores.shape[1]
             clamped = targets.clamp(0, classes - 1)
-            return multiclass_counts(decided, clamped, classes, step_of_item, steps)
+            # Top-1 decisions as the argmax gives them, (N,): no view to add a dimension that
+            # multiclass_counts removes again, two device operations a step.
+            top = step_argmax(block, scores) if rule.top_k == 1 else rule.decide(block, scores)
+            return multiclass_counts(top, clamped, classes, step_of_item, steps)
+        decided = rule.decide(block, scores)
         if rule.task == "binary":
             decided, actual = decided.reshape(-1, 1), targets.reshape(-1, 1)
             return threshold_counts(decided, actual, step_of_item, steps)
         return threshold_counts(decided, targets, step_of_item, steps)
 
-    return item.memo(("confusion-counts", rule, id(scores), id(targets)), count)
+    return block.memo(("confusion-counts", rule, id(scores), id(targets)), count)
 
 
 _TITLES: dict[ScoreKind, str] = {"precision": "Precision", "recall": "Recall", "fbeta": "F"}
 
 
-class _ConfusionScoreMetric(NumericStateMetric[ConfusionStatsState]):
+class _ConfusionScoreMetric(
+    BlockUpdateMixin[ConfusionStatsInput], NumericStateMetric[ConfusionStatsState]
+):
     """What precision, recall and F-beta share: a rule, a reduction and a confusion state."""
 
     kind: ScoreKind
@@ -390,22 +401,16 @@ class _ConfusionScoreMetric(NumericStateMetric[ConfusionStatsState]):
         rule = DecisionRule("multilabel", threshold=threshold, sigmoid=sigmoid)
         return cls(rule, reduction, name=name)
 
-    def update(
-        self, item: ConfusionStatsInput, metadata: MetricMetadata = STANDALONE
-    ) -> MetricEntry:
-        item = expect_input(self.name, item, ConfusionStatsInput)
-        scores, targets = item.predictions, item.targets
-        self._checks.watch(item, scores, targets)
-        check_top_k(self.name, self.rule.top_k, scores)
-        counts = confusion_counts(item, self.rule, scores, targets)
-        return self._state.update(counts, scores.shape[0], item)
-
     def update_block(
         self, block: InputBlock[ConfusionStatsInput], metadata: Sequence[MetricMetadata]
     ) -> Sequence[MetricEntry]:
         """Update with several steps at once (see :mod:`burnish.metric.block`)."""
         scores, targets, segments = self._checks.join_block(block, "predictions", "targets")
-        check_top_k(self.name, self.rule.top_k, scores)
+        try:
+            check_top_k(self.name, self.rule.top_k, scores)
+        except ValueError as error:
+            block.check_failed(error)
+            raise
         counts = confusion_counts(block, self.rule, scores, targets, segments)
         return self._state.update_steps(counts, segments.sizes, block)
 

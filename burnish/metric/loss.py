@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from burnish.adaptor import LossInput
-from burnish.metric.base import STANDALONE, MetricMetadata
-from burnish.metric.block import InputBlock, RaggedBlockError
+from burnish.metric.base import MetricMetadata
+from burnish.metric.block import BlockUpdateMixin, InputBlock
 from burnish.metric.dtypes import widen
 from burnish.metric.entry import FormatOptions, MetricEntry
 from burnish.metric.host import accumulator_dtype
 from burnish.metric.state import NumericMetricState, NumericStateMetric
-from burnish.metric.validation import check_ndim, expect_input
+from burnish.metric.validation import check_ndim
 
 __all__ = ["LossMetric"]
 
 
-class LossMetric(NumericStateMetric[NumericMetricState]):
+class LossMetric(BlockUpdateMixin[LossInput], NumericStateMetric[NumericMetricState]):
     """The mean loss, weighted by batch size over the epoch.
 
     A NaN or infinite loss is a value like any other here, and makes the mean NaN or infinite:
@@ -31,16 +31,6 @@ class LossMetric(NumericStateMetric[NumericMetricState]):
         self.name = name
         self._state = NumericMetricState(FormatOptions(name).precision(4))
 
-    def update(self, item: LossInput, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
-        item = expect_input(self.name, item, LossInput)
-        loss = widen(item.tensor.detach())
-        check_ndim(self.name, "the loss", loss, (0, 1), "() or (N,)")
-        if loss.ndim == 1:
-            # Summed in the accumulator's precision: then any grouping of the items (a block of
-            # steps) gives the same sums.
-            return self._state.update(loss.sum(dtype=accumulator_dtype(loss.device)), loss.shape[0])
-        return self._state.update_mean(loss, 1 if item.batch_size is None else item.batch_size)
-
     def update_block(
         self, block: InputBlock[LossInput], metadata: Sequence[MetricMetadata]
     ) -> Sequence[MetricEntry]:
@@ -51,8 +41,13 @@ class LossMetric(NumericStateMetric[NumericMetricState]):
             sizes = [1 if size is None else size for size in block.column("batch_size")]
             return self._state.update_steps(means, sizes, is_mean=True)
         losses = widen(block.cat("tensor"))
-        if losses.ndim != 1:
-            raise RaggedBlockError("per-item losses are (N,)")
+        try:
+            check_ndim(self.name, "the loss", losses, (0, 1), "() or (N,)")
+        except ValueError as error:
+            block.check_failed(error)
+            raise
         segments = block.segments("tensor")
-        sums = segments.sums(losses.to(accumulator_dtype(losses.device)))
+        # Summed in the accumulator's precision: then any grouping of the items in steps gives
+        # the same sums.
+        sums = segments.sums(losses, accumulator_dtype(losses.device))
         return self._state.update_steps(sums, segments.sizes)

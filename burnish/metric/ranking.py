@@ -38,7 +38,7 @@ from typing import Any, ClassVar, get_args
 import torch
 from typing_extensions import Self
 
-from burnish.adaptor import AurocInput, MetricInput
+from burnish.adaptor import AurocInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.functional.confusion import Task
 from burnish.functional.ranking import (
@@ -50,8 +50,8 @@ from burnish.functional.ranking import (
     ranking_scores,
 )
 from burnish.metric.arithmetic import NumericMetricMixin
-from burnish.metric.base import STANDALONE, MetricMetadata
-from burnish.metric.block import InputBlock, Segments
+from burnish.metric.base import MetricMetadata
+from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments
 from burnish.metric.confusion import TaskChecks
 from burnish.metric.dtypes import widen
 from burnish.metric.entry import (
@@ -64,7 +64,6 @@ from burnish.metric.entry import (
 )
 from burnish.metric.mixins import check_state
 from burnish.metric.predictions import PredictionAccumulator, ScoreHistogram
-from burnish.metric.validation import expect_input
 from burnish.metric.values import format_values, nan_mean, read_checked, read_values
 
 __all__ = ["AucPrMetric", "AurocMetric"]
@@ -73,7 +72,7 @@ __all__ = ["AucPrMetric", "AurocMetric"]
 _NO_STEP_VALUE = NumericEntry(math.nan, 0, "aggregated")
 
 
-class _RankingMetric(NumericMetricMixin, SyncOnCompute):
+class _RankingMetric(BlockUpdateMixin[AurocInput], NumericMetricMixin, SyncOnCompute):
     """What AUROC and average precision share; ``_which`` picks the curve (0 ROC, 1 PR)."""
 
     _which: int
@@ -172,17 +171,6 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
             return scores.softmax(dim=1)
         return scores.sigmoid() if self.sigmoid else scores
 
-    def update(self, item: AurocInput, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
-        item = expect_input(self.name, item, AurocInput)
-        scores, targets = item.predictions, item.targets
-        self._checks.watch(item, scores, targets)
-        self._last = functools.partial(self._add(item, scores, targets), slice(None))
-        # The batch's tensors stay on the device: a step logs no value, and the batch text is
-        # ranked and read only if a reader shows it.
-        return MetricEntry.deferred(
-            self.name, (), functools.partial(self._render_update, self._last), self._checks
-        )
-
     def update_block(
         self, block: InputBlock[AurocInput], metadata: Sequence[MetricMetadata]
     ) -> Sequence[MetricEntry]:
@@ -190,24 +178,29 @@ class _RankingMetric(NumericMetricMixin, SyncOnCompute):
         scores, targets, segments = self._checks.join_block(block, "predictions", "targets")
         state_of = self._add(block, scores, targets)
         self._last = functools.partial(state_of, segments.slice(segments.steps - 1))
+        if segments.steps == 1:
+            # A step alone (a metric's own update()): its entry is rendered as other steps'
+            # alone are, with no block of entries to build.
+            step = functools.partial(self._render_update, self._last)
+            return [MetricEntry.deferred(self.name, (), step, self._checks)]
         render = _RankingSteps(self, state_of, segments)
         return MetricEntry.of_steps(self.name, (), render, self._checks, segments.steps)
 
     def _add(
-        self, item: MetricInput, scores: torch.Tensor, targets: torch.Tensor
+        self, block: InputBlock[AurocInput], scores: torch.Tensor, targets: torch.Tensor
     ) -> Callable[[slice], tuple[torch.Tensor, ...]]:
-        """Add the items to the epoch's state; what gives the state tensors of a slice of them
-        (a step's), when a reader asks."""
-        detached = (scores.detach(), targets.detach())
+        """Add the items (a block's joined tensors, detached) to the epoch's state; what gives
+        the state tensors of a slice of them (a step's), when a reader asks."""
+        joined = (scores, targets)
         if self.bins is None:
-            self._accumulator.append(*detached)
-            return functools.partial(_sliced, detached)
+            self._accumulator.append(*joined)
+            return functools.partial(_sliced, joined)
         key = ("ranking-histogram", self.task, self.bins, self.sigmoid, self.softmax)
-        counts = item.memo(
-            (*key, id(scores), id(targets)), functools.partial(self._histogram_of, *detached)
+        counts = block.memo(
+            (*key, id(scores), id(targets)), functools.partial(self._histogram_of, *joined)
         )
         self._histogram.add(counts, scores.shape[0])
-        return functools.partial(self._binned_slice, detached, counts)
+        return functools.partial(self._binned_slice, joined, counts)
 
     def _binned_slice(
         self, tensors: tuple[torch.Tensor, torch.Tensor], counts: torch.Tensor, items: slice

@@ -28,7 +28,6 @@ from burnish.metric.entry import (
     LogText,
     MetricEntry,
     NumericEntry,
-    StepEntries,
     StepNumbers,
     Text,
 )
@@ -84,7 +83,8 @@ class NumericMetricState:
 
     def update(self, batch_sum: torch.Tensor, batch_count: torch.Tensor | int) -> MetricEntry:
         """Add a batch whose values sum to ``batch_sum`` over ``batch_count`` items."""
-        batch_sum = batch_sum.detach()
+        if batch_sum.requires_grad:
+            batch_sum = batch_sum.detach()  # else already without a graph: one call less
         if isinstance(self._sum, torch.Tensor):
             self._sum = self._sum + batch_sum  # promotes to the sum's dtype
         elif batch_sum.is_floating_point():
@@ -120,11 +120,18 @@ class NumericMetricState:
         batch_counts: Sequence[int] | torch.Tensor,
         *,
         is_mean: bool = False,
-    ) -> StepEntries:
+    ) -> Sequence[MetricEntry]:
         """Add several steps at once (see :mod:`burnish.metric.block`): step ``i`` has
         ``batch_counts[i]`` items whose values sum to ``batch_values[i]`` (average it, with
         ``is_mean``). The entries equal those of :meth:`update` (or :meth:`update_mean`) called
-        for each step in turn, at a few device operations for them all."""
+        for each step in turn, at a few device operations for them all. The values of a block
+        of one step, without the steps dimension (see :class:`~burnish.metric.block.Segments`),
+        are added as :meth:`update` adds them, at one."""
+        if batch_values.ndim == 0:
+            count = batch_counts if isinstance(batch_counts, torch.Tensor) else batch_counts[0]
+            if is_mean and isinstance(count, int):
+                return [self.update_mean(batch_values, count)]
+            return [self.update(batch_values * count if is_mean else batch_values, count)]
         batch_values = batch_values.detach()
         steps = batch_values.shape[0]
         if batch_values.is_floating_point():
@@ -434,10 +441,13 @@ class ConfusionStatsState:
 
     def update_steps(
         self, counts: torch.Tensor, items: Sequence[int], shared: MetricInput | None = None
-    ) -> StepEntries:
+    ) -> Sequence[MetricEntry]:
         """Add several steps' counts ``(steps, K, C)`` at once (see :mod:`burnish.metric.block`),
         step ``i`` over ``items[i]`` items; the entries equal those of :meth:`update` called for
-        each step in turn. ``shared`` shares the running sums as in :meth:`update`."""
+        each step in turn. ``shared`` shares the running sums as in :meth:`update`. The counts
+        ``(K, C)`` of a block of one step are added as :meth:`update` adds them."""
+        if counts.ndim == 2:
+            return [self.update(counts, items[0], shared)]
         totals = self._epoch_sum(counts, shared, running)
         self._counts, self._batch = totals[-1], counts[-1]
         self._items += sum(items)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from burnish.learner.events import LearnerEvent
+from burnish.processor.events import LearnerEvent
 
 __all__ = ["MetricsRenderer"]
 
@@ -14,7 +14,7 @@ __all__ = ["MetricsRenderer"]
 class MetricsRenderer(Protocol):
     """Burn's ``MetricsRenderer``, fed by events rather than calls from the training loop.
 
-    It runs on a thread of its own (see :class:`burnish.learner.events.Actor`): it is called
+    It runs on a thread of its own (see :class:`burnish.processor.events.Actor`): it is called
     with the events since its last call at most every ``tick_seconds``, and may take its time.
     """
 

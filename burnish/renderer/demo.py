@@ -1,7 +1,7 @@
 """A synthetic event stream, to see and test the renderers without training anything.
 
 ``python -m burnish.renderer.demo`` plays a short run through the default renderer, as the
-learner would: through an :class:`~burnish.learner.events.Actor`, stopping early when the
+learner would: through an :class:`~burnish.processor.bus.Actor`, stopping early when the
 dashboard's ``q`` then ``s`` is pressed.
 """
 
@@ -12,28 +12,30 @@ import math
 import random
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import torch
 
-from burnish.learner.events import (
-    Actor,
+from burnish.learner.interrupt import Interrupter
+from burnish.metric.base import Progress
+from burnish.metric.entry import FormatOptions, MetricEntry, NumericEntry
+from burnish.processor.bus import Actor
+from burnish.processor.events import (
     EndEvent,
     EndSplitEvent,
     EpochEndEvent,
     LearnerEvent,
     MetricUpdate,
-    ProcessedItemEvent,
+    NumericColumn,
     Split,
     StartEvent,
     StartSplitEvent,
+    StepsEvent,
     TrainingProgress,
 )
-from burnish.learner.interrupt import Interrupter
-from burnish.metric.base import Progress
-from burnish.metric.entry import FormatOptions, MetricEntry, NumericEntry
 from burnish.renderer import default_renderer
 
-__all__ = ["DEMO_METRICS", "numeric_update", "synthetic_events", "text_update"]
+__all__ = ["DEMO_METRICS", "numeric_update", "step_event", "synthetic_events", "text_update"]
 
 DEMO_METRICS: tuple[tuple[str, str | None, int, bool], ...] = (
     ("Loss", None, 4, False),
@@ -56,21 +58,13 @@ def numeric_update(
     unit: str | None = None,
     precision: int = 4,
     higher_is_better: bool = False,
-    deferred: bool = True,
 ) -> MetricUpdate:
     """A step's entry as a metric built on ``NumericMetricState`` makes it."""
     options = FormatOptions(name, unit, precision)
-
-    def render(host: Sequence[list[float]]) -> tuple[str, str]:
-        (current,), (epoch,) = host
-        text = f"epoch {options.format(epoch)} - batch {options.format(current)}"
-        return text, NumericEntry(current, 1, "aggregated").serialize()
-
-    if deferred:
-        values = [torch.tensor(batch, dtype=torch.float64), torch.tensor(running)]
-        entry = MetricEntry.deferred(name, values, render)
-    else:
-        entry = MetricEntry(name, *render([[batch], [running]]))
+    # The running value as such a metric keeps it: in a float32 tensor.
+    epoch = torch.tensor(running).item()
+    text = f"epoch {options.format(epoch)} - batch {options.format(batch)}"
+    entry = MetricEntry(name, text, NumericEntry(batch, 1, "aggregated"))
     return MetricUpdate(entry, higher_is_better)
 
 
@@ -86,6 +80,34 @@ def epoch_update(
 
 def text_update(name: str, text: str) -> MetricUpdate:
     return MetricUpdate(MetricEntry(name, text, text), None)
+
+
+def step_event(
+    split: Split,
+    progress: TrainingProgress,
+    updates: Sequence[MetricUpdate],
+    lrs: tuple[float, ...],
+    at: float,
+) -> StepsEvent:
+    """One step as the metric processor hands it on: the numeric entries' values by column,
+    and every entry."""
+    numbers = {}
+    for update in updates:
+        if update.numeric:
+            entry = update.entry.numeric
+            numbers[update.entry.name] = NumericColumn([entry.value], [entry.count], [entry.kind])
+    return StepsEvent(
+        split,
+        progress.epoch,
+        progress.epoch_total,
+        progress.progress.items_total,
+        [progress.iteration],
+        [progress.progress.items_processed],
+        [lrs],
+        [at],
+        numbers,
+        tuple(updates),
+    )
 
 
 def _value(index: int, name: str, step: float, split: Split, rng: random.Random) -> float:
@@ -150,7 +172,7 @@ def synthetic_events(
                 progress = TrainingProgress(
                     Progress(step * batch_size, total), epoch, epochs, iteration
                 )
-                yield ProcessedItemEvent(split, progress, tuple(updates), (1e-3,), at)
+                yield step_event(split, progress, updates, (1e-3,), at)
             finals = tuple(
                 epoch_update(
                     name, sums[index] / steps, unit=unit, precision=precision, higher=higher
@@ -183,13 +205,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 reason = "stopped"
                 break
             # Real time stamps, as the learner sends them.
-            if isinstance(event, ProcessedItemEvent):
+            if isinstance(event, StepsEvent):
                 time.sleep(args.delay)
-                actor.send(
-                    ProcessedItemEvent(
-                        event.split, event.progress, event.metrics, event.lrs, time.monotonic()
-                    )
-                )
+                actor.send(replace(event, at=[time.monotonic()]))
             else:
                 actor.send(event)
     except BaseException:

@@ -7,17 +7,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from burnish.learner.events import (
+from burnish.processor.events import (
     EndEvent,
     EndSplitEvent,
     LearnerEvent,
     MetricUpdate,
-    ProcessedItemEvent,
     Split,
     StartEvent,
     StartSplitEvent,
+    StepsEvent,
 )
-from burnish.metric.entry import resolve_entries
 from burnish.renderer.tui.eta import EtaEstimator, format_duration
 from burnish.renderer.tui.system import is_system_metric
 
@@ -47,7 +46,7 @@ class PlainRenderer:
         self._stream = stream
         self.interval_seconds = interval_seconds
         self.clock = clock
-        self._latest: ProcessedItemEvent | None = None
+        self._latest: StepsEvent | None = None
         self._last_line = clock()
         self._started_at: float | None = None
         self._epoch_total = 0
@@ -64,8 +63,9 @@ class PlainRenderer:
     def consume(self, events: Sequence[LearnerEvent]) -> None:
         lines: list[str] = []
         for event in events:
-            if isinstance(event, ProcessedItemEvent):
-                self._latest = event
+            if isinstance(event, StepsEvent):
+                if len(event):
+                    self._latest = event
                 self._eta.observe(event)
             elif isinstance(event, EndSplitEvent):
                 self._latest = None
@@ -95,30 +95,29 @@ class PlainRenderer:
         self.stream.flush()
 
     def _epoch_line(self, event: EndSplitEvent) -> str:
-        resolve_entries(dict.fromkeys(update.entry for update in event.metrics))
         head = f"[{event.split.value}] epoch {event.epoch}/{self._epoch_total} done"
         return " | ".join([head, *_metric_texts(event.metrics)])
 
-    def _progress_line(self, event: ProcessedItemEvent) -> str:
-        progress = event.progress
+    def _progress_line(self, event: StepsEvent) -> str:
+        """Where the last step of ``event`` was, and its running values."""
+        progress = event.progress()
         items = progress.progress.items_processed
         total = progress.progress.items_total
         where = f"{items / total:.0%} ({items}/{total})" if total else f"{items} items"
         head = f"[{event.split.value}] epoch {progress.epoch}/{progress.epoch_total} {where}"
         timing: list[str] = []
         if self._started_at is not None:
-            timing.append(f"{format_duration(event.at - self._started_at)} elapsed")
+            timing.append(f"{format_duration(event.at[-1] - self._started_at)} elapsed")
         eta = self._eta.remaining_seconds()
         if eta is not None:
             timing.append(f"ETA {format_duration(eta)}")
         parts = [head, ", ".join(timing)] if timing else [head]
-        # Only the metrics shown are read (in one transfer): training metrics, not system use.
+        # Training metrics, not system use (the dashboard's).
         numeric = [
             update
-            for update in event.metrics
+            for update in event.latest
             if update.numeric and not is_system_metric(update.entry.name)
         ]
-        resolve_entries(dict.fromkeys(update.entry for update in numeric))
         length = len(" | ".join(parts))
         for update in numeric:
             text = _running(update.entry.formatted)

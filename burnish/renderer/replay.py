@@ -3,26 +3,33 @@ dashboard of a resumed run draws the history the log holds from before the resum
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from burnish.learner.events import (
+from burnish.learner.summary import escape_controls
+from burnish.logger.jsonl import (
+    EpochRecord,
+    LoggedStep,
+    LogRecord,
+    StartRecord,
+    StepsRecord,
+    parse_record,
+)
+from burnish.metric.entry import MetricEntry, NumericEntry, format_value
+from burnish.processor.events import (
     EndEvent,
     EndSplitEvent,
     LearnerEvent,
     MetricUpdate,
-    ProcessedItemEvent,
+    NumericColumn,
     Split,
     StartEvent,
     StartSplitEvent,
-    TrainingProgress,
+    StepsEvent,
 )
-from burnish.learner.summary import escape_controls
-from burnish.logger.jsonl import EpochRecord, LogRecord, StartRecord, StepsRecord, parse_record
-from burnish.metric.base import Progress
-from burnish.metric.entry import MetricEntry, NumericEntry, format_value
 
 __all__ = ["LogReplay"]
 
@@ -38,7 +45,8 @@ class LogReplay:
     """The events a learner sent, rebuilt from its ``metrics.jsonl``, read as the file grows.
 
     Each :meth:`poll` returns the events of the lines completed since the last one (a line
-    being written is left for the next). The last step of each ``steps`` record and the
+    being written is left for the next). A ``steps`` record is a :class:`StepsEvent`, or one
+    per run of its steps that log the same metrics. The last step of each record and the
     epoch values show the texts the dashboard showed (formats, units, running values), which
     the log records. What it does not keep is made up plainly: a split starts where its first
     step is, other steps show the running epoch value of a mean (``aggregated``) metric and
@@ -126,61 +134,78 @@ class LogReplay:
 
     def _steps(self, record: StepsRecord, at: float) -> Iterator[LearnerEvent]:
         steps = record.steps
+        if not steps:
+            return
+        first = steps[0]
+        if self._split != (first.split, first.epoch):
+            self._split = (first.split, first.epoch)
+            self._sums.clear()
+            yield StartSplitEvent(first.split, first.epoch, first.items_total)
         since = at if self._last_at is None else min(self._last_at, at)
-        for index, step in enumerate(steps):
-            if self._split != (step.split, step.epoch):
-                self._split = (step.split, step.epoch)
-                self._sums.clear()
-                yield StartSplitEvent(step.split, step.epoch, step.items_total)
-            progress = TrainingProgress(
-                Progress(step.items, step.items_total),
-                step.epoch,
-                self._epoch_total,
-                step.iteration,
+        moments = [since + (at - since) * (index + 1) / len(steps) for index in range(len(steps))]
+        # A step leaves out the entries that count nothing (a system sample already logged):
+        # a block of steps for each run of steps logging the same metrics, so that a metric is
+        # plotted where it was logged, and shown from the last step that logged it.
+        start = 0
+        for _, run in itertools.groupby(steps, lambda step: tuple(step.values)):
+            end = start + sum(1 for _ in run)
+            # The record's last step has the texts the dashboard showed.
+            shown = record.shown if end == len(steps) else {}
+            yield self._block(steps[start:end], moments[start:end], shown)
+            start = end
+
+    def _block(
+        self, steps: Sequence[LoggedStep], moments: list[float], shown: dict[str, str]
+    ) -> StepsEvent:
+        for step in steps:
+            self._add_to_sums(step.values)
+        last = steps[-1]
+        updates = [self._step_update(*value, shown) for value in last.values.items()]
+        self._numeric.update(last.values)
+        # Text metrics (and tables) are in the texts shown only.
+        updates.extend(
+            MetricUpdate(MetricEntry(escape_controls(name), text, text), None)
+            for name, raw in shown.items()
+            if name not in self._numeric
+            for text in [escape_controls(raw, keep="\n")]
+        )
+        numbers = {
+            escape_controls(name): NumericColumn(
+                [step.values[name].value for step in steps],
+                [step.values[name].count for step in steps],
+                [step.values[name].kind for step in steps],
             )
-            last = index == len(steps) - 1
-            shown = record.shown if last else {}
-            updates = [self._step_update(*value, shown) for value in step.values.items()]
-            self._numeric.update(step.values)
-            # Text metrics (and tables) are in the last step's texts only.
-            updates.extend(
-                MetricUpdate(MetricEntry(escape_controls(name), text, text), None)
-                for name, raw in shown.items()
-                if name not in self._numeric
-                for text in [escape_controls(raw, keep="\n")]
-            )
-            moment = since + (at - since) * (index + 1) / len(steps)
-            yield ProcessedItemEvent(step.split, progress, tuple(updates), step.lrs, moment)
+            for name in last.values
+        }
+        return StepsEvent(
+            last.split,
+            last.epoch,
+            self._epoch_total,
+            last.items_total,
+            [step.iteration for step in steps],
+            [step.items for step in steps],
+            [step.lrs for step in steps],
+            moments,
+            numbers,
+            tuple(updates),
+        )
+
+    def _add_to_sums(self, values: dict[str, NumericEntry]) -> None:
+        """A step's values into the running epoch values of the mean (aggregated) metrics."""
+        for name, value in values.items():
+            if value.kind == "aggregated" and value.count > 0 and math.isfinite(value.value):
+                total, count = self._sums.get(name, (0.0, 0))
+                self._sums[name] = (total + value.value * value.count, count + value.count)
 
     def _step_update(self, name: str, value: NumericEntry, shown: dict[str, str]) -> MetricUpdate:
-        running = None
-        if value.kind == "aggregated":
-            total, count = self._sums.get(name, (0.0, 0))
-            if value.count > 0 and math.isfinite(value.value):
-                total, count = total + value.value * value.count, count + value.count
-                self._sums[name] = (total, count)
-            if count:
-                running = total / count
+        """The entry of a step's value: the text the dashboard showed, else made up, the
+        running epoch value of a mean metric and the batch value."""
         text = shown.get(name)
-        entry = _StepEntry(escape_controls(name), value, running, escape_controls(text or ""))
-        return MetricUpdate(entry, False)
-
-
-class _StepEntry(MetricEntry):
-    """A logged step's entry. Its text is built when shown: a replay has many steps, and a
-    frame shows the last of each."""
-
-    __slots__ = ("_batch", "_running", "_shown")
-
-    def __init__(self, name: str, value: NumericEntry, running: float | None, shown: str) -> None:
-        super().__init__(name, "", value.serialize())
-        self._batch = value.value
-        self._running = running
-        self._shown = shown
-
-    @property
-    def formatted(self) -> str:
-        if self._shown:
-            return self._shown  # the text the dashboard showed, from the log
-        batch = f"batch {_text(self._batch)}"
-        return batch if self._running is None else f"epoch {_text(self._running)} - {batch}"
+        if text:
+            formatted = escape_controls(text)  # the text the dashboard showed, from the log
+        else:
+            formatted = f"batch {_text(value.value)}"
+            if value.kind == "aggregated" and name in self._sums:
+                total, count = self._sums[name]
+                formatted = f"epoch {_text(total / count)} - {formatted}"
+        return MetricUpdate(MetricEntry(escape_controls(name), formatted, value), False)

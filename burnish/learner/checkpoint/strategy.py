@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from burnish.learner.events import Split
 from burnish.learner.history import MetricHistory, WatchedMetric
+from burnish.processor.events import Split
 
 __all__ = [
     "CheckpointingAction",

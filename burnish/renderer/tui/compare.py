@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from burnish.learner.events import Split
 from burnish.logger.jsonl import FILE_NAME
+from burnish.processor.events import Split
 from burnish.renderer.chart import Series
 from burnish.renderer.replay import LogReplay
 from burnish.renderer.tui.keys import Controls, View

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from burnish.learner.events import ProcessedItemEvent, Split
+from burnish.processor.events import Split, StepsEvent
 
 __all__ = ["WARMUP_ITERATIONS", "EtaEstimator", "format_duration"]
 
@@ -32,23 +32,27 @@ class EtaEstimator:
         """A split starts: the time until its first step is not a training step's time."""
         self._last = None
 
-    def observe(self, event: ProcessedItemEvent) -> None:
+    def observe(self, event: StepsEvent) -> None:
+        """Take every step of ``event``."""
+        if not len(event):
+            return
         if event.split is not Split.TRAIN:
             self._last = None
             return
-        progress = event.progress
-        items = progress.progress.items_processed
-        self._steps += 1
-        if self._last is not None and self._steps > self.warmup_iterations:
-            last_at, last_items = self._last
-            if items > last_items:
-                self._seconds += max(0.0, event.at - last_at)
-                self._items += items - last_items
-        self._last = (event.at, items)
-        self._epoch = progress.epoch
-        self._epoch_total = progress.epoch_total
-        self._items_done = items
-        self._items_total = progress.progress.items_total
+        last = self._last
+        for at, items in zip(event.at, event.items, strict=True):
+            self._steps += 1
+            if last is not None and self._steps > self.warmup_iterations:
+                last_at, last_items = last
+                if items > last_items:
+                    self._seconds += max(0.0, at - last_at)
+                    self._items += items - last_items
+            last = (at, items)
+        self._last = last
+        self._epoch = event.epoch
+        self._epoch_total = event.epoch_total
+        self._items_done = event.items[-1]
+        self._items_total = event.items_total
 
     @property
     def fraction(self) -> float | None:

@@ -89,8 +89,7 @@ class MetricHistory:
     full: MinMaxHistory = field(default_factory=MinMaxHistory)
     recent: deque[StepPoint] = field(default_factory=lambda: deque(maxlen=RECENT_POINTS))
     epochs: dict[int, float] = field(default_factory=dict)
-    # The latest step's entry: its text is built only when a frame shows it, as building
-    # some (a batch's AUROC) costs more than reading its numbers.
+    # The latest step's entry; its text is read only when a frame shows it.
     latest: MetricEntry | None = None
     epoch_formatted: str | None = None
 

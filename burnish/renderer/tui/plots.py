@@ -10,7 +10,7 @@ from typing import Protocol
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 
-from burnish.learner.events import Split
+from burnish.processor.events import Split
 from burnish.renderer.chart import LineChart, Point, Series, decimate
 from burnish.renderer.frame import Line, box, fit, render_sized
 from burnish.renderer.tui.history import MetricHistory

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from burnish.learner.events import LearnerEvent
 from burnish.learner.interrupt import Interrupter
+from burnish.processor.events import LearnerEvent
 from burnish.renderer.replay import LogReplay
 from burnish.renderer.tui.dashboard import Dashboard
 from burnish.renderer.tui.eta import EtaEstimator

@@ -6,24 +6,18 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
 
-from burnish.learner.events import (
+from burnish.processor.events import (
     EndEvent,
     EndSplitEvent,
     EpochEndEvent,
     LearnerEvent,
     MetricUpdate,
-    ProcessedItemEvent,
     Split,
     StartEvent,
     StartSplitEvent,
-    StepUpdates,
-    is_numeric,
-    metric_names,
-    numeric_of,
+    StepsEvent,
 )
-from burnish.metric.entry import MetricEntry, StepEntries, resolve_entries, resolve_step_numbers
 from burnish.renderer.tui.eta import EtaEstimator
 from burnish.renderer.tui.history import MetricHistory
 
@@ -58,12 +52,7 @@ class SplitProgress:
 
 
 class DashboardState:
-    """Folds events into metric histories, texts and progress.
-
-    :meth:`apply` reads every metric entry of a batch of events in one
-    :func:`~burnish.metric.entry.resolve_entries` call; an error a deferred entry raises (an
-    input check) propagates, for the learner to report.
-    """
+    """Folds events into metric histories, texts and progress."""
 
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, max_steps_per_tick: int = 32
@@ -90,69 +79,50 @@ class DashboardState:
         """Fold ``events`` in; ``True`` when anything shown may have changed.
 
         Of a split's steps in one batch, at most ``max_steps_per_tick``, evenly spread and
-        always the last, have their metrics read and plotted: a fast loop makes thousands of
-        steps a second. Their numbers are read by column where a learner's blocks give them
-        (see :class:`~burnish.metric.entry.StepEntries`), and texts only for the last step of
-        each split, the one shown. Progress and the ETA take every step.
+        always the last, are plotted: a fast loop makes thousands of steps a second, more than
+        a plot can show. The texts shown are the last step's of each split. Progress and the
+        ETA take every step.
         """
         if not events:
             return False
         sampled = self._sample(events)
-        shown = self._last_steps(events, sampled)
-        columns: dict[int, StepEntries] = {}
-        entries: list[MetricEntry] = []
+        # Each split's last block of steps: its last step's texts are the ones shown.
+        shown = {
+            event.split: index
+            for index, event in enumerate(events)
+            if isinstance(event, StepsEvent) and len(event)
+        }
         for index, event in enumerate(events):
-            if isinstance(event, ProcessedItemEvent):
-                metrics = event.metrics
-                if index not in sampled:
-                    continue
-                if not isinstance(metrics, StepUpdates):
-                    entries.extend(update.entry for update in metrics)
-                    continue
-                block = metrics.block
-                columns.update((id(column), column) for column in block.step_columns)
-                if index in shown:
-                    entries.extend(update.entry for update in metrics)
-                else:
-                    entries.extend(column[metrics.step] for column in block.entry_columns)
-            elif isinstance(event, EndSplitEvent):
-                entries.extend(update.entry for update in event.metrics)
-        resolve_step_numbers(columns.values())
-        # An entry can come twice (a metric handing out a cached entry): read each once.
-        resolve_entries(dict.fromkeys(entries))
-        for index, event in enumerate(events):
-            if isinstance(event, ProcessedItemEvent):
-                self._processed(event, with_metrics=index in sampled, shown=index in shown)
+            if isinstance(event, StepsEvent):
+                self._steps(event, sampled.get(index, ()), shown=shown.get(event.split) == index)
             else:
                 self._apply(event)
         return True
 
-    @staticmethod
-    def _last_steps(events: Sequence[LearnerEvent], sampled: set[int]) -> set[int]:
-        """The index of each split's last sampled step: its texts are shown."""
-        last: dict[Split, int] = {}
-        for index in sampled:
-            split = cast(ProcessedItemEvent, events[index]).split
-            last[split] = max(index, last.get(split, index))
-        return set(last.values())
-
-    def _sample(self, events: Sequence[LearnerEvent]) -> set[int]:
-        """The indices of the steps whose metrics are read, per split."""
-        steps: dict[Split, list[int]] = {}
+    def _sample(self, events: Sequence[LearnerEvent]) -> dict[int, list[int]]:
+        """The steps plotted, by index of their event: per split, evenly spread over the
+        split's steps in ``events``, the last one always."""
+        blocks: dict[Split, list[tuple[int, int]]] = {}
         for index, event in enumerate(events):
-            if isinstance(event, ProcessedItemEvent):
-                steps.setdefault(event.split, []).append(index)
+            if isinstance(event, StepsEvent) and len(event):
+                blocks.setdefault(event.split, []).append((index, len(event)))
         cap = max(1, self.max_steps_per_tick)
-        sampled: set[int] = set()
-        for indices in steps.values():
-            if len(indices) <= cap:
-                sampled.update(indices)
+        sampled: dict[int, list[int]] = {}
+        for sizes in blocks.values():
+            last = sum(size for _, size in sizes) - 1
+            if last < cap:
+                sampled.update((index, list(range(size))) for index, size in sizes)
                 continue
-            if cap == 1:
-                sampled.add(indices[-1])
-                continue
-            last = len(indices) - 1
-            sampled.update(indices[round(i * last / (cap - 1))] for i in range(cap))
+            # Where the plotted steps are among the split's steps, in order.
+            chosen = iter([last] if cap == 1 else [round(i * last / (cap - 1)) for i in range(cap)])
+            position = next(chosen)
+            offset = 0
+            for index, size in sizes:
+                steps = sampled.setdefault(index, [])
+                while position < offset + size:
+                    steps.append(position - offset)
+                    position = next(chosen, last + 1)
+                offset += size
         return sampled
 
     def _apply(self, event: LearnerEvent) -> None:
@@ -192,52 +162,56 @@ class DashboardState:
         elif isinstance(event, EpochEndEvent):
             pass
 
-    def _processed(
-        self, event: ProcessedItemEvent, *, with_metrics: bool = True, shown: bool = True
-    ) -> None:
-        training = event.progress
+    def _steps(self, event: StepsEvent, sampled: Sequence[int], *, shown: bool) -> None:
+        if not len(event):
+            return
+        split, epoch = event.split, event.epoch
         progress = self.progress
-        progress.split = event.split
-        progress.epoch = training.epoch
-        progress.epoch_total = training.epoch_total
-        progress.items = training.progress.items_processed
-        progress.items_total = training.progress.items_total
-        progress.iteration = training.iteration
-        own = self.split_progress.get(event.split)
+        progress.split = split
+        progress.epoch = epoch
+        progress.epoch_total = event.epoch_total
+        progress.items = event.items[-1]
+        progress.items_total = event.items_total
+        progress.iteration = event.iterations[-1]
+        own = self.split_progress.get(split)
         if own is None:
-            own = self.split_progress[event.split] = SplitProgress(event.split)
-        own.epoch = training.epoch
-        own.epoch_total = training.epoch_total
+            own = self.split_progress[split] = SplitProgress(split)
+        own.epoch = epoch
+        own.epoch_total = event.epoch_total
         own.items = progress.items
         own.items_total = progress.items_total
-        own.iteration = training.iteration
-        key = (event.split, training.epoch)
+        own.iteration = progress.iteration
+        key = (split, epoch)
         if key not in self._epoch_items_known:
-            if training.progress.items_total is not None:
-                self._epoch_items[key] = training.progress.items_total
+            if event.items_total is not None:
+                self._epoch_items[key] = event.items_total
                 self._epoch_items_known.add(key)
             else:
-                self._epoch_items[key] = max(self._epoch_items.get(key, 0), progress.items)
+                self._epoch_items[key] = max(self._epoch_items.get(key, 0), *event.items)
         self.eta.observe(event)
-        if not with_metrics:
+        if not sampled:
             return
-        metrics = event.metrics
-        for index, name in enumerate(metric_names(metrics)):
-            numeric = is_numeric(metrics, index)
-            history = self._metric(name, numeric).split(event.split)
+        # In the order the metrics were registered (the Metrics panel's order): every metric
+        # is in the last step's entries, a numeric one also in the columns.
+        for update in event.latest:
+            history = self._metric(update.entry.name, update.numeric).split(split)
             if shown:
-                history.latest = metrics[index].entry
-            if numeric:
-                value = _plotted(metrics, index)
+                history.latest = update.entry
+        items = event.items
+        for name, column in event.numbers.items():
+            history = self._metric(name, True).split(split)
+            values = column.values
+            for step in sampled:
+                value = values[step]
                 if math.isfinite(value):
-                    history.push((training.epoch, progress.items, value))
+                    history.push((epoch, items[step], value))
 
     def _end_split(self, event: EndSplitEvent) -> None:
-        for index, update in enumerate(event.metrics):
+        for update in event.metrics:
             history = self._metric(update.entry.name, update.numeric).split(event.split)
             history.epoch_formatted = update.entry.formatted
             if update.numeric:
-                history.epochs[event.epoch] = _plotted(event.metrics, index)
+                history.epochs[event.epoch] = _plotted(update)
 
     def _metric(self, name: str, numeric: bool) -> MetricState:
         metric = self.metrics.get(name)
@@ -278,10 +252,9 @@ class DashboardState:
         return max(0.0, end - self.started_at)
 
 
-def _plotted(metrics: Sequence[MetricUpdate], index: int) -> float:
+def _plotted(update: MetricUpdate) -> float:
     try:
-        # Resolved already: a deferred check's error was raised then.
-        return numeric_of(metrics, index).value
+        return update.entry.numeric.value
     except ValueError:
         # A numeric metric whose log text is not a number is shown, not plotted.
         return math.nan

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 
-from burnish.learner.events import Split
+from burnish.processor.events import Split
 from burnish.renderer.frame import Line, box, render_sized
 from burnish.renderer.tui.eta import format_duration
 from burnish.renderer.tui.keys import Controls

@@ -6,7 +6,7 @@ import functools
 
 from rich.style import Style
 
-from burnish.learner.events import Split
+from burnish.processor.events import Split
 
 __all__ = ["BORDER", "LABEL", "SPLIT_STYLES", "TITLE", "split_style", "style"]
 

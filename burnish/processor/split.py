@@ -10,22 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, overload
+from typing import Any, overload
 
 import torch
 from typing_extensions import get_protocol_members
 
-from burnish.learner.events import (
-    BlockUpdates,
-    MetricUpdate,
-    ProcessedItemEvent,
-    Split,
-    StepUpdates,
-    TrainingProgress,
-)
 from burnish.metric.base import Metric, MetricMetadata, Numeric, Progress
 from burnish.metric.collection import MetricCollection
-from burnish.metric.entry import MetricEntry
+from burnish.metric.entry import MetricEntry, resolve_entries
+from burnish.processor.bus import Unread
+from burnish.processor.events import MetricUpdate, Split
+from burnish.processor.read import PendingStep, UnreadSteps
 
 __all__ = ["BlockLimits", "RegisteredMetric", "SplitMetrics"]
 
@@ -56,25 +51,13 @@ def _tensor_bytes(output: object) -> int:
     return sum(v.numel() * v.element_size() for v in values if isinstance(v, torch.Tensor))
 
 
-class _PendingStep(NamedTuple):
-    output: object
-    items: int
-    iteration: int
-    lrs: tuple[float, ...]
-    at: float
-    # The entries of the metrics that take no input, updated at the step, and the metadata
-    # they were updated with (else it is made for the block).
-    moment: Sequence[MetricEntry]
-    metadata: MetricMetadata | None
-
-
 class _StepsMetadata(Sequence[MetricMetadata]):
     """A block's steps' metadata, each made when read: metrics updated with the whole block
     read none, and the steps' events carry their own progress."""
 
     __slots__ = ("_pending", "_split")
 
-    def __init__(self, split: SplitMetrics, pending: Sequence[_PendingStep]) -> None:
+    def __init__(self, split: SplitMetrics, pending: Sequence[PendingStep]) -> None:
         self._split = split
         self._pending = pending
 
@@ -148,13 +131,13 @@ class SplitMetrics:
         # Outputs no metric reads are not kept for the block: keeping a block of them alive
         # costs the training loop's memory allocations.
         self._reads_outputs = self.collection.reads_outputs
-        self._pending: list[_PendingStep] = []
+        self._pending: list[PendingStep] = []
         self._block_steps: int | None = None
         # The output type whose first step updated the metrics alone without error: a later
         # epoch's first step of that type waits for its block (an update alone costs about
         # what a block's does).
         self._proven: type[Any] | None = None
-        self._publish: Callable[[list[ProcessedItemEvent]], None] = _nowhere
+        self._publish: Callable[[Unread], None] = _nowhere
         self._epoch = self._epoch_total = 0
         self._items_total: int | None = None
 
@@ -163,7 +146,7 @@ class SplitMetrics:
 
     def start(
         self,
-        publish: Callable[[list[ProcessedItemEvent]], None],
+        publish: Callable[[Unread], None],
         epoch: int,
         epoch_total: int,
         items_total: int | None,
@@ -187,7 +170,7 @@ class SplitMetrics:
         if not self._reads_outputs:
             output = None
         pending = self._pending
-        pending.append(_PendingStep(output, items, iteration, lrs, at, moment, metadata))
+        pending.append(PendingStep(output, items, iteration, lrs, at, moment, metadata))
         if self._block_steps is None:
             self._block_steps = self.limits.steps_for(output)
             if type(output) is not self._proven:
@@ -201,7 +184,7 @@ class SplitMetrics:
         return MetricMetadata(progress, self._epoch, self._epoch_total, iteration, lrs)
 
     def flush(self) -> None:
-        """Update the metrics with the steps kept so far and publish their events."""
+        """Update the metrics with the steps kept so far and publish them as one unread block."""
         pending, self._pending = self._pending, []
         if not pending:
             return
@@ -210,31 +193,24 @@ class SplitMetrics:
             _StepsMetadata(self, pending),
             [step.moment for step in pending],
         )
-        block = BlockUpdates(columns, self._higher_is_better)
-        split, epoch, total, items_total = (
-            self.split,
-            self._epoch,
-            self._epoch_total,
-            self._items_total,
-        )
         self._publish(
-            [
-                ProcessedItemEvent(
-                    split,
-                    TrainingProgress(
-                        Progress(step.items, items_total), epoch, total, step.iteration
-                    ),
-                    StepUpdates(block, index),
-                    step.lrs,
-                    step.at,
-                )
-                for index, step in enumerate(pending)
-            ]
+            UnreadSteps(
+                self.split,
+                self._epoch,
+                self._epoch_total,
+                self._items_total,
+                pending,
+                columns,
+                self._higher_is_better,
+            )
         )
 
     def compute(self) -> tuple[MetricUpdate, ...]:
+        """Every metric's epoch entry, read (the epoch's end is when values are due)."""
         self.flush()
-        return self._updates(self.collection.compute().values())
+        entries = list(self.collection.compute().values())
+        resolve_entries(entries)
+        return self._updates(entries)
 
     def _updates(self, entries: Iterable[MetricEntry]) -> tuple[MetricUpdate, ...]:
         """The entries, in the order of the metrics, as the consumers receive them."""
@@ -261,5 +237,5 @@ class SplitMetrics:
         self.collection.close()
 
 
-def _nowhere(events: list[ProcessedItemEvent]) -> None:
+def _nowhere(block: Unread) -> None:
     """Where events go before a split starts."""
