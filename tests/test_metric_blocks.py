@@ -37,18 +37,19 @@ from burnish.metric.base import MetricMetadata, input_type_of
 from burnish.metric.block import BlockMetric, InputBlock, RaggedBlockError
 from burnish.metric.collection import MetricCollection
 from burnish.metric.entry import (
+    BlockEntries,
     LogText,
     MetricEntry,
     NumericEntry,
-    StepEntries,
     StepNumbers,
     Text,
+    read_with_entries,
     resolve_entries,
-    resolve_step_numbers,
 )
 from burnish.metric.host import transfer_count
 from burnish.processor.bus import Unread
 from burnish.processor.events import StepsEvent
+from burnish.processor.read import PendingStep, UnreadSteps
 from burnish.processor.split import BlockLimits, RegisteredMetric, SplitMetrics
 from tests.learner_fixtures import Classifier, NullRenderer, loaders
 
@@ -95,63 +96,37 @@ def _assert_same(block: dict[str, MetricEntry], stepwise: dict[str, MetricEntry]
     assert _texts(block) == _texts(stepwise)
 
 
+def _read_block(collection: MetricCollection, outputs: Sequence[Any]) -> StepsEvent:
+    """The steps updated as the processor updates a block of them, and read as it reads one."""
+    metadata = [MetricMetadata.fake()] * len(outputs)
+    plan = collection.plan
+    columns = plan.update_columns(outputs, metadata, [plan.update_moment(m) for m in metadata])
+    steps = [PendingStep(None, 0, step, (), 0.0, (), None) for step in range(len(outputs))]
+    numeric = [True] * len(columns)
+    return UnreadSteps(Split.TRAIN, 1, 1, None, steps, columns, numeric).read()
+
+
 def _check_blocks_match_steps(
     make: Callable[[], list[Metric[Any]]], outputs: list[Any], cuts: list[int]
 ) -> None:
+    """Every step's numbers and the last step's texts of each block are those of step-by-step
+    updates; the blocks' values reach the host in one transfer each."""
     stepwise, blocked = MetricCollection(make()), MetricCollection(make())
     expected = [stepwise.update(output) for output in outputs]
-    before = transfer_count()
-    got: list[dict[str, MetricEntry]] = []
     for start, end in zip([0, *cuts], [*cuts, len(outputs)], strict=True):
-        got += blocked.update_many(outputs[start:end])
-    assert transfer_count() == before, "update_many read a device value"
-    assert len(got) == len(expected)
-    # As loggers read them: numbers first, texts built when read afterwards.
-    resolve_entries([entry for entries in got for entry in entries.values()], texts=False)
-    for block_entries, step_entries in zip(got, expected, strict=True):
-        _assert_same(block_entries, step_entries)
+        if start == end:
+            continue  # a cut past the last step
+        before = transfer_count()
+        event = _read_block(blocked, outputs[start:end])
+        assert transfer_count() == before + 1, "a block was not read in one transfer"
+        for name, column in event.numbers.items():
+            for step, got in enumerate(map(column.entry, range(len(column)))):
+                want = expected[start + step][name].numeric
+                assert (got.count, got.kind) == (want.count, want.kind), name
+                assert got.value == pytest.approx(want.value, rel=1e-9, abs=1e-12, nan_ok=True)
+        latest = {update.entry.name: update.entry for update in event.latest}
+        _assert_same(latest, expected[end - 1])
     _assert_same(blocked.compute(), stepwise.compute())
-    _check_columns_match_steps(make, outputs, cuts, expected)
-
-
-def _check_columns_match_steps(
-    make: Callable[[], list[Metric[Any]]],
-    outputs: list[Any],
-    cuts: list[int],
-    expected: list[dict[str, MetricEntry]],
-) -> None:
-    """As a learner reads its blocks: the numbers of a block's steps by column, in one read,
-    before any step's entry is built; then the entries built from the column."""
-    columned = MetricCollection(make())
-    names = list(expected[0])
-    numbers: dict[str, list[NumericEntry]] = {name: [] for name in names}
-    columns_of_blocks: list[list[Sequence[MetricEntry]]] = []
-    for start, end in zip([0, *cuts], [*cuts, len(outputs)], strict=True):
-        steps = outputs[start:end]
-        metadata = [MetricMetadata.fake()] * len(steps)
-        moments = [columned.update_moment(step) for step in metadata]
-        columns = columned.update_columns(steps, metadata, moments)
-        columns_of_blocks.append(columns)
-        blocks = [column for column in columns if isinstance(column, StepEntries)]
-        resolve_step_numbers(blocks)
-        for name, column in zip(names, columns, strict=True):
-            if isinstance(column, StepEntries):
-                assert column._entries == [None] * len(steps), "numbers built an entry"
-                numbers[name] += [column.number(step) for step in range(len(steps))]
-            else:
-                numbers[name] += [entry.numeric for entry in column]
-    for name in names:
-        for got, step_entries in zip(numbers[name], expected, strict=True):
-            want = step_entries[name].numeric
-            assert (got.count, got.kind) == (want.count, want.kind), name
-            assert got.value == pytest.approx(want.value, rel=1e-9, abs=1e-12, nan_ok=True)
-    built = [
-        dict(zip(names, [column[step] for column in columns], strict=True))
-        for columns in columns_of_blocks
-        for step in range(len(columns[0]))
-    ]
-    for block_entries, step_entries in zip(built, expected, strict=True):
-        _assert_same(block_entries, step_entries)
 
 
 def _cuts(draw: st.DrawFn, steps: int) -> list[int]:
@@ -269,12 +244,12 @@ def test_steps_that_cannot_be_joined_are_updated_one_by_one_with_the_steps_error
         ValueError,
         match=r"Accuracy: expected scores with 3 classes as in earlier batches, received 5",
     ):
-        collection.update_many([good, good, wider])
+        _read_block(collection, [good, good, wider])
     two_d_targets = ClassificationOutput(torch.rand(()), torch.randn(4, 3), torch.ones(4, 1).long())
     with pytest.raises(
         ValueError, match=r"Accuracy: expected targets of shape \(N,\), received shape \(4, 1\)"
     ):
-        MetricCollection([AccuracyMetric()]).update_many([good, two_d_targets])
+        _read_block(MetricCollection([AccuracyMetric()]), [good, two_d_targets])
 
 
 def _joinable_but_wrong() -> list[tuple[list[Any], Metric[Any], str]]:
@@ -314,7 +289,7 @@ def test_a_check_that_fails_on_joined_steps_raises_the_steps_own_error(
         cast(BlockMetric[Any], metric).update_block(InputBlock(steps, kind), metadata)
     # ...and updated one by one, the first step says what is wrong with it.
     with pytest.raises(ValueError, match=message) as raised:
-        MetricCollection([metric]).update_many(steps)
+        _read_block(MetricCollection([metric]), steps)
     assert not isinstance(raised.value, RaggedBlockError)
 
 
@@ -361,12 +336,6 @@ def test_a_block_of_one_step_is_its_input() -> None:
     assert joined.data_ptr() == attached.outputs.data_ptr()
 
 
-def test_update_many_needs_one_metadata_per_output() -> None:
-    output = ClassificationOutput(torch.rand(()), torch.randn(2, 3), torch.zeros(2).long())
-    with pytest.raises(ValueError, match="one metadata per output"):
-        MetricCollection([AccuracyMetric()]).update_many([output, output], [])
-
-
 def test_block_limits_bound_the_bytes_kept() -> None:
     output = ClassificationOutput(torch.zeros(()), torch.zeros(1000, 250), torch.zeros(1000).long())
     held = 4 + 1000 * 250 * 4 + 1000 * 8
@@ -408,29 +377,24 @@ def test_a_learner_logs_the_same_steps_in_blocks_as_step_by_step(tmp_path: Path)
 
 
 class _Listed:
-    """A render shared by every block it renders: each step's value and its block's first."""
+    """A reader shared by several blocks: each step's value, and the last with a text."""
 
-    numeric_reads = 1
-
-    def render_steps(
-        self, host: Sequence[list[float]], steps: Sequence[int]
-    ) -> list[tuple[Text, LogText]]:
-        return [(f"{host[0][step]} of {host[0][0]}", NumericEntry(host[0][step])) for step in steps]
-
-    def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
+    def numbers(self, host: Sequence[list[float]]) -> StepNumbers:
         return StepNumbers(host[0], [1] * len(host[0]), "value")
 
+    def last_texts(self, host: Sequence[list[float]]) -> tuple[Text, LogText]:
+        return f"last {host[0][0]}", NumericEntry(host[0][0])
 
-def test_blocks_sharing_a_render_are_each_read_from_their_own_values() -> None:
-    render = _Listed()
-    first = MetricEntry.of_steps("M", (torch.tensor([1.0, 2.0]),), render, None, 2)
-    second = MetricEntry.of_steps("M", (torch.tensor([10.0, 20.0]),), render, None, 2)
-    entries = [first[1], second[1], second[0]]
+
+def test_blocks_sharing_a_reader_are_each_read_from_their_own_values() -> None:
+    reader = _Listed()
+    values = [torch.tensor([1.0, 2.0]), torch.tensor([10.0, 20.0])]
+    blocks = [BlockEntries("M", 2, (value,), (value[-1],), reader, None) for value in values]
+    hosts = read_with_entries([], [block.numbers_of for block in blocks])
+    assert [reader.numbers(host).values for host in hosts] == [[1.0, 2.0], [10.0, 20.0]]
+    entries = [block.last() for block in blocks]
     resolve_entries(entries)
-    assert [entry.formatted for entry in entries] == ["2.0 of 1.0", "20.0 of 10.0", "10.0 of 10.0"]
-    fresh = MetricEntry.of_steps("M", (torch.tensor([3.0, 4.0]),), render, None, 2)
-    resolve_step_numbers([fresh, first])
-    assert [fresh.number(1).value, first.number(1).value] == [4.0, 2.0]
+    assert [entry.formatted for entry in entries] == ["last 2.0", "last 20.0"]
 
 
 def test_a_block_update_with_the_wrong_number_of_entries_names_the_metric() -> None:
@@ -438,12 +402,12 @@ def test_a_block_update_with_the_wrong_number_of_entries_names_the_metric() -> N
         def update_block(
             self, block: InputBlock[LossInput], metadata: Sequence[MetricMetadata]
         ) -> Sequence[MetricEntry]:
-            return list(super().update_block(block, metadata))[:-1]
+            return [MetricEntry(self.name, "0.5", "0.5")]
 
     outputs = [ClassificationOutput(torch.tensor(0.5), torch.zeros(2, 3), torch.zeros(2).long())]
-    expected = r"metric 'Loss': update_block must return .* \(2\), returned 1"
+    expected = r"metric 'Loss': update_block must return one entry per step \(2\) .*, returned 1"
     with pytest.raises(TypeError, match=expected):
-        MetricCollection([Short()]).update_many(outputs * 2)
+        _read_block(MetricCollection([Short()]), outputs * 2)
 
 
 def _iterations(blocks: list[Unread]) -> list[int]:

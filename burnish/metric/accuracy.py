@@ -9,7 +9,7 @@ from burnish.functional.accuracy import accuracy_hits
 from burnish.metric.base import MetricMetadata
 from burnish.metric.block import BlockUpdateMixin, InputBlock
 from burnish.metric.confusion import TaskChecks, step_argmax
-from burnish.metric.entry import FormatOptions, MetricEntry
+from burnish.metric.entry import BlockResult, FormatOptions
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 
 __all__ = ["AccuracyMetric"]
@@ -37,7 +37,7 @@ class AccuracyMetric(BlockUpdateMixin[AccuracyInput], NumericStateMetric[Numeric
 
     def update_block(
         self, block: InputBlock[AccuracyInput], metadata: Sequence[MetricMetadata]
-    ) -> Sequence[MetricEntry]:
+    ) -> BlockResult:
         """Update with several steps at once (see :mod:`burnish.metric.block`)."""
         outputs, targets, segments = self._checks.join_block(
             block, "outputs", "targets", self.pad_token

@@ -26,7 +26,7 @@ import torch
 
 from burnish.adaptor import FieldReaders, MetricInput, adapt_all, field_readers
 from burnish.metric.base import STANDALONE, MetricMetadata
-from burnish.metric.entry import MetricEntry
+from burnish.metric.entry import BlockEntries, BlockResult, MetricEntry
 from burnish.metric.validation import expect_input
 
 __all__ = [
@@ -273,14 +273,16 @@ class BlockMetric(Protocol[InputT]):
     """A metric that updates with several steps' inputs at once.
 
     ``update_block`` must leave the metric as updating it with each step in turn would, and
-    return the entries those updates would have returned, one per step. It raises
+    return what those updates would have returned: an entry per step, or the steps' numbers
+    and the last step's texts by column (:class:`~burnish.metric.entry.BlockEntries`). It
+    raises
     :class:`RaggedBlockError` for steps it cannot join, before adding any of them to its
     values; they are then updated one by one, and the step at fault raises its own error.
     """
 
     def update_block(
         self, block: InputBlock[InputT], metadata: Sequence[MetricMetadata], /
-    ) -> Sequence[MetricEntry]: ...
+    ) -> BlockResult: ...
 
 
 class BlockUpdateMixin(Generic[StepInputT]):
@@ -302,10 +304,11 @@ class BlockUpdateMixin(Generic[StepInputT]):
         """
         kind = self.input_type
         step = item if isinstance(item, kind) else expect_input(self.name, item, kind)
-        return self.update_block(InputBlock.of_step(step), (metadata,))[0]
+        result = self.update_block(InputBlock.of_step(step), (metadata,))
+        return result.last() if isinstance(result, BlockEntries) else result[0]
 
     @abstractmethod
     def update_block(
         self, block: InputBlock[StepInputT], metadata: Sequence[MetricMetadata], /
-    ) -> Sequence[MetricEntry]:
+    ) -> BlockResult:
         """Update with several steps at once (see :mod:`burnish.metric.block`)."""

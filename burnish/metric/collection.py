@@ -9,7 +9,7 @@ share it as an operand or it is registered beside them (see :mod:`burnish.metric
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from burnish.adaptor import check_adaptable
@@ -75,60 +75,11 @@ class MetricCollection:
         metadata = MetricMetadata.fake() if metadata is None else metadata
         return dict(zip(self._metrics, self._plan.update(output, metadata), strict=True))
 
-    def update_many(
-        self, outputs: Sequence[object], metadata: Sequence[MetricMetadata] | None = None
-    ) -> list[dict[str, MetricEntry]]:
-        """Update with several consecutive steps' outputs at once: the same states and entries
-        as :meth:`update` with each in turn, at a fraction of the cost for metrics that update
-        with a whole block (see :mod:`burnish.metric.block`). Each step's entries, in order."""
-        if metadata is None:
-            metadata = [MetricMetadata.fake()] * len(outputs)
-        if len(metadata) != len(outputs):
-            raise ValueError(
-                f"update_many: expected one metadata per output ({len(outputs)}), received "
-                f"{len(metadata)}"
-            )
-        moments = [self._plan.update_moment(step) for step in metadata]
-        return self.update_steps(outputs, metadata, moments)
-
-    def update_moment(self, metadata: MetricMetadata) -> list[MetricEntry]:
-        """Update only the metrics that take no input, at the step they describe; pass what it
-        returns to :meth:`update_steps` with the step's output later (a learner's blocks)."""
-        return self._plan.update_moment(metadata)
-
-    def update_steps(
-        self,
-        outputs: Sequence[object],
-        metadata: Sequence[MetricMetadata],
-        moments: Sequence[Sequence[MetricEntry]],
-    ) -> list[dict[str, MetricEntry]]:
-        """Update the other metrics with the steps' outputs, given each step's
-        :meth:`update_moment` entries; each step's entries of every metric."""
-        columns = self.update_columns(outputs, metadata, moments)
-        return [
-            {key: column[step] for key, column in zip(self._metrics, columns, strict=True)}
-            for step in range(len(outputs))
-        ]
-
-    def update_columns(
-        self,
-        outputs: Sequence[object],
-        metadata: Sequence[MetricMetadata],
-        moments: Sequence[Sequence[MetricEntry]],
-    ) -> list[Sequence[MetricEntry]]:
-        """:meth:`update_steps`, as each metric's entries for the steps, in the order of the
-        metrics (a metric updated with the whole block builds a step's entry when read)."""
-        return self._plan.update_columns(outputs, metadata, moments)
-
     @property
-    def has_moment(self) -> bool:
-        """Whether some metric takes no input (:meth:`update_moment` is due every step)."""
-        return self._plan.has_moment
-
-    @property
-    def reads_outputs(self) -> bool:
-        """Whether some metric reads the steps' outputs (else they need not be kept)."""
-        return self._plan.reads_outputs
+    def plan(self) -> UpdatePlan:
+        """How the metrics update, each distinct one once a step (what a learner's metric
+        processor updates blocks of steps with)."""
+        return self._plan
 
     def compute(self) -> dict[str, MetricEntry]:
         """Every metric's epoch entry (over every process of a distributed run: :meth:`synced`)."""

@@ -18,7 +18,7 @@ from burnish.adaptor import StepAdaptations
 from burnish.distributed.sync import StateSync, SyncOnCompute
 from burnish.metric.base import STANDALONE, Metric, MetricMetadata, Stateful, input_type_of
 from burnish.metric.block import InputBlock, RaggedBlockError
-from burnish.metric.entry import MetricEntry, NumericEntry
+from burnish.metric.entry import BlockEntries, BlockResult, MetricEntry, NumericEntry
 from burnish.metric.mixins import MetricMixin, check_state
 from burnish.metric.operand import Decoded, NumericMetric, OperandReader, PendingGroup
 
@@ -106,7 +106,8 @@ class UpdatePlan:
         """Update with one step's output (or an input every metric takes); the entries of
         ``metrics``, in their order."""
         columns = self.update_columns([item], [metadata], [self.update_moment(metadata)])
-        return [column[0] for column in columns]
+        # One step is never updated as a block: every column is a list of its entry.
+        return [cast("Sequence[MetricEntry]", column)[0] for column in columns]
 
     def update_moment(self, metadata: MetricMetadata) -> list[MetricEntry]:
         """Update the metrics that take no input (they describe the moment of the step); their
@@ -129,11 +130,11 @@ class UpdatePlan:
         items: Sequence[object],
         metadata: Sequence[MetricMetadata],
         moments: Sequence[Sequence[MetricEntry]],
-    ) -> list[Sequence[MetricEntry]]:
+    ) -> list[BlockResult]:
         """Update with several consecutive steps' outputs, given each step's
         :meth:`update_moment` entries; the steps' entries of each of ``metrics``, in their
-        order (a metric updated with the whole block builds a step's entry when it is read)."""
-        columns: list[Sequence[MetricEntry] | None] = [None] * len(self._steps)
+        order (by column for a metric updated with the whole block)."""
+        columns: list[BlockResult | None] = [None] * len(self._steps)
         for position, index in enumerate(self._moment):
             columns[index] = [moment[position] for moment in moments]
         if len(items) > 1:
@@ -155,13 +156,13 @@ class UpdatePlan:
                         entries.append(metric.combine(step, operand_entries, step_metadata))
             for index, entries in built.items():
                 columns[index] = entries
-        return [cast("Sequence[MetricEntry]", columns[index]) for index in self._roots]
+        return [cast("BlockResult", columns[index]) for index in self._roots]
 
     def _update_blocked(
         self,
         items: Sequence[object],
         metadata: Sequence[MetricMetadata],
-        columns: list[Sequence[MetricEntry] | None],
+        columns: list[BlockResult | None],
     ) -> None:
         """Update the metrics that can with the whole block; the others are left to
         :meth:`update_columns`'s steps (also those whose steps cannot be joined)."""
@@ -174,16 +175,19 @@ class UpdatePlan:
             if block is None:
                 block = blocks[kind] = InputBlock(items, kind, derived=derived)
             try:
-                entries = metric.update_block(block, metadata)
+                result = metric.update_block(block, metadata)
             except RaggedBlockError:
                 continue
-            if not isinstance(entries, Sequence) or len(entries) != len(items):
-                got = len(entries) if isinstance(entries, Sequence) else type(entries).__name__
+            if isinstance(result, BlockEntries):
+                got: object = result.steps
+            else:
+                got = len(result) if isinstance(result, Sequence) else type(result).__name__
+            if got != len(items):
                 raise TypeError(
-                    f"metric {metric.name!r}: update_block must return a sequence of one entry "
-                    f"per step ({len(items)}), returned {got}"
+                    f"metric {metric.name!r}: update_block must return one entry per step "
+                    f"({len(items)}) or BlockEntries of as many steps, returned {got}"
                 )
-            columns[index] = entries
+            columns[index] = result
 
 
 class CompositeMetric(SyncOnCompute, MetricMixin, ABC):

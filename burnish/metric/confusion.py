@@ -49,7 +49,7 @@ from burnish.functional.confusion import (
 from burnish.metric.base import MetricMetadata
 from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments
 from burnish.metric.dtypes import widen
-from burnish.metric.entry import DeferredValue, FormatOptions, MetricEntry
+from burnish.metric.entry import BlockResult, DeferredValue, FormatOptions
 from burnish.metric.state import ConfusionStatsState, NumericStateMetric
 from burnish.metric.validation import (
     GuardBounds,
@@ -403,7 +403,7 @@ class _ConfusionScoreMetric(
 
     def update_block(
         self, block: InputBlock[ConfusionStatsInput], metadata: Sequence[MetricMetadata]
-    ) -> Sequence[MetricEntry]:
+    ) -> BlockResult:
         """Update with several steps at once (see :mod:`burnish.metric.block`)."""
         scores, targets, segments = self._checks.join_block(block, "predictions", "targets")
         try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import threading
-import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, NamedTuple, Protocol, cast, runtime_checkable
@@ -16,6 +15,9 @@ import torch
 from burnish.metric.host import to_host
 
 __all__ = [
+    "BlockEntries",
+    "BlockReader",
+    "BlockResult",
     "DeferredChecks",
     "DeferredValue",
     "EntryKind",
@@ -24,13 +26,11 @@ __all__ = [
     "LogText",
     "MetricEntry",
     "NumericEntry",
-    "StepEntries",
     "StepNumbers",
-    "StepsRender",
     "Text",
     "format_value",
+    "read_with_entries",
     "resolve_entries",
-    "resolve_step_numbers",
 ]
 
 
@@ -135,27 +135,6 @@ class GroupRender(Protocol):
     def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, LogText]]: ...
 
 
-@runtime_checkable
-class StepsRender(Protocol):
-    """Renders the entries of several steps of one metric that share their values (a block of
-    steps, see :mod:`burnish.metric.block`): the values are read once for them all, and each
-    entry is rendered by its step."""
-
-    def render_steps(
-        self, host: Sequence[list[float]], steps: Sequence[int]
-    ) -> list[tuple[Text, LogText]]: ...
-
-    @property
-    def numeric_reads(self) -> int:
-        """How many of the block's values, the first ones, :meth:`numeric_steps` reads."""
-        ...
-
-    def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
-        """Every step's numeric entry, without texts (what loggers read of each step), from
-        the host values of the first :attr:`numeric_reads` values."""
-        ...
-
-
 class StepNumbers(NamedTuple):
     """The numeric entries of a block's steps, by column: a logger writes them as they are,
     without an object per step."""
@@ -166,6 +145,44 @@ class StepNumbers(NamedTuple):
 
     def entry(self, step: int) -> NumericEntry:
         return NumericEntry(self.values[step], self.counts[step], self.kind)
+
+
+class BlockReader(Protocol):
+    """How a block update's values read on the host (see :class:`BlockEntries`)."""
+
+    def numbers(self, host: Sequence[list[float]]) -> StepNumbers:
+        """Every step's numeric entry, from the host values of :attr:`BlockEntries.numbers_of`."""
+        ...
+
+    def last_texts(self, host: Sequence[list[float]]) -> tuple[Text, LogText]:
+        """The last step's texts, from the host values of :attr:`BlockEntries.last_of`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BlockEntries:
+    """What a metric's update over a block of ``steps`` steps returns: every step's number and
+    the last step's texts, from values still on the device.
+
+    Only the metric processor reads it, with the block's other values in one transfer: the
+    numbers go to loggers and plots, and the last step's texts to a display, which shows no
+    other step. ``checks`` are verified before anything is read from the values.
+    """
+
+    name: str
+    steps: int
+    numbers_of: tuple[DeferredValue, ...]
+    last_of: tuple[DeferredValue, ...]
+    reader: BlockReader
+    checks: DeferredChecks | None
+
+    def last(self) -> MetricEntry:
+        """The last step's entry, deferred: read with others by :func:`resolve_entries`."""
+        return MetricEntry.deferred(self.name, self.last_of, self.reader.last_texts, self.checks)
+
+
+BlockResult = Sequence["MetricEntry"] | BlockEntries
+"""What a block update returns: an entry per step, or the steps' entries by column."""
 
 
 class DeferredChecks(Protocol):
@@ -189,29 +206,20 @@ class DeferredChecks(Protocol):
 class MetricEntry:
     """A metric's result for one update or one epoch: a name, a display text and a log text.
 
-    The texts of a deferred entry are built from device tensors only when first read, so that
-    ``update()`` never forces a host-device synchronisation. :func:`resolve_entries` reads many
-    deferred entries in one transfer.
+    Entries a learner's consumers receive are plain: their texts are built. An entry that a
+    metric's ``update()`` returns outside a learner is deferred: its texts are built from
+    device values on first read, so that ``update()`` never waits for the device;
+    :func:`resolve_entries` reads many deferred entries in one transfer.
     """
 
-    __slots__ = (
-        "_checks",
-        "_formatted",
-        "_numeric",
-        "_render",
-        "_serialized",
-        "_step",
-        "_values",
-        "name",
-    )
+    __slots__ = ("_checks", "_formatted", "_numeric", "_render", "_serialized", "_values", "name")
 
     def __init__(self, name: str, formatted: Text, serialized: LogText) -> None:
         """An entry whose texts are known, or built on first read when given as functions."""
         self.name = name
         self._values: tuple[DeferredValue, ...] = ()
-        self._render: Render | GroupRender | StepsRender | None = None
+        self._render: Render | GroupRender | None = None
         self._checks: DeferredChecks | None = None
-        self._step = 0
         self._set_texts(formatted, serialized)
 
     def _set_texts(self, formatted: Text, serialized: LogText) -> None:
@@ -241,26 +249,6 @@ class MetricEntry:
         entry._values = tuple(values)
         entry._render = render
         entry._checks = checks
-        return entry
-
-    @classmethod
-    def of_steps(
-        cls,
-        name: str,
-        values: tuple[DeferredValue, ...],
-        render: StepsRender,
-        checks: DeferredChecks | None,
-        steps: int,
-    ) -> StepEntries:
-        """The entries of ``steps`` consecutive steps sharing ``values`` (each step's rows of
-        them), rendered together by ``render`` on first read (see :class:`StepsRender`)."""
-        return StepEntries(name, values, render, checks, steps)
-
-    @classmethod
-    def _of_step(cls, column: StepEntries, step: int) -> MetricEntry:
-        entry = cls(column.name, "", "")
-        entry._values, entry._render, entry._checks = column._values, column._render, column._checks
-        entry._step = step
         return entry
 
     @property
@@ -301,64 +289,7 @@ class MetricEntry:
         return f"MetricEntry({self.name!r}, {self.formatted!r}, {self.serialized!r})"
 
 
-class StepEntries(Sequence[MetricEntry]):
-    """One metric's entries for a block of consecutive steps that share their values (see
-    :class:`StepsRender`), each built when first read.
-
-    Most steps' entries are never read one by one: loggers read the numbers of every step of a
-    block at once (:meth:`number`, :func:`resolve_step_numbers`), and renderers show a few
-    steps. Two threads reading the same step may each build its entry; both are the same.
-    """
-
-    __slots__ = ("_checks", "_entries", "_numbers", "_render", "_values", "name")
-
-    def __init__(
-        self,
-        name: str,
-        values: tuple[DeferredValue, ...],
-        render: StepsRender,
-        checks: DeferredChecks | None,
-        steps: int,
-    ) -> None:
-        self.name = name
-        self._values = values
-        self._render = render
-        self._checks = checks
-        self._entries: list[MetricEntry | None] = [None] * steps
-        self._numbers: StepNumbers | None = None
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @typing.overload
-    def __getitem__(self, index: int) -> MetricEntry: ...
-    @typing.overload
-    def __getitem__(self, index: slice) -> list[MetricEntry]: ...
-    def __getitem__(self, index: int | slice) -> MetricEntry | list[MetricEntry]:
-        if isinstance(index, slice):
-            return [self[step] for step in range(*index.indices(len(self)))]
-        entry = self._entries[index]
-        if entry is None:
-            step = index % len(self._entries)
-            entry = MetricEntry._of_step(self, step)
-            if self._numbers is not None:
-                entry._numeric = self._numbers.entry(step)
-            self._entries[step] = entry
-        return entry
-
-    def numbers(self) -> StepNumbers:
-        """Every step's numeric entry, by column, read at once (see
-        :func:`resolve_step_numbers`)."""
-        if self._numbers is None:
-            resolve_step_numbers((self,))
-        return cast("StepNumbers", self._numbers)
-
-    def number(self, step: int) -> NumericEntry:
-        """Step ``step``'s numeric entry, read with every other step's (without building the
-        step's entry)."""
-        return self.numbers().entry(step)
-
-
+# The processor reads on its own thread while a user may read the same entries on theirs.
 _resolving = threading.RLock()
 
 
@@ -368,6 +299,7 @@ class _Transfer:
     def __init__(self) -> None:
         self.tensors: list[torch.Tensor] = []
         self._index: dict[int, int] = {}
+        self.read: list[list[float]] = []
 
     # Numbers are told from tensors by isinstance(v, (float, int)): an isinstance check against
     # torch.Tensor goes through its metaclass and costs ten times more, on every value read.
@@ -378,114 +310,72 @@ class _Transfer:
                 self._index[id(value)] = len(self.tensors)
                 self.tensors.append(value)
 
-    def host(
-        self, values: Sequence[DeferredValue], read: Sequence[list[float]]
-    ) -> list[list[float]]:
+    def run(self) -> None:
+        self.read = to_host(self.tensors)
+
+    def host(self, values: Sequence[DeferredValue]) -> list[list[float]]:
+        read = self.read
         return [
             [float(v)] if isinstance(v, float | int) else read[self._index[id(v)]] for v in values
         ]
 
 
-def _read_checked(
-    values: Iterable[Sequence[DeferredValue]], checks: Iterable[DeferredChecks]
-) -> tuple[_Transfer, list[list[float]]]:
-    """Read ``values`` and the checks' pending values in one transfer, and verify the checks
-    (each raises for a broken one) before anything is rendered from the values."""
-    transfer = _Transfer()
-    for group in values:
-        transfer.add(group)
-    check_values = [(check, check.pending()) for check in checks]
-    for _, pending in check_values:
-        transfer.add(pending)
-    read = to_host(transfer.tensors)
-    for check, pending in check_values:
-        check.verify(transfer.host(pending, read))
-    return transfer, read
+def read_with_entries(
+    entries: Iterable[MetricEntry],
+    values: Sequence[Sequence[DeferredValue]],
+    checks: Iterable[DeferredChecks] = (),
+) -> list[list[list[float]]]:
+    """Build the texts of every deferred entry and read each group of ``values``, all in one
+    transfer; the host values of each group of ``values``, in order.
 
-
-def resolve_step_numbers(columns: Iterable[StepEntries]) -> None:
-    """Read the numeric entries of every step of ``columns``, all in one transfer (see
-    :meth:`StepEntries.number`); their checks are verified first, and raise as
-    :func:`resolve_entries` does."""
-    with _resolving:
-        pending = {id(column): column for column in columns if column._numbers is None}
-        if not pending:
-            return
-        checks = {id(c._checks): c._checks for c in pending.values() if c._checks is not None}
-        # Only the values the numbers need: the running sums are read for texts alone.
-        reads = {key: c._values[: c._render.numeric_reads] for key, c in pending.items()}
-        transfer, read = _read_checked(reads.values(), checks.values())
-        for key, column in pending.items():
-            numbers = column._render.numeric_steps(transfer.host(reads[key], read))
-            for entry in column._entries:
-                if entry is not None and entry._numeric is None:
-                    entry._numeric = numbers.entry(entry._step)
-            column._numbers = numbers
-
-
-def resolve_entries(entries: Iterable[MetricEntry], *, texts: bool = True) -> None:
-    """Build the texts of every deferred entry, reading all their tensors in one transfer.
-
-    With ``texts=False``, entries of a block of steps get their numeric value only (what
-    loggers read of every step), and their texts are built on first read; others are built
-    in full. Each distinct set of checks is verified once, before any entry is rendered; a
-    failed check raises and leaves the entries deferred, so the error is raised again at the
-    next read.
+    Each distinct set of checks (the entries' and ``checks``) is verified once, before any
+    entry is rendered; a failed check raises ``ValueError`` and leaves the entries deferred.
     """
-    # The renderer and the loggers resolve from their own threads, often the same entries.
     with _resolving:
-        # One pass sorts the entries: those of a block of steps share their values and their
-        # render (read and rendered once for them all; a block's values may be empty, as
-        # another's, and a render may serve several blocks), those of a group render share
-        # their render.
-        # hasattr, not isinstance: a protocol check costs tens of microseconds per entry.
-        blocks: dict[tuple[int, int], dict[int, MetricEntry]] = {}
+        # Entries of a group render share their render (rendered in one call for them all).
         groups: dict[int, dict[int, MetricEntry]] = {}
         singles: dict[int, MetricEntry] = {}
-        checks: dict[int, DeferredChecks] = {}
+        verified = {id(check): check for check in checks}
         for entry in entries:
             render = entry._render
             if render is None:
                 continue
-            if hasattr(render, "render_steps"):
-                if not texts and entry._numeric is not None:
-                    continue  # its number was read before
-                blocks.setdefault((id(render), id(entry._values)), {})[id(entry)] = entry
-            elif hasattr(render, "render_many"):
+            # hasattr, not isinstance: a protocol check costs tens of microseconds per entry.
+            if hasattr(render, "render_many"):
                 groups.setdefault(id(render), {})[id(entry)] = entry
             else:
                 singles[id(entry)] = entry
             if entry._checks is not None:
-                checks[id(entry._checks)] = entry._checks
-        if not (blocks or groups or singles):
-            return
-        transfer, read = _read_checked(
-            [
-                *(next(iter(block.values()))._values for block in blocks.values()),
-                *(entry._values for group in groups.values() for entry in group.values()),
-                *(entry._values for entry in singles.values()),
-            ],
-            checks.values(),
-        )
+                verified[id(entry._checks)] = entry._checks
+        transfer = _Transfer()
+        for group in values:
+            transfer.add(group)
+        for members in groups.values():
+            for entry in members.values():
+                transfer.add(entry._values)
         for entry in singles.values():
-            entry._fill(cast(Render, entry._render)(transfer.host(entry._values, read)))
-        for group in groups.values():
-            members = list(group.values())
-            group_render = cast(GroupRender, members[0]._render)
-            hosts = [transfer.host(entry._values, read) for entry in members]
-            for entry, entry_texts in zip(members, group_render.render_many(hosts), strict=True):
+            transfer.add(entry._values)
+        pending = [(check, check.pending()) for check in verified.values()]
+        for _, check_values in pending:
+            transfer.add(check_values)
+        transfer.run()
+        for check, check_values in pending:
+            check.verify(transfer.host(check_values))
+        for entry in singles.values():
+            entry._fill(cast(Render, entry._render)(transfer.host(entry._values)))
+        for members in groups.values():
+            ordered = list(members.values())
+            group_render = cast(GroupRender, ordered[0]._render)
+            hosts = [transfer.host(entry._values) for entry in ordered]
+            for entry, entry_texts in zip(ordered, group_render.render_many(hosts), strict=True):
                 entry._fill(entry_texts)
-        for block in blocks.values():
-            members = list(block.values())
-            first = members[0]
-            host = transfer.host(first._values, read)
-            steps_render = cast(StepsRender, first._render)
-            if texts:
-                steps = [entry._step for entry in members]
-                rendered = steps_render.render_steps(host, steps)
-                for entry, step_texts in zip(members, rendered, strict=True):
-                    entry._fill(step_texts)
-            else:
-                numbers = steps_render.numeric_steps(host)
-                for entry in members:
-                    entry._numeric = numbers.entry(entry._step)
+        return [transfer.host(group) for group in values]
+
+
+def resolve_entries(entries: Iterable[MetricEntry]) -> None:
+    """Build the texts of every deferred entry, reading all their tensors in one transfer.
+
+    Each distinct set of checks is verified once, before any entry is rendered; a failed check
+    raises and leaves the entries deferred, so the error is raised again at the next read.
+    """
+    read_with_entries(entries, ())

@@ -8,7 +8,7 @@ from burnish.adaptor import LossInput
 from burnish.metric.base import MetricMetadata
 from burnish.metric.block import BlockUpdateMixin, InputBlock
 from burnish.metric.dtypes import widen
-from burnish.metric.entry import FormatOptions, MetricEntry
+from burnish.metric.entry import BlockResult, FormatOptions
 from burnish.metric.host import accumulator_dtype
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 from burnish.metric.validation import check_ndim
@@ -33,7 +33,7 @@ class LossMetric(BlockUpdateMixin[LossInput], NumericStateMetric[NumericMetricSt
 
     def update_block(
         self, block: InputBlock[LossInput], metadata: Sequence[MetricMetadata]
-    ) -> Sequence[MetricEntry]:
+    ) -> BlockResult:
         """Update with several steps at once (see :mod:`burnish.metric.block`): mean losses
         weighted by their batch sizes, or per-item losses summed per step."""
         if all(tensor.ndim == 0 for tensor in block.column("tensor")):

@@ -51,10 +51,12 @@ from burnish.functional.ranking import (
 )
 from burnish.metric.arithmetic import NumericMetricMixin
 from burnish.metric.base import MetricMetadata
-from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments
+from burnish.metric.block import BlockUpdateMixin, InputBlock
 from burnish.metric.confusion import TaskChecks
 from burnish.metric.dtypes import widen
 from burnish.metric.entry import (
+    BlockEntries,
+    BlockResult,
     FormatOptions,
     LogText,
     MetricEntry,
@@ -173,7 +175,7 @@ class _RankingMetric(BlockUpdateMixin[AurocInput], NumericMetricMixin, SyncOnCom
 
     def update_block(
         self, block: InputBlock[AurocInput], metadata: Sequence[MetricMetadata]
-    ) -> Sequence[MetricEntry]:
+    ) -> BlockResult:
         """Update with several steps at once (see :mod:`burnish.metric.block`)."""
         scores, targets, segments = self._checks.join_block(block, "predictions", "targets")
         state_of = self._add(block, scores, targets)
@@ -183,8 +185,8 @@ class _RankingMetric(BlockUpdateMixin[AurocInput], NumericMetricMixin, SyncOnCom
             # alone are, with no block of entries to build.
             step = functools.partial(self._render_update, self._last)
             return [MetricEntry.deferred(self.name, (), step, self._checks)]
-        render = _RankingSteps(self, state_of, segments)
-        return MetricEntry.of_steps(self.name, (), render, self._checks, segments.steps)
+        reader = _RankingSteps(self, self._last, segments.steps)
+        return BlockEntries(self.name, segments.steps, (), (), reader, self._checks)
 
     def _add(
         self, block: InputBlock[AurocInput], scores: torch.Tensor, targets: torch.Tensor
@@ -314,31 +316,25 @@ class _RankingMetric(BlockUpdateMixin[AurocInput], NumericMetricMixin, SyncOnCom
 
 
 class _RankingSteps:
-    """Renders a block's step entries of a ranking metric: a step's text ranks its own items
-    when read; its number is none (see ``_render_update``)."""
+    """How a block of a ranking metric reads: a step's number is none (see
+    ``_render_update``), and the last step's text ranks its own items."""
 
     def __init__(
         self,
         metric: _RankingMetric,
-        state_of: Callable[[slice], tuple[torch.Tensor, ...]],
-        segments: Segments,
+        last: Callable[[], tuple[torch.Tensor, ...]],
+        steps: int,
     ) -> None:
         self.metric = metric
-        self.state_of = state_of
-        self.segments = segments
+        self.last = last
+        self.steps = steps
 
-    def render_steps(
-        self, host: Sequence[list[float]], steps: Sequence[int]
-    ) -> list[tuple[Text, LogText]]:
-        render, state_of, segments = self.metric._render_update, self.state_of, self.segments
-        return [render(functools.partial(state_of, segments.slice(step)), host) for step in steps]
-
-    numeric_reads = 0
-
-    def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
-        steps = self.segments.steps
+    def numbers(self, host: Sequence[list[float]]) -> StepNumbers:
         none = _NO_STEP_VALUE
-        return StepNumbers([none.value] * steps, [none.count] * steps, none.kind)
+        return StepNumbers([none.value] * self.steps, [none.count] * self.steps, none.kind)
+
+    def last_texts(self, host: Sequence[list[float]]) -> tuple[Text, LogText]:
+        return self.metric._render_update(self.last, host)
 
 
 def _no_batch() -> tuple[torch.Tensor, ...]:

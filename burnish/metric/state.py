@@ -22,6 +22,8 @@ from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.metric.arithmetic import NumericMetricMixin
 from burnish.metric.block import running
 from burnish.metric.entry import (
+    BlockEntries,
+    BlockResult,
     DeferredChecks,
     DeferredValue,
     FormatOptions,
@@ -120,11 +122,12 @@ class NumericMetricState:
         batch_counts: Sequence[int] | torch.Tensor,
         *,
         is_mean: bool = False,
-    ) -> Sequence[MetricEntry]:
+    ) -> BlockResult:
         """Add several steps at once (see :mod:`burnish.metric.block`): step ``i`` has
         ``batch_counts[i]`` items whose values sum to ``batch_values[i]`` (average it, with
-        ``is_mean``). The entries equal those of :meth:`update` (or :meth:`update_mean`) called
-        for each step in turn, at a few device operations for them all. The values of a block
+        ``is_mean``). The steps' numbers and the last step's texts equal those of :meth:`update`
+        (or :meth:`update_mean`) called for each step in turn, at a few device operations for
+        them all. The values of a block
         of one step, without the steps dimension (see :class:`~burnish.metric.block.Segments`),
         are added as :meth:`update` adds them, at one."""
         if batch_values.ndim == 0:
@@ -143,7 +146,7 @@ class NumericMetricState:
         previous = self._sum if isinstance(self._sum, torch.Tensor) else None
         totals = running(sums, previous)
         mean = float(is_mean)
-        values: tuple[DeferredValue, ...]
+        numbers_of: tuple[DeferredValue, ...]
         last_count: torch.Tensor | int
         count = self._count
         if isinstance(batch_counts, torch.Tensor) or isinstance(count, torch.Tensor):
@@ -151,17 +154,18 @@ class NumericMetricState:
             counts = torch.as_tensor(batch_counts, device=batch_values.device).detach()
             count_totals = running(counts, None) + count
             self._count, last_count = count_totals[-1], counts[-1]
-            values = (batch_values, counts, totals, count_totals)
-            render = _NumericSteps(self, mean, None, None)
+            numbers_of = (batch_values, counts)
+            reader = _NumericSteps(self, mean, None)
         else:
             sizes = [int(size) for size in batch_counts]
-            size_totals = list(itertools.accumulate(sizes, initial=count))[1:]
-            self._count, last_count = size_totals[-1], sizes[-1]
-            values = (batch_values, totals)
-            render = _NumericSteps(self, mean, sizes, size_totals)
+            self._count = sum(sizes, start=count)
+            last_count = sizes[-1]
+            numbers_of = (batch_values,)
+            reader = _NumericSteps(self, mean, sizes)
         self._sum = totals[-1]
         self._batch = (batch_values[-1], last_count, mean)
-        return MetricEntry.of_steps(self.options.name, values, render, self.checks, steps)
+        last_of = (*self._batch, self._sum, self._count)
+        return BlockEntries(self.options.name, steps, numbers_of, last_of, reader, self.checks)
 
     def _mean(self, total: float, count: float) -> float:
         if not count:
@@ -253,44 +257,22 @@ class NumericMetricState:
 
 
 class _NumericSteps:
-    """Renders a block's entries of a :class:`NumericMetricState` (see
-    :meth:`NumericMetricState.update_steps`): its values are the steps' batch values, their
-    counts when those are tensors (else the counts are known here), the running sums, and the
-    running counts when those are tensors."""
+    """How a block of a :class:`NumericMetricState` reads (see
+    :meth:`NumericMetricState.update_steps`): every step's batch value, and its count when
+    counts are tensors (else they are known here); the last step's texts from the state's own
+    values after the block."""
 
-    def __init__(
-        self,
-        state: NumericMetricState,
-        is_mean: float,
-        counts: list[int] | None,
-        count_totals: list[int] | None,
-    ) -> None:
+    def __init__(self, state: NumericMetricState, is_mean: float, counts: list[int] | None) -> None:
         self.state = state
         self.is_mean = is_mean
         self.counts = counts
-        self.count_totals = count_totals
-        self.numeric_reads = 1 if counts is not None else 2
 
-    def render_steps(
-        self, host: Sequence[list[float]], steps: Sequence[int]
-    ) -> list[tuple[Text, LogText]]:
-        batches, counts, totals, count_totals = self._columns(host)
-        render, is_mean = self.state._render, self.is_mean
-        return [
-            render(batches[step], counts[step], is_mean, totals[step], count_totals[step])
-            for step in steps
-        ]
-
-    def _columns(self, host: Sequence[list[float]]) -> tuple[Sequence[float], ...]:
-        """The batch values, counts, running sums and running counts of every step."""
-        if self.counts is None:
-            return host[0], host[1], host[2], host[3]
-        assert self.count_totals is not None
-        return host[0], self.counts, host[1], self.count_totals
-
-    def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
+    def numbers(self, host: Sequence[list[float]]) -> StepNumbers:
         counts = host[1] if self.counts is None else self.counts
         return self.state._batch_numbers(host[0], counts, self.is_mean)
+
+    def last_texts(self, host: Sequence[list[float]]) -> tuple[Text, LogText]:
+        return self.state._render(*(values[0] for values in host))
 
 
 class NumericState(Protocol):
@@ -359,35 +341,27 @@ _WITHOUT_FLOAT64 = frozenset({"mps"})
 
 
 class _CountSteps:
-    """Renders a block's entries of a :class:`ConfusionStatsState`: its values are the steps'
-    numbers ``(steps,)`` (where the device has float64), counts and running counts, each
-    ``(steps, *shape)``; texts reduce the steps' counts at once."""
-
-    # The steps' numbers alone: a logger reading every step's number reads one value a step,
-    # not the counts it would reduce on the host.
-    numeric_reads = 1
+    """How a block of a :class:`ConfusionStatsState` reads: every step's number, reduced on the
+    device where it has float64 (else the steps' counts, reduced here), so that a logger reads
+    one value a step rather than counts; the last step's texts from its counts and the epoch's
+    counts after it."""
 
     def __init__(self, state: ConfusionStatsState, shape: torch.Size, has_numbers: bool) -> None:
         self.state = state
         self.shape = shape
         self.has_numbers = has_numbers
 
-    def render_steps(
-        self, host: Sequence[list[float]], steps: Sequence[int]
-    ) -> list[tuple[Text, LogText]]:
-        counts, totals = host[-2:]
-        # Every step's counts are reduced at once, even for a few steps asked: the block is
-        # reduced in one call, straight from the flat values read.
-        batches = self.state._reduced(counts, self.shape)
-        texts, size = self.state._texts, self.shape.numel()
-        return [texts(batches[step], totals, step * size, self.shape) for step in steps]
-
-    def numeric_steps(self, host: Sequence[list[float]]) -> StepNumbers:
+    def numbers(self, host: Sequence[list[float]]) -> StepNumbers:
         if self.has_numbers:
             values = host[0]
         else:
             values = [nan_mean(batch) for batch in self.state._reduced(host[0], self.shape)]
         return StepNumbers(values, [1] * len(values), "value")
+
+    def last_texts(self, host: Sequence[list[float]]) -> tuple[Text, LogText]:
+        counts, totals = host
+        (batch,) = self.state._reduced(counts, self.shape)
+        return self.state._texts(batch, totals, 0, self.shape)
 
 
 class ConfusionStatsState:
@@ -441,11 +415,12 @@ class ConfusionStatsState:
 
     def update_steps(
         self, counts: torch.Tensor, items: Sequence[int], shared: MetricInput | None = None
-    ) -> Sequence[MetricEntry]:
+    ) -> BlockResult:
         """Add several steps' counts ``(steps, K, C)`` at once (see :mod:`burnish.metric.block`),
-        step ``i`` over ``items[i]`` items; the entries equal those of :meth:`update` called for
-        each step in turn. ``shared`` shares the running sums as in :meth:`update`. The counts
-        ``(K, C)`` of a block of one step are added as :meth:`update` adds them."""
+        step ``i`` over ``items[i]`` items; the steps' numbers and the last step's texts equal
+        those of :meth:`update` called for each step in turn. ``shared`` shares the running sums
+        as in :meth:`update`. The counts ``(K, C)`` of a block of one step are added as
+        :meth:`update` adds them."""
         if counts.ndim == 2:
             return [self.update(counts, items[0], shared)]
         totals = self._epoch_sum(counts, shared, running)
@@ -453,14 +428,12 @@ class ConfusionStatsState:
         self._items += sum(items)
         steps, rows, columns = counts.shape
         shape = torch.Size((rows, columns))
-        if counts.device.type in _WITHOUT_FLOAT64:
-            # Readers reduce the counts on the host.
-            render = _CountSteps(self, shape, has_numbers=False)
-            values: tuple[torch.Tensor, ...] = (counts, totals)
-        else:
-            render = _CountSteps(self, shape, has_numbers=True)
-            values = (self._step_numbers(counts, shared), counts, totals)
-        return MetricEntry.of_steps(self.options.name, values, render, self.checks, steps)
+        # Without float64 on the device, readers reduce the counts on the host.
+        has_numbers = counts.device.type not in _WITHOUT_FLOAT64
+        numbers_of = (self._step_numbers(counts, shared),) if has_numbers else (counts,)
+        reader = _CountSteps(self, shape, has_numbers)
+        last_of = (self._batch, self._counts)
+        return BlockEntries(self.options.name, steps, numbers_of, last_of, reader, self.checks)
 
     def _step_numbers(self, counts: torch.Tensor, shared: MetricInput | None) -> torch.Tensor:
         """Each step's number ``(steps,)`` on the device: its reduced counts, or the mean of

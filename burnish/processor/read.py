@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from burnish.metric.base import MetricMetadata
-from burnish.metric.entry import MetricEntry, StepEntries, resolve_entries, resolve_step_numbers
+from burnish.metric.entry import BlockEntries, BlockResult, MetricEntry, read_with_entries
 from burnish.processor.events import MetricUpdate, NumericColumn, Split, StepsEvent
 
 __all__ = ["PendingStep", "UnreadSteps"]
@@ -30,36 +30,51 @@ class PendingStep(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class UnreadSteps:
     """A block of steps whose metrics are updated and whose values are still on the device:
-    one column of entries per metric, in the order of the metrics."""
+    each metric's entries for the steps, in the order of the metrics (by column for a metric
+    updated with the whole block)."""
 
     split: Split
     epoch: int
     epoch_total: int
     items_total: int | None
     steps: Sequence[PendingStep]
-    columns: Sequence[Sequence[MetricEntry]]
+    columns: Sequence[BlockResult]
     higher_is_better: Sequence[bool | None]
 
     def read(self) -> StepsEvent:
         """Every numeric metric's values for every step, and every metric's entry for the last
-        step with its texts; raises ``ValueError`` for a failed input check."""
-        blocked = [column for column in self.columns if isinstance(column, StepEntries)]
-        stepwise = [column for column in self.columns if not isinstance(column, StepEntries)]
-        resolve_step_numbers(blocked)
-        latest = [column[-1] for column in self.columns]
-        resolve_entries([*(entry for column in stepwise for entry in column[:-1]), *latest])
+        step with its texts, in one transfer; raises ``ValueError`` for a failed input check
+        (before anything is read from the values)."""
+        blocked = [column for column in self.columns if isinstance(column, BlockEntries)]
+        latest = [
+            column.last() if isinstance(column, BlockEntries) else column[-1]
+            for column in self.columns
+        ]
+        stepwise = [
+            entry
+            for column in self.columns
+            if not isinstance(column, BlockEntries)
+            for entry in column[:-1]
+        ]
+        hosts = read_with_entries(
+            [*stepwise, *latest],
+            [column.numbers_of for column in blocked],
+            [column.checks for column in blocked if column.checks is not None],
+        )
+        read = dict(zip(map(id, blocked), hosts, strict=True))
         numbers: dict[str, NumericColumn] = {}
-        for column, higher_is_better in zip(self.columns, self.higher_is_better, strict=True):
+        for column, last, higher_is_better in zip(
+            self.columns, latest, self.higher_is_better, strict=True
+        ):
             if higher_is_better is None:
                 continue  # a text metric
-            if isinstance(column, StepEntries):
-                read = column.numbers()
-                numbers[column.name] = NumericColumn(
-                    read.values, read.counts, [read.kind] * len(read.values)
-                )
+            if isinstance(column, BlockEntries):
+                found = column.reader.numbers(read[id(column)])
+                kinds = [found.kind] * len(found.values)
+                numbers[column.name] = NumericColumn(found.values, found.counts, kinds)
             else:
                 entries = [entry.numeric for entry in column]
-                numbers[column[0].name] = NumericColumn(
+                numbers[last.name] = NumericColumn(
                     [entry.value for entry in entries],
                     [entry.count for entry in entries],
                     [entry.kind for entry in entries],

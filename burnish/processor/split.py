@@ -127,10 +127,11 @@ class SplitMetrics:
         except ValueError as error:
             raise ValueError(f"{split.value} metrics: {error}") from error
         self._higher_is_better = [r.higher_is_better for r in self.registered]
-        self._has_moment = self.collection.has_moment
+        self._plan = self.collection.plan
+        self._has_moment = self._plan.has_moment
         # Outputs no metric reads are not kept for the block: keeping a block of them alive
         # costs the training loop's memory allocations.
-        self._reads_outputs = self.collection.reads_outputs
+        self._reads_outputs = self._plan.reads_outputs
         self._pending: list[PendingStep] = []
         self._block_steps: int | None = None
         # The output type whose first step updated the metrics alone without error: a later
@@ -166,7 +167,7 @@ class SplitMetrics:
         """A step is done (``items`` processed so far in the split): metrics that take no input
         are updated now, the others with the block (its event is published then)."""
         metadata = self._metadata(items, iteration, lrs) if self._has_moment else None
-        moment = () if metadata is None else self.collection.update_moment(metadata)
+        moment = () if metadata is None else self._plan.update_moment(metadata)
         if not self._reads_outputs:
             output = None
         pending = self._pending
@@ -188,7 +189,7 @@ class SplitMetrics:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        columns = self.collection.update_columns(
+        columns = self._plan.update_columns(
             [step.output for step in pending],
             _StepsMetadata(self, pending),
             [step.moment for step in pending],
