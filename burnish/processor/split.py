@@ -1,9 +1,12 @@
-"""The metrics registered for one split, and the dispatch of each step's output to them.
+"""The processor's recording side: one split's metrics, and each step's output dispatched
+to them.
 
 Steps are updated in blocks (see :mod:`burnish.metric.block`): the split keeps the last steps'
-outputs and updates its metrics with all of them at once when the block is full, old enough,
-or needed (the end of the split, a checkpoint). The first step of a split is updated alone, so
-that a wrong input is reported at once; in later epochs only when the output's type changed.
+outputs and updates every metric once with all of them when the block is full, old enough,
+or needed (the end of the split, a checkpoint). The updated block is published unread
+(:mod:`burnish.processor.read`): the training thread never waits for the device. The first
+step of a split is updated alone, so that a wrong input is reported at once; in later epochs
+only when the output's type changed.
 """
 
 from __future__ import annotations
