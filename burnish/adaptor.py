@@ -1,17 +1,22 @@
 """Adaptors: how a step's output becomes the input each metric takes.
 
 Burn writes ``impl Adaptor<AccuracyInput> for ClassificationOutput``. Python cannot have one
-method per return type, so :class:`Adaptor` is a protocol with ``adapt(kind) -> kind``; an output
-implements it with one ``typing.overload`` per input type it feeds. For output types you do not
-own, :func:`register_adaptor` plays the part of an ``impl`` in a downstream crate.
+method per return type, so an output says it in one place instead: a class attribute ``feeds``
+(:data:`Feeds`) maps each input type it feeds to how each of that input's fields is read from it.
+From it come ``adapt(kind)`` for one output, the fields of a block of many steps' outputs read
+without an input per step (:func:`field_readers`), and what it feeds (:func:`supported_inputs`).
+An output may instead implement :class:`Adaptor`, ``adapt(kind) -> kind``, itself. For output
+types you do not own, :func:`register_adaptor` plays the part of an ``impl`` in a downstream
+crate.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
-import weakref
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
@@ -23,6 +28,7 @@ __all__ = [
     "Adaptor",
     "AurocInput",
     "ConfusionStatsInput",
+    "Feeds",
     "FieldReaders",
     "HammingScoreInput",
     "LossInput",
@@ -32,9 +38,10 @@ __all__ = [
     "TopKAccuracyInput",
     "adapt",
     "adapt_all",
-    "adapt_registered",
+    "adapt_declared",
     "check_adaptable",
     "field_readers",
+    "isolated_adaptors",
     "register_adaptor",
     "supported_inputs",
     "unsupported_input",
@@ -135,6 +142,13 @@ class PerplexityInput(MetricInput):
     targets: torch.Tensor
 
 
+FieldReaders = Mapping[str, Callable[[Any], Any]]
+"""How one input's fields are read from an output: each field's name and its ``reader(output)``."""
+
+Feeds = Mapping[type[Any], FieldReaders]
+"""An output type's declaration (its ``feeds``): each input type it feeds, and how that input's
+fields are read from it."""
+
 _registry: dict[tuple[type[Any], type[Any]], Callable[[Any], Any]] = {}
 
 
@@ -143,67 +157,103 @@ def register_adaptor(
 ) -> None:
     """Teach burnish to turn ``output_type`` (and its subclasses) into ``input_type``.
 
-    A registration wins over the output's own ``adapt``, so it can also replace a built-in one.
+    A registration wins over what the output declares or its own ``adapt``, so it can also
+    replace a built-in one.
     """
     _registry[(output_type, input_type)] = adaptor
-    _adaptors.clear()
-    _readers.clear()
+    _plans.clear()
 
 
-def _registered(output_type: type[Any], input_type: type[Any]) -> Callable[[Any], Any] | None:
-    for base in output_type.__mro__:
-        found = _registry.get((base, input_type))
-        if found is not None:
-            return found
-    return None
+@contextmanager
+def isolated_adaptors() -> Iterator[None]:
+    """A registry of its own for the ``with`` block (a test fixture, say): inside, only the
+    adaptors registered inside apply; on leaving, they are gone and the earlier ones are back."""
+    saved = dict(_registry)
+    _registry.clear()
+    _plans.clear()
+    try:
+        yield
+    finally:
+        _registry.clear()
+        _registry.update(saved)
+        _plans.clear()
+
+
+def adapt(output: object, kind: type[InputT]) -> InputT:
+    """Turn a step's output into ``kind`` (see :func:`check_adaptable` for who decides how)."""
+    return cast("InputT", _lookup(type(output), kind).make(output))
+
+
+def adapt_all(outputs: Sequence[object], kind: type[InputT]) -> tuple[InputT, ...]:
+    """Every output turned into ``kind``, as :func:`adapt` does, finding how once for outputs
+    of one type (a learner's block of steps, usually all)."""
+    if not outputs:
+        return ()
+    output_type = type(outputs[0])
+    make = _lookup(output_type, kind).make
+    return tuple(
+        [make(output) if type(output) is output_type else adapt(output, kind) for output in outputs]
+    )
+
+
+def field_readers(output_type: type[Any], kind: type[Any]) -> FieldReaders | None:
+    """How each field of ``kind`` is read straight from an output of ``output_type``: its
+    declaration's readers, the same values :func:`adapt` gives, when that is what makes
+    ``kind`` (not a registered adaptor, nor an ``adapt`` defined below the declaring class);
+    else ``None``. A learner's block of steps is then read by field, without an input per step.
+    """
+    return _lookup(output_type, kind).readers
 
 
 def supported_inputs(output_type: type[Any]) -> frozenset[type[Any]]:
-    """The input types ``output_type`` can be adapted to, from the registry and its overloads."""
-    registered = {input_type for (owner, input_type) in _registry if issubclass(output_type, owner)}
-    return frozenset(registered | _overloaded_kinds(output_type))
+    """The input types ``output_type`` is known to feed: registered for it, declared by it, or
+    named by the overloads of its own ``adapt`` (see :func:`check_adaptable`)."""
+    return _plan(output_type).supported
 
 
-# Reading type hints costs milliseconds per class, and a learner checks every metric's input at
-# each split's start; a class's overloads do not change.
-_overloads_read: weakref.WeakKeyDictionary[type[Any], frozenset[type[Any]]] = (
-    weakref.WeakKeyDictionary()
-)
+def check_adaptable(output_type: type[Any], input_type: type[Any] | None, metric: str) -> None:
+    """Raise ``TypeError`` now if ``metric``'s input cannot be made from ``output_type``.
+
+    How an output becomes an input, first that applies: an output that is the input already
+    (an instance of it, or of the protocol it names) is passed as it is; a registered adaptor
+    (:func:`register_adaptor`); the output type's declaration, a class attribute ``feeds``
+    (:data:`Feeds`) of the inputs it feeds and how each field is read, which holds unless an
+    ``adapt`` defined below the declaring class replaces it; else the output's own
+    ``adapt(kind)`` (the :class:`Adaptor` protocol).
+
+    An output with only its own ``adapt`` says what it feeds in nothing but its
+    ``typing.overload`` annotations (``type[AccuracyInput]``, ...), so they are read, once per
+    type, as the only way to check it before its first output. When they do not tell (no
+    overloads and ``type[Any]``, a type variable, no annotation), it is checked on its first
+    output instead.
+    """
+    if input_type is None or _lookup(output_type, input_type).feeds is not False:
+        return
+    supported = supported_inputs(output_type)
+    raise TypeError(
+        f"metric {metric!r} takes {_type_name(input_type)}, which {output_type.__qualname__} "
+        f"cannot be adapted to; it feeds {', '.join(sorted(map(_type_name, supported))) or 'none'}"
+        f". Use register_adaptor({output_type.__qualname__}, {_type_name(input_type)}, fn) or "
+        "implement adapt() for it."
+    )
 
 
-def _overloaded_kinds(output_type: type[Any]) -> frozenset[type[Any]]:
-    kinds = _overloads_read.get(output_type)
-    if kinds is None:
-        kinds = _overloads_read[output_type] = _read_overloaded_kinds(output_type)
-    return kinds
+def adapt_declared(output: object, kind: type[InputT]) -> InputT:
+    """An output's own ``adapt(kind)`` when its type declares ``feeds``: a registered adaptor,
+    else the input built from the declared readers.
 
-
-def _read_overloaded_kinds(output_type: type[Any]) -> frozenset[type[Any]]:
-    method = inspect.getattr_static(output_type, "adapt", None)
-    if method is None:
-        return frozenset()
-    kinds: set[type[Any]] = set()
-    for overload in get_overloads(method) or [method]:
-        hints = typing.get_type_hints(overload)
-        parameters = list(inspect.signature(overload).parameters)
-        kind = hints.get(parameters[1]) if len(parameters) > 1 else None
-        if typing.get_origin(kind) is type:
-            (target,) = typing.get_args(kind)
-            if isinstance(target, type):
-                kinds.add(target)
-    return frozenset(kinds)
-
-
-def _type_name(kind: type[Any] | None) -> str:
-    return "None (no input)" if kind is None else kind.__qualname__
-
-
-def adapt_registered(output: object, kind: type[InputT]) -> InputT:
-    """What an output's ``adapt`` falls back on for inputs it does not know itself."""
-    registered = _registered(type(output), kind)
-    if registered is None:
+    Unlike :func:`adapt`, it never calls the output's ``adapt``: a subclass's own ``adapt``
+    may end in ``super().adapt(kind)``.
+    """
+    output_type = type(output)
+    registered = _registered(output_type, kind)
+    if registered is not None:
+        return cast("InputT", registered(output))
+    feeds: Feeds = getattr(output_type, "feeds", {})
+    readers = feeds.get(kind)
+    if readers is None:
         raise unsupported_input(output, kind)
-    return cast(InputT, registered(output))
+    return _build(kind, readers, output)
 
 
 def unsupported_input(output: object, kind: type[Any]) -> TypeError:
@@ -216,97 +266,116 @@ def unsupported_input(output: object, kind: type[Any]) -> TypeError:
     )
 
 
-def adapt(output: object, kind: type[InputT]) -> InputT:
-    """Turn a step's output into ``kind``: a registered adaptor, else the output's ``adapt``."""
-    return _adaptor(type(output), kind)(output)
+@dataclass(frozen=True)
+class _Adaptation:
+    """How outputs of one type become one input type."""
+
+    make: Callable[[Any], Any]
+    # Each field's reader, when the output type's declaration makes the input.
+    readers: FieldReaders | None = None
+    # Whether the output type feeds the input: None when only adapting an output tells.
+    feeds: bool | None = True
 
 
-def adapt_all(outputs: Sequence[object], kind: type[InputT]) -> tuple[InputT, ...]:
-    """Every output turned into ``kind``, as :func:`adapt` does, finding how once for outputs
-    of one type (a learner's block of steps, usually all)."""
-    if not outputs:
-        return ()
-    output_type = type(outputs[0])
-    adaptor = _adaptor(output_type, kind)
-    return tuple(
-        [
-            adaptor(output) if type(output) is output_type else adapt(output, kind)
-            for output in outputs
-        ]
-    )
+def _lookup(output_type: type[Any], kind: type[Any]) -> _Adaptation:
+    """How ``output_type`` becomes ``kind``: the one answer :func:`adapt`, :func:`adapt_all`,
+    :func:`field_readers` and :func:`check_adaptable` give, found once per pair."""
+    plan = _plan(output_type)
+    found = plan.adaptations.get(kind)
+    if found is None:
+        found = plan.adaptations[kind] = plan.find(kind)
+    return found
 
 
-def _adaptor(output_type: type[Any], kind: type[InputT]) -> Callable[[Any], InputT]:
-    adaptor = _adaptors.get((output_type, kind))
-    if adaptor is None:
-        adaptor = _adaptors[(output_type, kind)] = _find_adaptor(output_type, kind)
-    return adaptor
+def _plan(output_type: type[Any]) -> _Plan:
+    plan = _plans.get(output_type)
+    if plan is None:
+        plan = _plans[output_type] = _Plan(output_type)
+    return plan
 
 
-# How each output type turns into each input type, found once: every step adapts every
-# output to every input its metrics take. Registering an adaptor clears it.
-_adaptors: dict[tuple[type[Any], type[Any]], Callable[[Any], Any]] = {}
+class _Plan:
+    """How outputs of one type are adapted, found on first use.
 
+    Every step adapts its output to every input its metrics take, and a learner checks every
+    metric's input at each split's start: what a type declares, and its overloads, are read
+    once. Kept until the registry changes (:func:`register_adaptor` forgets them all).
+    """
 
-def _find_adaptor(output_type: type[Any], kind: type[Any]) -> Callable[[Any], Any]:
-    if is_protocol(kind):
-        # Whether an output is a protocol's can depend on the instance (its attributes).
-        otherwise = _adaptor_of_type(output_type, kind)
-        return lambda output: output if isinstance(output, kind) else otherwise(output)
-    if issubclass(output_type, kind):
-        return _itself
-    return _adaptor_of_type(output_type, kind)
+    def __init__(self, output_type: type[Any]) -> None:
+        self.output_type = output_type
+        self.adaptations: dict[type[Any], _Adaptation] = {}
+        declaring, adapting = _definer(output_type, "feeds"), _definer(output_type, "adapt")
+        # The declaration holds unless an ``adapt`` defined below the declaring class replaces it.
+        in_use = declaring is not None and (adapting is None or issubclass(declaring, adapting))
+        self.declared: Feeds | None = output_type.feeds if in_use else None
+        own = None if in_use else getattr(output_type, "adapt", None)
+        self.own: Callable[[Any, type[Any]], Any] | None = own if callable(own) else None
 
+    @functools.cached_property
+    def overloaded(self) -> frozenset[type[Any]] | None:
+        """The input types named by the overloads of the type's own ``adapt``; ``None`` when
+        they do not tell."""
+        return None if self.own is None else _read_overloaded_kinds(self.output_type)
 
-def _adaptor_of_type(output_type: type[Any], kind: type[Any]) -> Callable[[Any], Any]:
-    registered = _registered(output_type, kind)
-    if registered is not None:
-        return registered
-    own = getattr(output_type, "adapt", None)
-    if own is None:
+    @functools.cached_property
+    def supported(self) -> frozenset[type[Any]]:
+        registered = {kind for (owner, kind) in _registry if issubclass(self.output_type, owner)}
+        return frozenset(registered.union(self.declared or (), self.overloaded or ()))
+
+    def find(self, kind: type[Any]) -> _Adaptation:
+        if is_protocol(kind):
+            # Whether an output is a protocol's can depend on the instance (its attributes).
+            otherwise = self._convert(kind)
+            convert = otherwise.make
+
+            def make(output: object) -> Any:
+                return output if isinstance(output, kind) else convert(output)
+
+            return _Adaptation(make, feeds=True if otherwise.feeds else None)
+        if issubclass(self.output_type, kind):
+            return _ITSELF
+        return self._convert(kind)
+
+    def _convert(self, kind: type[Any]) -> _Adaptation:
+        registered = _registered(self.output_type, kind)
+        if registered is not None:
+            return _Adaptation(registered)
+        readers = None if self.declared is None else self.declared.get(kind)
+        if readers is not None:
+            return _Adaptation(functools.partial(_build, kind, readers), readers)
+        own = self.own
+        if own is not None:
+            feeds = None if self.overloaded is None else kind in self.overloaded
+            return _Adaptation(lambda output: own(output, kind), feeds=feeds)
 
         def unsupported(output: object) -> Any:
             raise unsupported_input(output, kind)
 
-        return unsupported
-    return lambda output: own(output, kind)
+        return _Adaptation(unsupported, feeds=False)
+
+
+# Strong references, as the registry's: output types are few and live as long as their module.
+_plans: dict[type[Any], _Plan] = {}
+
+
+def _build(kind: type[InputT], readers: FieldReaders, output: object) -> InputT:
+    return kind(**{name: read(output) for name, read in readers.items()})
 
 
 def _itself(output: object) -> object:
     return output
 
 
-FieldReaders = Mapping[str, Callable[[Any], Any]]
+_ITSELF = _Adaptation(_itself)
 
 
-def field_readers(output_type: type[Any], kind: type[Any]) -> FieldReaders | None:
-    """How each field of ``kind`` is read straight from an output of ``output_type``, when the
-    output type says so and nothing replaces its own ``adapt``; else ``None``.
-
-    An output type says so with a classmethod ``input_fields(kind)`` returning a reader per
-    field, the same values ``adapt(kind)`` gives. A learner's block of steps is then adapted by
-    field, without an input object per step. It is ignored when a registered adaptor, or an
-    ``adapt`` defined below the class that defines ``input_fields``, makes ``kind`` instead.
-    """
-    key = (output_type, kind)
-    readers = _readers.get(key, _MISSING)
-    if readers is _MISSING:
-        readers = _readers[key] = _find_readers(output_type, kind)
-    return cast("FieldReaders | None", readers)
-
-
-_readers: dict[tuple[type[Any], type[Any]], FieldReaders | None] = {}
-
-
-def _find_readers(output_type: type[Any], kind: type[Any]) -> FieldReaders | None:
-    if _registered(output_type, kind) is not None:
-        return None
-    fields_owner = _definer(output_type, "input_fields")
-    adapt_owner = _definer(output_type, "adapt")
-    if fields_owner is None or adapt_owner is None or not issubclass(fields_owner, adapt_owner):
-        return None
-    readers: FieldReaders | None = output_type.input_fields(kind)
-    return readers
+def _registered(output_type: type[Any], input_type: type[Any]) -> Callable[[Any], Any] | None:
+    for base in output_type.__mro__:
+        found = _registry.get((base, input_type))
+        if found is not None:
+            return found
+    return None
 
 
 def _definer(output_type: type[Any], name: str) -> type[Any] | None:
@@ -314,25 +383,26 @@ def _definer(output_type: type[Any], name: str) -> type[Any] | None:
     return next((base for base in output_type.__mro__ if name in base.__dict__), None)
 
 
-def check_adaptable(output_type: type[Any], input_type: type[Any] | None, metric: str) -> None:
-    """Raise ``TypeError`` now if ``metric``'s input cannot be made from ``output_type``.
+def _read_overloaded_kinds(output_type: type[Any]) -> frozenset[type[Any]] | None:
+    method = inspect.getattr_static(output_type, "adapt")
+    kinds: set[type[Any]] = set()
+    for overload in get_overloads(method) or [method]:
+        try:
+            hints = typing.get_type_hints(overload)
+            parameters = list(inspect.signature(overload).parameters)
+        except (NameError, TypeError, ValueError):
+            return None  # annotations naming what is out of reach, or no signature
+        kind = hints.get(parameters[1]) if len(parameters) > 1 else None
+        target = typing.get_args(kind)[0] if typing.get_origin(kind) is type else None
+        # Any is a class since Python 3.11.
+        if not isinstance(target, type) or target is object or target is Any:
+            return None  # type[Any], a type variable, no annotation: anything, as far as it says
+        kinds.add(target)
+    return frozenset(kinds)
 
-    An output whose ``adapt`` has no discoverable overloads cannot be checked ahead of time; it
-    is then checked on its first output instead.
-    """
-    if input_type is None or issubclass(output_type, input_type):
-        return
-    supported = supported_inputs(output_type)
-    if input_type in supported:
-        return
-    if not supported and callable(getattr(output_type, "adapt", None)):
-        return
-    raise TypeError(
-        f"metric {metric!r} takes {_type_name(input_type)}, which {output_type.__qualname__} "
-        f"cannot be adapted to; it feeds {', '.join(sorted(map(_type_name, supported))) or 'none'}"
-        f". Use register_adaptor({output_type.__qualname__}, {_type_name(input_type)}, fn) or "
-        "implement adapt() for it."
-    )
+
+def _type_name(kind: type[Any] | None) -> str:
+    return "None (no input)" if kind is None else kind.__qualname__
 
 
 class StepAdaptations:

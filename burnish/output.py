@@ -1,56 +1,51 @@
-"""Typed step outputs, each adapting to every metric input it can feed (Burn's ``*Output``)."""
+"""Typed step outputs, each adapting to every metric input it can feed (Burn's ``*Output``).
+
+Each declares what it feeds in ``feeds`` (see :data:`burnish.adaptor.Feeds`): the input types,
+and for each the reader of each field. Inputs adapted from one output share its memo (their
+``derived`` field), so work several metrics need is done once per step.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import operator
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import torch
-from typing_extensions import overload
 
 from burnish.adaptor import (
     AccuracyInput,
     AurocInput,
     ConfusionStatsInput,
+    Feeds,
     FieldReaders,
     HammingScoreInput,
     LossInput,
     PerplexityInput,
     TopKAccuracyInput,
-    adapt_registered,
+    adapt_declared,
 )
 
 __all__ = ["ClassificationOutput", "MultiLabelClassificationOutput", "RegressionOutput"]
 
-_ScoresAndTargets = (
-    type[AccuracyInput]
-    | type[TopKAccuracyInput]
-    | type[ConfusionStatsInput]
-    | type[AurocInput]
-    | type[HammingScoreInput]
-    | type[PerplexityInput]
-)
-
-# The inputs made of the scores and targets alone, by output type.
-_CLASSIFICATION_FEEDS = (
-    AccuracyInput,
-    TopKAccuracyInput,
-    ConfusionStatsInput,
-    AurocInput,
-    PerplexityInput,
-)
-_MULTILABEL_FEEDS = (HammingScoreInput, ConfusionStatsInput, AurocInput)
+InputT = TypeVar("InputT")
 
 
 def _batch_size(output: _StepOutput) -> int:
     return output.targets.shape[0]
 
 
-_LOSS_FIELDS: FieldReaders = {"tensor": operator.attrgetter("loss"), "batch_size": _batch_size}
-_READ_SCORES, _READ_TARGETS = operator.attrgetter("output"), operator.attrgetter("targets")
+_scores, _targets, _memo = (operator.attrgetter(name) for name in ("output", "targets", "_derived"))
+_LOSS: FieldReaders = {"tensor": operator.attrgetter("loss"), "batch_size": _batch_size}
+# The inputs made of the scores and the targets, by the name each gives the scores.
+_OUTPUTS: FieldReaders = {"outputs": _scores, "targets": _targets}
+_PREDICTIONS: FieldReaders = {"predictions": _scores, "targets": _targets}
+
+
+def _feeds(feeds: Feeds) -> Feeds:
+    """``feeds``, each input sharing the output's memo."""
+    return {kind: {**readers, "derived": _memo} for kind, readers in feeds.items()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,83 +56,46 @@ class _StepOutput:
     # Shared by every input adapted from this output, so derived values are computed once.
     _derived: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False)
 
-    def _loss(self) -> LossInput:
-        return LossInput(self.loss, batch_size=self.targets.shape[0], derived=self._derived)
+    feeds: ClassVar[Feeds]
 
-    def _scores_and_targets(self, kind: _ScoresAndTargets, feeds: tuple[type[Any], ...]) -> Any:
-        if kind not in feeds:
-            return adapt_registered(self, kind)
-        return kind(self.output, self.targets, derived=self._derived)
-
-    @staticmethod
-    def _fields(kind: type[Any], feeds: tuple[type[Any], ...]) -> FieldReaders | None:
-        """The readers of ``kind``'s fields that :meth:`_loss` and :meth:`_scores_and_targets`
-        fill (see :func:`burnish.adaptor.field_readers`)."""
-        if kind is LossInput:
-            return _LOSS_FIELDS
-        if kind not in feeds:
-            return None
-        scores, targets = (f.name for f in dataclasses.fields(kind) if f.init and not f.kw_only)
-        return {scores: _READ_SCORES, targets: _READ_TARGETS}
+    def adapt(self, kind: type[InputT], /) -> InputT:
+        """This output as the input ``kind``, as its type's ``feeds`` says (or a registered
+        adaptor); ``TypeError`` for an input it does not feed."""
+        return adapt_declared(self, kind)
 
 
 @dataclass(frozen=True, eq=False)
 class ClassificationOutput(_StepOutput):
     """A multiclass step: ``output`` scores ``(N, C)``, ``targets`` class indices ``(N,)``."""
 
-    @overload
-    def adapt(self, kind: type[LossInput], /) -> LossInput: ...
-    @overload
-    def adapt(self, kind: type[AccuracyInput], /) -> AccuracyInput: ...
-    @overload
-    def adapt(self, kind: type[TopKAccuracyInput], /) -> TopKAccuracyInput: ...
-    @overload
-    def adapt(self, kind: type[ConfusionStatsInput], /) -> ConfusionStatsInput: ...
-    @overload
-    def adapt(self, kind: type[AurocInput], /) -> AurocInput: ...
-    @overload
-    def adapt(self, kind: type[PerplexityInput], /) -> PerplexityInput: ...
-    def adapt(self, kind: type[Any], /) -> Any:
-        if kind is LossInput:
-            return self._loss()
-        return self._scores_and_targets(kind, _CLASSIFICATION_FEEDS)
-
-    @classmethod
-    def input_fields(cls, kind: type[Any]) -> FieldReaders | None:
-        return cls._fields(kind, _CLASSIFICATION_FEEDS)
+    feeds = _feeds(
+        {
+            LossInput: _LOSS,
+            AccuracyInput: _OUTPUTS,
+            TopKAccuracyInput: _OUTPUTS,
+            ConfusionStatsInput: _PREDICTIONS,
+            AurocInput: _PREDICTIONS,
+            PerplexityInput: _OUTPUTS,
+        }
+    )
 
 
 @dataclass(frozen=True, eq=False)
 class MultiLabelClassificationOutput(_StepOutput):
     """A multilabel step: ``output`` scores ``(N, L)``, ``targets`` 0/1 labels ``(N, L)``."""
 
-    @overload
-    def adapt(self, kind: type[LossInput], /) -> LossInput: ...
-    @overload
-    def adapt(self, kind: type[HammingScoreInput], /) -> HammingScoreInput: ...
-    @overload
-    def adapt(self, kind: type[ConfusionStatsInput], /) -> ConfusionStatsInput: ...
-    @overload
-    def adapt(self, kind: type[AurocInput], /) -> AurocInput: ...
-    def adapt(self, kind: type[Any], /) -> Any:
-        if kind is LossInput:
-            return self._loss()
-        return self._scores_and_targets(kind, _MULTILABEL_FEEDS)
-
-    @classmethod
-    def input_fields(cls, kind: type[Any]) -> FieldReaders | None:
-        return cls._fields(kind, _MULTILABEL_FEEDS)
+    feeds = _feeds(
+        {
+            LossInput: _LOSS,
+            HammingScoreInput: _OUTPUTS,
+            ConfusionStatsInput: _PREDICTIONS,
+            AurocInput: _PREDICTIONS,
+        }
+    )
 
 
 @dataclass(frozen=True, eq=False)
 class RegressionOutput(_StepOutput):
     """A regression step: ``output`` and ``targets`` of the same shape."""
 
-    def adapt(self, kind: type[LossInput], /) -> LossInput:
-        if kind is LossInput:
-            return self._loss()
-        return adapt_registered(self, kind)
-
-    @classmethod
-    def input_fields(cls, kind: type[Any]) -> FieldReaders | None:
-        return cls._fields(kind, ())
+    feeds = _feeds({LossInput: _LOSS})

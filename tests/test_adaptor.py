@@ -3,12 +3,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import pytest
 import torch
+from typing_extensions import overload
 
-import burnish.adaptor as adaptor_module
 from burnish import (
     AccuracyInput,
     AurocInput,
@@ -26,20 +26,16 @@ from burnish import (
     register_adaptor,
     supported_inputs,
 )
-from burnish.adaptor import field_readers
+from burnish.adaptor import field_readers, isolated_adaptors
 from burnish.metric.block import InputBlock
+
+InputT = TypeVar("InputT")
 
 
 @pytest.fixture(autouse=True)
-def _clean_registry() -> Iterator[None]:
-    saved = dict(adaptor_module._registry)
-    adaptor_module._registry.clear()
-    yield
-    adaptor_module._registry.clear()
-    adaptor_module._registry.update(saved)
-    # What was found while a test's registrations held must not outlive them.
-    adaptor_module._adaptors.clear()
-    adaptor_module._readers.clear()
+def _own_registry() -> Iterator[None]:
+    with isolated_adaptors():
+        yield
 
 
 def _classification() -> ClassificationOutput:
@@ -125,7 +121,7 @@ def test_registry_extends_and_overrides_builtin_outputs() -> None:
 
     output = RegressionOutput(torch.tensor(0.0), torch.ones(3), torch.zeros(3))
     register_adaptor(RegressionOutput, ErrorInput, lambda o: ErrorInput(o.output - o.targets))
-    assert output.adapt(ErrorInput).error.tolist() == [1.0, 1.0, 1.0]  # type: ignore[arg-type]
+    assert output.adapt(ErrorInput).error.tolist() == [1.0, 1.0, 1.0]
     assert adapt(output, ErrorInput).error.tolist() == [1.0, 1.0, 1.0]
 
     replacement = LossInput(torch.tensor(42.0))
@@ -245,7 +241,7 @@ def test_a_subclass_with_its_own_adapt_is_adapted_by_it() -> None:
         def adapt(self, kind: type[object], /) -> object:  # type: ignore[override]
             if kind is AccuracyInput:
                 return AccuracyInput(self.output.softmax(1), self.targets)
-            return super().adapt(kind)  # type: ignore[call-overload]
+            return super().adapt(kind)
 
     outputs = [
         Softmaxed(o.loss, o.output, o.targets) for o in (_classification(), _classification())
@@ -268,3 +264,99 @@ def test_a_block_of_outputs_of_several_types_adapts_each() -> None:
         first.output.sum(),
         (first.output + 1).sum(),
     ]
+
+
+def test_a_registration_replaces_what_was_found_before_it_and_leaves_with_its_scope() -> None:
+    output = _classification()
+    assert adapt(output, AccuracyInput).outputs is output.output
+    assert field_readers(ClassificationOutput, AccuracyInput) is not None
+    doubled = AccuracyInput(output.output * 2, output.targets)
+    with isolated_adaptors():
+        register_adaptor(ClassificationOutput, AccuracyInput, lambda o: doubled)
+        assert adapt(output, AccuracyInput) is doubled
+        assert output.adapt(AccuracyInput) is doubled
+        assert field_readers(ClassificationOutput, AccuracyInput) is None
+    assert adapt(output, AccuracyInput).outputs is output.output
+    assert field_readers(ClassificationOutput, AccuracyInput) is not None
+
+
+def test_an_output_of_your_own_can_declare_what_it_feeds() -> None:
+    @dataclass(frozen=True)
+    class Scored:
+        scores: torch.Tensor
+        labels: torch.Tensor
+
+        feeds = {  # noqa: RUF012
+            AccuracyInput: {"outputs": lambda o: o.scores, "targets": lambda o: o.labels}
+        }
+
+    output = Scored(torch.randn(3, 2), torch.tensor([0, 1, 1]))
+    assert supported_inputs(Scored) == {AccuracyInput}
+    assert adapt(output, AccuracyInput).targets is output.labels
+    check_adaptable(Scored, AccuracyInput, "Accuracy")
+    with pytest.raises(TypeError, match=r"'AUROC'.*Scored.*it feeds AccuracyInput"):
+        check_adaptable(Scored, AurocInput, "AUROC")
+    block = InputBlock([output, Scored(torch.randn(1, 2), torch.tensor([1]))], AccuracyInput)
+    assert [len(t) for t in block.column("targets")] == [3, 1]
+    assert "steps" not in vars(block)
+
+
+def test_an_output_with_only_adapt_is_checked_by_its_overloads() -> None:
+    class Overloaded:
+        @overload
+        def adapt(self, kind: type[LossInput], /) -> LossInput: ...
+        @overload
+        def adapt(self, kind: type[AccuracyInput], /) -> AccuracyInput: ...
+        def adapt(self, kind: type[Any], /) -> Any:
+            if kind is LossInput:
+                return LossInput(torch.tensor(1.0))
+            return AccuracyInput(torch.eye(2), torch.tensor([0, 1]))
+
+    assert supported_inputs(Overloaded) == {LossInput, AccuracyInput}
+    check_adaptable(Overloaded, AccuracyInput, "Accuracy")
+    with pytest.raises(TypeError, match=r"'AUROC'.*it feeds AccuracyInput, LossInput"):
+        check_adaptable(Overloaded, AurocInput, "AUROC")
+    assert adapt(Overloaded(), LossInput).tensor.item() == 1.0
+    assert field_readers(Overloaded, LossInput) is None
+
+
+def test_an_adapt_whose_annotations_do_not_tell_is_checked_on_its_first_output() -> None:
+    class Untold:
+        def adapt(self, kind: type[Any], /) -> Any:
+            raise TypeError(f"no {kind.__name__}")
+
+    assert supported_inputs(Untold) == frozenset()
+    check_adaptable(Untold, AurocInput, "AUROC")
+    with pytest.raises(TypeError, match="no AurocInput"):
+        adapt(Untold(), AurocInput)
+
+
+def test_a_subclass_adapt_may_defer_to_the_declaration() -> None:
+    calls: list[type[Any]] = []
+
+    @dataclass(frozen=True, eq=False)
+    class Counting(ClassificationOutput):
+        def adapt(self, kind: type[InputT], /) -> InputT:
+            calls.append(kind)
+            return super().adapt(kind)
+
+    base = _classification()
+    output = Counting(base.loss, base.output, base.targets)
+    assert adapt(output, ConfusionStatsInput).predictions is output.output
+    assert output.adapt(AccuracyInput).outputs is output.output
+    assert calls == [ConfusionStatsInput, AccuracyInput]
+    assert field_readers(Counting, AccuracyInput) is None
+    # Its adapt tells nothing of what it feeds: checked on its first output.
+    check_adaptable(Counting, HammingScoreInput, "Hamming")
+    with pytest.raises(TypeError, match="Counting cannot be adapted to HammingScoreInput"):
+        adapt(output, HammingScoreInput)
+
+
+def test_a_protocol_with_data_members_is_checked_on_the_first_output() -> None:
+    @runtime_checkable
+    class HasLoss(Protocol):
+        loss: torch.Tensor
+
+    check_adaptable(RegressionOutput, HasLoss, "loss")
+    output = _regression()
+    assert adapt(output, HasLoss) is output
