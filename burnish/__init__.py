@@ -1,5 +1,7 @@
 """burnish: Burn's learner and metric design, typed, on PyTorch."""
 
+from typing import TYPE_CHECKING
+
 from burnish.adaptor import (
     AccuracyInput,
     Adaptor,
@@ -95,7 +97,10 @@ from burnish.metric.system import (
     GpuUtilization,
 )
 from burnish.output import ClassificationOutput, MultiLabelClassificationOutput, RegressionOutput
-from burnish.renderer import MetricsRenderer, PlainRenderer, TuiRenderer, default_renderer
+from burnish.renderer import MetricsRenderer, default_renderer
+
+if TYPE_CHECKING:
+    from burnish.renderer import PlainRenderer, TuiRenderer
 
 __all__ = [
     "AccuracyInput",
@@ -191,3 +196,20 @@ __all__ = [
     "supported_inputs",
 ]
 __version__ = "0.1.0"
+
+# Imported on first use (PEP 562): the renderers load rich and the dashboard, which a script
+# that only imports burnish, or passes its own renderer, never needs.
+
+
+def __getattr__(name: str) -> object:
+    if name not in ("PlainRenderer", "TuiRenderer"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from burnish import renderer  # noqa: PLC0415
+
+    value: object = getattr(renderer, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -14,8 +14,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from burnish.learner.directory import versioned_directory
 from burnish.learner.interrupt import Interrupter
 from burnish.learner.summary import LearnerSummary
@@ -24,6 +22,9 @@ from burnish.processor.events import LearnerEvent, Split, StepsEvent
 from burnish.renderer.replay import LogReplay
 
 if TYPE_CHECKING:
+    # For annotations alone: `burnish summary` loads neither rich nor the dashboard.
+    from rich.console import Console
+
     from burnish.renderer.tui.view import TerminalView
 
 __all__ = ["LogReplay", "compare", "main", "view"]
@@ -42,7 +43,8 @@ def _run_directory(directory: str) -> Path:
 
 
 def _summary(directory: str, title: str = "") -> int:
-    run = read_run(directory)
+    # The table needs the epochs alone: the steps, most of a long run's log, are not parsed.
+    run = read_run(directory, steps=False)
     if title:
         print(title)
     print(LearnerSummary.from_history(run.history))

@@ -420,15 +420,50 @@ class RunLog:
             self.end_reason = record.reason
 
 
-def read_run(directory: str | os.PathLike[str]) -> RunLog:
-    """Read a run directory's ``metrics.jsonl`` (a run still going is read as far as written)."""
+_STEPS_START = b'{"event": "steps", '
+"""How :class:`JsonlMetricLogger` begins every ``steps`` record (``json.dumps`` of a dict whose
+first key is ``event``): a reader that needs no steps knows such a line without parsing it."""
+
+_JSON_SPACE = b" \t\r\n"
+
+
+def _unread_steps(line: bytes) -> bool | None:
+    """For a read that leaves steps out: ``None`` if ``line`` is not a ``steps`` record as the
+    logger writes one (it is read as any other line); else whether its frame is whole, checked
+    without parsing it: UTF-8 text that ends its object. A line cut short (by a crash, or still
+    being written) fails the check; a complete line is taken for a steps record on its first
+    bytes alone, and what it holds is not checked (a full read still checks all of it)."""
+    if not line.startswith(_STEPS_START):
+        return None
+    if not line.rstrip(_JSON_SPACE).endswith(b"}"):
+        return False
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def read_run(directory: str | os.PathLike[str], *, steps: bool = True) -> RunLog:
+    """Read a run directory's ``metrics.jsonl`` (a run still going is read as far as written).
+
+    ``steps=False``: leave each step's values out (``RunLog.steps`` stays empty), for a reader
+    of epochs alone such as ``burnish summary``. Steps are most of a long run's log, and most
+    of what a full read costs: their records are then not parsed, only recognised by how the
+    logger begins them and checked for a whole frame (see :func:`_unread_steps`); a line that
+    fails that check is skipped and counted as any bad line is. Lines written otherwise (by an
+    older or another writer) are parsed and checked whole, as in a full read.
+    """
     path = Path(directory) / FILE_NAME
     if not path.exists():
         raise FileNotFoundError(f"no {FILE_NAME} in {directory}: is it a burnish run directory?")
     run = RunLog()
     with path.open("rb") as file:
         for line in file:
-            record = parse_record(line)
+            unread = None if steps else _unread_steps(line)
+            if unread:
+                continue
+            record = None if unread is False else parse_record(line)
             if record is not None:
                 run.apply(record)
             elif line.endswith(b"\n"):
