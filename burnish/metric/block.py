@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -84,9 +84,22 @@ class InputBlock(MetricInput, Generic[InputT]):
         types = {type(output) for output in self.outputs}
         return field_readers(types.pop(), self.kind) if len(types) == 1 else None
 
+    def source(self, field: str) -> Hashable:
+        """Where the steps' ``field`` comes from: the reader the outputs' type declares for it
+        (shared by the inputs that read the same field of the outputs), else the field of this
+        input type."""
+        reader = None if self._readers is None else self._readers.get(field)
+        return (self.kind, field) if reader is None else reader
+
     def column(self, field: str) -> list[Any]:
-        """The steps' ``field`` values, in order."""
-        return self._column(field)[0]
+        """The steps' ``field`` values, in order, read once per block and source."""
+        return self.memo(("column", self.source(field)), functools.partial(self._read, field))
+
+    def _read(self, field: str) -> list[Any]:
+        reader = None if self._readers is None else self._readers.get(field)
+        if reader is None:
+            return [getattr(step, field) for step in self.steps]
+        return list(map(reader, self.outputs))
 
     def cat(self, field: str) -> torch.Tensor:
         """The steps' ``field`` tensors, concatenated along the batch dimension and detached.
@@ -95,18 +108,18 @@ class InputBlock(MetricInput, Generic[InputT]):
         or a step's tensor has no batch dimension (a step's own tensor is returned as it is,
         for the metric's checks to judge). Call it before changing any state.
         """
-        tensors, ids = self._column(field)
-        # Keyed by the tensors: blocks of other input types holding them share the result.
-        return self.memo(("cat", ids), functools.partial(_join, tensors))
+        # Keyed by where the tensors come from: blocks of other input types that read the same
+        # field of the outputs share the result.
+        return self.memo(("cat", self.source(field)), functools.partial(_join, self.column(field)))
 
     def stack(self, field: str) -> torch.Tensor:
         """The steps' 0-d ``field`` tensors (a mean loss each) as one ``(steps,)`` tensor
         (one step's own, see :class:`Segments`), detached; :class:`RaggedBlockError` when a
         step's is not 0-d."""
-        tensors, ids = self._column(field)
+        tensors = self.column(field)
         if any(tensor.ndim != 0 for tensor in tensors):
             raise RaggedBlockError(f"not every step's {field} is a scalar")
-        return self.memo(("stack", ids), functools.partial(_stack, tensors))
+        return self.memo(("stack", self.source(field)), functools.partial(_stack, tensors))
 
     def check_failed(self, error: Exception) -> None:
         """Raise :class:`RaggedBlockError` for ``error``, raised by a check of the joined
@@ -121,28 +134,16 @@ class InputBlock(MetricInput, Generic[InputT]):
 
         Raises :class:`RaggedBlockError` when the fields' batch sizes differ in a step.
         """
-        return self.memo(("segments", id(self), fields), lambda: self._segments(fields))
+        key = ("segments", *map(self.source, fields))
+        return self.memo(key, lambda: self._segments(fields))
 
     def _segments(self, fields: tuple[str, ...]) -> Segments:
-        columns = [[tensor.shape[0] for tensor in self._column(field)[0]] for field in fields]
+        columns = [[tensor.shape[0] for tensor in self.column(field)] for field in fields]
         sizes = tuple(columns[0])
         if any(tuple(column) != sizes for column in columns[1:]):
             raise RaggedBlockError(f"batch sizes differ between {', '.join(fields)}")
-        device = self._column(fields[0])[0][0].device
+        device = self.column(fields[0])[0].device
         return self.memo(("segments", sizes, device), lambda: Segments(sizes, device))
-
-    def _column(self, field: str) -> tuple[list[Any], tuple[int, ...]]:
-        """The steps' ``field`` values and their ids, read once per block and field."""
-
-        def read() -> tuple[list[Any], tuple[int, ...]]:
-            reader = None if self._readers is None else self._readers.get(field)
-            if reader is None:
-                values = [getattr(step, field) for step in self.steps]
-            else:
-                values = list(map(reader, self.outputs))
-            return values, tuple(map(id, values))
-
-        return self.memo(("column", id(self), field), read)
 
 
 def _join(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -186,8 +187,8 @@ class _StepBlock(InputBlock[InputT]):
         tensor: torch.Tensor = getattr(self.outputs[0], field)
         if not tensor.requires_grad:
             return tensor
-        # One detached tensor for every metric of the step: their work is shared by its id.
-        return self.memo(("cat", (id(tensor),)), tensor.detach)
+        # One detached tensor for the step's metrics of this input: their work is shared.
+        return self.memo(("cat", self.source(field)), tensor.detach)
 
     def stack(self, field: str) -> torch.Tensor:
         tensor = self.cat(field)
