@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import typing
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -65,10 +66,13 @@ class MetricInput:
     """Base of the built-in inputs: a memo of values derived from the step's output.
 
     Inputs adapted from the same output share one memo, so work several metrics need (an
-    argmax, a top-k, TP/FP/FN under one decision rule) is done once per step.
+    argmax, a top-k, TP/FP/FN under one decision rule) is done once per step. ``sources`` says
+    where its fields were read, when its output's type declared it (``feeds``): inputs of
+    other types reading a field with the same reader share what is derived from it.
     """
 
     derived: dict[Hashable, Any] = field(default_factory=dict, repr=False, kw_only=True)
+    sources: FieldReaders | None = field(default=None, repr=False, kw_only=True)
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, once per step and key across every metric that asks."""
@@ -77,6 +81,22 @@ class MetricInput:
         if value is _MISSING:
             value = self.derived[key] = compute()
         return cast("T", value)
+
+    def memo_from(self, key: Hashable, basis: Sequence[object], compute: Callable[[], T]) -> T:
+        """``compute()`` from ``basis`` (a running sum, the bounds kept so far), once per step
+        and key for the callers holding the very same ``basis`` objects: compared by identity,
+        which is safe as the memo holds them, so none can be another's. A caller holding
+        others computes its own."""
+        found = self.derived.get(key)
+        if (
+            found is not None
+            and len(found[0]) == len(basis)
+            and all(map(operator.is_, found[0], basis))
+        ):
+            return cast("T", found[1])
+        value = compute()
+        self.derived[key] = (tuple(basis), value)
+        return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -360,7 +380,10 @@ _plans: dict[type[Any], _Plan] = {}
 
 
 def _build(kind: type[InputT], readers: FieldReaders, output: object) -> InputT:
-    return kind(**{name: read(output) for name, read in readers.items()})
+    fields = {name: read(output) for name, read in readers.items()}
+    if issubclass(kind, MetricInput):
+        fields["sources"] = readers
+    return kind(**fields)
 
 
 def _itself(output: object) -> object:

@@ -24,6 +24,7 @@ from burnish import (
 from burnish.functional import fbeta_score as fbeta_fn
 from burnish.functional import precision as precision_fn
 from burnish.functional import recall as recall_fn
+from burnish.functional.confusion import multiclass_counts
 from burnish.metric import AccuracyMetric, FBetaScoreMetric, PrecisionMetric, RecallMetric
 from tests.batched_data import feed, split
 
@@ -227,14 +228,28 @@ def test_functional_matches_metric() -> None:
     )
 
 
-def test_shared_work_is_memoised_per_step() -> None:
+def test_metrics_of_one_rule_count_once_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    counted: list[int] = []
+
+    def counting(*args: Any, **kwargs: Any) -> torch.Tensor:
+        counted.append(1)
+        return multiclass_counts(*args, **kwargs)
+
+    monkeypatch.setattr("burnish.metric.confusion.multiclass_counts", counting)
     output = ClassificationOutput(torch.zeros(()), torch.randn(8, 4), torch.randint(0, 4, (8,)))
     metrics = [PrecisionMetric.multiclass(), RecallMetric.multiclass(), FBetaScoreMetric()]
     item = output.adapt(ConfusionStatsInput)
     for metric in metrics:
         metric.update(item, META)
-    keys = [key for key in item.derived if isinstance(key, tuple) and key[0] == "confusion-counts"]
-    assert len(keys) == 1  # one computation for the three metrics
+    assert len(counted) == 1  # one computation for the three metrics
+    other = PrecisionMetric.multiclass(top_k=2)
+    other.update(item, META)
+    assert len(counted) == 2  # another rule counts its own
+    values = [metric.running_value().value for metric in metrics]
+    alone = [PrecisionMetric.multiclass(), RecallMetric.multiclass(), FBetaScoreMetric()]
+    for metric in alone:
+        metric.update(output.adapt(ConfusionStatsInput), META)
+    assert values == [metric.running_value().value for metric in alone]
 
 
 def test_bad_inputs_raise_now_naming_the_metric() -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["hamming_counts", "hamming_score"]
+__all__ = ["hamming_counts", "hamming_hits", "hamming_score"]
+
+
+def hamming_hits(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Labels predicted correctly per item ``(N,)``, from 0/1 decisions and targets ``(N, L)``."""
+    return (predicted.bool() == targets.bool()).sum(dim=1)
 
 
 def hamming_counts(predicted: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, int]:

@@ -8,7 +8,7 @@ from burnish.adaptor import AccuracyInput
 from burnish.functional.accuracy import accuracy_hits
 from burnish.metric.base import MetricMetadata
 from burnish.metric.block import BlockUpdateMixin, InputBlock
-from burnish.metric.confusion import TaskChecks, step_argmax
+from burnish.metric.confusion import TaskChecks, block_argmax
 from burnish.metric.entry import BlockResult, FormatOptions
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 
@@ -39,10 +39,8 @@ class AccuracyMetric(BlockUpdateMixin[AccuracyInput], NumericStateMetric[Numeric
         self, block: InputBlock[AccuracyInput], metadata: Sequence[MetricMetadata]
     ) -> BlockResult:
         """Update with several steps at once (see :mod:`burnish.metric.block`)."""
-        outputs, targets, segments = self._checks.join_block(
-            block, "outputs", "targets", self.pad_token
-        )
-        predicted = step_argmax(block, outputs)
+        _, targets, segments = self._checks.join_block(block, "outputs", "targets", self.pad_token)
+        predicted = block_argmax(block, "outputs")
         correct, counted = accuracy_hits(predicted, targets, self.pad_token)
         counts = segments.sizes if counted is None else segments.sums(counted)
         return self._state.update_steps(segments.sums(correct), counts)

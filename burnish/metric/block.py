@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from abc import abstractmethod
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 InputT = TypeVar("InputT")
+T = TypeVar("T")
 StepInputT = TypeVar("StepInputT", bound=MetricInput)
 
 
@@ -72,6 +73,7 @@ class InputBlock(MetricInput, Generic[InputT]):
         block: _StepBlock[StepInputT] = object.__new__(_StepBlock)
         fields = block.__dict__
         fields["outputs"], fields["kind"], fields["derived"] = (item,), type(item), item.derived
+        fields["sources"] = item.sources
         return block
 
     @functools.cached_property
@@ -90,6 +92,12 @@ class InputBlock(MetricInput, Generic[InputT]):
         input type."""
         reader = None if self._readers is None else self._readers.get(field)
         return (self.kind, field) if reader is None else reader
+
+    def derive(self, what: Hashable, fields: Sequence[str], compute: Callable[[], T]) -> T:
+        """``compute()``, once per block for ``what`` of these ``fields``: the metrics asking
+        for the same thing (an argmax, a rule's counts) of the same fields of the outputs
+        share it, whatever their input types."""
+        return self.memo((what, *map(self.source, fields)), compute)
 
     def column(self, field: str) -> list[Any]:
         """The steps' ``field`` values, in order, read once per block and source."""
@@ -179,6 +187,13 @@ class _StepBlock(InputBlock[InputT]):
     ``update(item)`` runs, so it reads the item's fields and nothing more. Its tensors are the
     item's, its segments one step, and its checks raise the step's own errors; the metric
     checks its fields' batch sizes itself."""
+
+    def source(self, field: str) -> Hashable:
+        # Where the step's input was read from its output, when it says (see MetricInput).
+        sources = self.sources
+        if sources is not None and field in sources:
+            return sources[field]
+        return (self.kind, field)
 
     def column(self, field: str) -> list[Any]:
         return [getattr(self.outputs[0], field)]

@@ -21,9 +21,10 @@ scikit-learn's ``unique_labels``; for multilabel, every label), ``weighted`` (by
 ``none`` (per class: the entry lists every class, ``n/a`` outside the label set, and the numeric
 value is their mean, i.e. the macro value). Binary metrics score the positive class.
 
-Work shared once per step: metrics with the same rule find the decision and the counts in the
-memo of the step's input (of the block's, when a learner updates several steps at once), so
-Precision, Recall and F1 registered together count once.
+Work shared by configuration: what a metric derives from a block (an argmax, a rule's
+decisions, its counts, the checks' value ranges) is kept in the block's memo under what it is
+and the fields of the outputs it reads (:meth:`~burnish.metric.block.InputBlock.derive`), so
+Precision, Recall and F1 of one rule count once, and Accuracy shares their argmax.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any, ClassVar, get_args
 import torch
 from typing_extensions import Self
 
-from burnish.adaptor import ConfusionStatsInput, MetricInput
+from burnish.adaptor import ConfusionStatsInput
 from burnish.distributed.sync import StateSync
 from burnish.functional.confusion import (
     Reduction,
@@ -50,7 +51,7 @@ from burnish.metric.base import MetricMetadata
 from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments
 from burnish.metric.dtypes import widen
 from burnish.metric.entry import BlockResult, DeferredValue, FormatOptions
-from burnish.metric.state import ConfusionStatsState, NumericStateMetric
+from burnish.metric.state import ConfusionStatsState, NumericStateMetric, SharedCounts
 from burnish.metric.validation import (
     GuardBounds,
     RangeGuard,
@@ -66,22 +67,23 @@ __all__ = [
     "PrecisionMetric",
     "RecallMetric",
     "TaskChecks",
+    "block_argmax",
     "check_top_k",
     "confusion_counts",
-    "step_argmax",
 ]
 
 
-def step_argmax(item: MetricInput, scores: torch.Tensor) -> torch.Tensor:
-    """The best class of each item ``(N,)``, once per step for accuracy and top-1 rules."""
+def block_argmax(block: InputBlock[Any], field: str) -> torch.Tensor:
+    """The best class ``(N,)`` of each item of the block's ``field`` scores ``(N, C)``, once per
+    block and field for accuracy and every top-1 rule."""
     # max's indices are argmax's (the first maximum, NaN counting as one), at two thirds of its
     # cost on a CPU, where reducing a few classes per item is slow.
-    return item.memo(("argmax", id(scores)), lambda: scores.max(dim=1).indices)
+    return block.derive("argmax", (field,), lambda: block.cat(field).max(dim=1).indices)
 
 
 @dataclass(frozen=True, slots=True)
 class DecisionRule:
-    """How scores become predictions; equal rules share their work within a step."""
+    """How scores become predictions; equal rules share their work within a block."""
 
     task: Task = "multiclass"
     threshold: float = 0.5
@@ -102,20 +104,24 @@ class DecisionRule:
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
             raise ValueError(f"{metric}: expected top_k as an int >= 1, received {self.top_k!r}")
 
-    def decide(self, item: MetricInput, scores: torch.Tensor) -> torch.Tensor:
-        """The step's decisions for ``scores``, memoised on ``item`` for every metric asking."""
+    def decide(self, block: InputBlock[Any], field: str) -> torch.Tensor:
+        """The decisions for the block's ``field`` scores, once per block, field and rule: the
+        predicted classes ``(N, top_k)``, or whether each score is positive."""
         if self.task == "multiclass":
             if self.top_k == 1:
-                return step_argmax(item, scores).unsqueeze(1)
-            return item.memo(
-                ("topk", self.top_k, id(scores)), lambda: scores.topk(self.top_k, dim=1).indices
+                return block_argmax(block, field).unsqueeze(1)
+            return block.derive(
+                ("topk", self.top_k),
+                (field,),
+                lambda: block.cat(field).topk(self.top_k, dim=1).indices,
             )
+        what = ("threshold", self.threshold, self.sigmoid)
+        return block.derive(what, (field,), lambda: self._positive(block.cat(field)))
+
+    def _positive(self, scores: torch.Tensor) -> torch.Tensor:
         # Half-precision scores are widened: their sigmoid, and the threshold rounded to them,
         # would move decisions near the threshold.
-        return item.memo(
-            ("threshold", self.threshold, self.sigmoid, id(scores)),
-            lambda: (widen(scores).sigmoid() if self.sigmoid else widen(scores)) > self.threshold,
-        )
+        return (widen(scores).sigmoid() if self.sigmoid else widen(scores)) > self.threshold
 
 
 class TaskChecks:
@@ -123,8 +129,8 @@ class TaskChecks:
 
     Scores must be finite; with ``probabilities`` they must lie in ``[0, 1]`` (``hint`` says how
     to give logits instead). Targets: class indices in ``[0, C)`` (multiclass) or 0/1 (binary,
-    multilabel). The step's value ranges of both are computed once per step and tensor pair (in
-    the input's memo) and folded as :class:`GuardBounds` does.
+    multilabel). A block's value ranges of both are computed once per block and pair of fields
+    (in the block's memo) and folded as :class:`GuardBounds` does.
     Implements :class:`~burnish.metric.validation.DeferredChecks`.
     """
 
@@ -156,30 +162,6 @@ class TaskChecks:
     def verify(self, host: Sequence[list[float]]) -> None:
         self.bounds.verify(host)
 
-    def watch(
-        self,
-        item: MetricInput,
-        scores: torch.Tensor,
-        targets: torch.Tensor,
-        pad_token: int | None = None,
-    ) -> None:
-        """Check a step's input now (:meth:`check`) and fold its value ranges into the deferred
-        checks (no host synchronisation). Multiclass targets equal to ``pad_token`` are watched
-        as class 0.
-
-        Shapes and dtypes are checked, and value ranges computed, once per step however many
-        metrics of the task ask.
-        """
-        key = ("watched", self.task, pad_token, id(scores), id(targets))
-        bounds = item.derived.get(key)
-        if bounds is None:
-            self.check(scores, targets)
-            bounds = item.derived[key] = self._step_bounds(scores, targets, pad_token)
-        elif self.task != "binary" and scores.shape[1] != self.num_classes:
-            self._expect_classes(scores.shape[1])
-        if bounds:
-            self.bounds.observe(bounds, item)
-
     def join_block(
         self,
         block: InputBlock[Any],
@@ -188,16 +170,30 @@ class TaskChecks:
         pad_token: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, Segments]:
         """A block's scores and targets, each joined over its steps, and where each step's
-        items lie; watched as :meth:`watch` does a step's. A wrong shape or dtype raises the
-        step's own error in a block of one step; with several steps, it and steps that cannot
-        be joined raise :class:`~burnish.metric.block.RaggedBlockError` (see
+        items lie. Their shapes and dtypes are checked now (:meth:`check`), and their value
+        ranges folded into the deferred checks (no host synchronisation); multiclass targets
+        equal to ``pad_token`` are watched as class 0. Both are done once per block and pair of
+        fields however many metrics of the task ask.
+
+        A wrong shape or dtype raises the step's own error in a block of one step; with several
+        steps, it and steps that cannot be joined raise
+        :class:`~burnish.metric.block.RaggedBlockError` (see
         :meth:`~burnish.metric.block.InputBlock.check_failed`)."""
         scores, targets = block.cat(scores_field), block.cat(targets_field)
+        sources = (block.source(scores_field), block.source(targets_field))
+        key = ("watched", self.task, pad_token, *sources)
         try:
-            self.watch(block, scores, targets, pad_token)
+            bounds = block.derived.get(key)
+            if bounds is None:
+                self.check(scores, targets)
+                bounds = block.derived[key] = self._step_bounds(scores, targets, pad_token)
+            elif self.task != "binary" and scores.shape[1] != self.num_classes:
+                self._expect_classes(scores.shape[1])
         except (TypeError, ValueError) as error:
             block.check_failed(error)
             raise
+        if bounds:
+            self.bounds.observe(bounds, (block, key))
         # After the checks: a step whose scores and targets differ in batch size fails them,
         # alone or when the block's steps are then updated one by one.
         return scores, targets, block.segments(scores_field, targets_field)
@@ -287,36 +283,39 @@ def check_top_k(metric: str, top_k: int, scores: torch.Tensor) -> None:
 
 
 def confusion_counts(
-    block: InputBlock[Any],
-    rule: DecisionRule,
-    scores: torch.Tensor,
-    targets: torch.Tensor,
-    segments: Segments,
-) -> torch.Tensor:
+    block: InputBlock[ConfusionStatsInput], rule: DecisionRule, segments: Segments
+) -> tuple[torch.Tensor, SharedCounts]:
     """Each step's counts ``(steps, 3, C)`` under ``rule`` (see
     :mod:`burnish.functional.confusion`; a block of one step's, ``(3, C)``, as
-    :class:`~burnish.metric.block.Segments` says), memoised on ``block``: one computation per
-    block and rule however many metrics ask. Out-of-range multiclass targets are clamped here
-    and reported by the targets guard.
+    :class:`~burnish.metric.block.Segments` says), once per block and rule however many
+    metrics ask, and how the states adding them share their work. Out-of-range multiclass
+    targets are clamped here and reported by the targets guard.
     """
     steps = segments.steps
 
     def count() -> torch.Tensor:
+        scores, targets = block.cat("predictions"), block.cat("targets")
         step_of_item = None if steps == 1 else segments.step_of_item
         if rule.task == "multiclass":
             classes = scores.shape[1]
             clamped = targets.clamp(0, classes - 1)
             # Top-1 decisions as the argmax gives them, (N,): no view to add a dimension that
             # multiclass_counts removes again, two device operations a step.
-            top = step_argmax(block, scores) if rule.top_k == 1 else rule.decide(block, scores)
+            if rule.top_k == 1:
+                top = block_argmax(block, "predictions")
+            else:
+                top = rule.decide(block, "predictions")
             return multiclass_counts(top, clamped, classes, step_of_item, steps)
-        decided = rule.decide(block, scores)
+        decided = rule.decide(block, "predictions")
         if rule.task == "binary":
             decided, actual = decided.reshape(-1, 1), targets.reshape(-1, 1)
             return threshold_counts(decided, actual, step_of_item, steps)
         return threshold_counts(decided, targets, step_of_item, steps)
 
-    return block.memo(("confusion-counts", rule, id(scores), id(targets)), count)
+    # The rule by its fields: its dataclass hash is computed in Python, on every lookup.
+    what = ("confusion-counts", rule.task, rule.threshold, rule.top_k, rule.sigmoid)
+    key = (what, block.source("predictions"), block.source("targets"))
+    return block.memo(key, count), SharedCounts(block, key)
 
 
 _TITLES: dict[ScoreKind, str] = {"precision": "Precision", "recall": "Recall", "fbeta": "F"}
@@ -405,14 +404,14 @@ class _ConfusionScoreMetric(
         self, block: InputBlock[ConfusionStatsInput], metadata: Sequence[MetricMetadata]
     ) -> BlockResult:
         """Update with several steps at once (see :mod:`burnish.metric.block`)."""
-        scores, targets, segments = self._checks.join_block(block, "predictions", "targets")
+        scores, _, segments = self._checks.join_block(block, "predictions", "targets")
         try:
             check_top_k(self.name, self.rule.top_k, scores)
         except ValueError as error:
             block.check_failed(error)
             raise
-        counts = confusion_counts(block, self.rule, scores, targets, segments)
-        return self._state.update_steps(counts, segments.sizes, block)
+        counts, shared = confusion_counts(block, self.rule, segments)
+        return self._state.update_steps(counts, segments.sizes, shared)
 
     def per_class(self) -> list[float]:
         """The epoch's value per class (``reduction="none"``; NaN outside the label set), or

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -13,11 +14,11 @@ from typing_extensions import Self
 from burnish.adaptor import ConfusionStatsInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
 from burnish.functional.confusion import confusion_matrix
-from burnish.metric.base import STANDALONE, MetricMetadata
+from burnish.metric.base import MetricMetadata
+from burnish.metric.block import BlockUpdateMixin, InputBlock
 from burnish.metric.confusion import DecisionRule, TaskChecks
-from burnish.metric.entry import MetricEntry, Text
+from burnish.metric.entry import BlockEntries, BlockResult, MetricEntry, StepNumbers, Text
 from burnish.metric.mixins import MetricMixin, check_state
-from burnish.metric.validation import expect_input
 from burnish.metric.values import read_checked
 
 __all__ = ["ConfusionMatrixMetric", "format_matrix"]
@@ -39,7 +40,7 @@ def format_matrix(rows: Sequence[Sequence[int]], labels: Sequence[str] | None = 
     return "\n".join(lines)
 
 
-class ConfusionMatrixMetric(MetricMixin, SyncOnCompute):
+class ConfusionMatrixMetric(BlockUpdateMixin[ConfusionStatsInput], MetricMixin, SyncOnCompute):
     """Counts of (target class, predicted class) pairs over the epoch, as a text table.
 
     ``multiclass()``: scores ``(N, C)`` (logits or probabilities; the argmax is the prediction)
@@ -76,13 +77,13 @@ class ConfusionMatrixMetric(MetricMixin, SyncOnCompute):
     def multiclass(cls, *, name: str = "Confusion Matrix") -> Self:
         return cls(DecisionRule("multiclass"), name)
 
-    def update(
-        self, item: ConfusionStatsInput, metadata: MetricMetadata = STANDALONE
-    ) -> MetricEntry:
-        item = expect_input(self.name, item, ConfusionStatsInput)
-        scores, targets = item.predictions, item.targets
-        self._checks.watch(item, scores, targets)
-        decided = self.rule.decide(item, scores).reshape(-1)
+    def update_block(
+        self, block: InputBlock[ConfusionStatsInput], metadata: Sequence[MetricMetadata]
+    ) -> BlockResult:
+        """Update with several steps at once (see :mod:`burnish.metric.block`): a display
+        shows the last step's matrix, the epoch's so far."""
+        scores, targets, segments = self._checks.join_block(block, "predictions", "targets")
+        decided = self.rule.decide(block, "predictions").reshape(-1)
         if self.rule.task == "multiclass":
             classes = scores.shape[1]
             safe_targets = targets.clamp(0, classes - 1)
@@ -92,15 +93,8 @@ class ConfusionMatrixMetric(MetricMixin, SyncOnCompute):
         batch = confusion_matrix(decided, safe_targets, classes)
         # Out of place: entries handed out keep the matrix they were given.
         self._matrix = batch if self._matrix is None else self._matrix + batch
-        return MetricEntry.deferred(
-            self.name, [self._matrix], functools.partial(self._render, classes), self._checks
-        )
-
-    @staticmethod
-    def _render(classes: int, host: Sequence[list[float]]) -> tuple[Text, Text]:
-        (values,) = host
-        rows = [[int(v) for v in values[i * classes : (i + 1) * classes]] for i in range(classes)]
-        return functools.partial(format_matrix, rows), functools.partial(json.dumps, rows)
+        reader = _MatrixSteps(classes, segments.steps)
+        return BlockEntries(self.name, segments.steps, (), (self._matrix,), reader, self._checks)
 
     def matrix(self) -> torch.Tensor | None:
         """The epoch's ``(C, C)`` counts (rows: targets); ``None`` before the first update.
@@ -134,3 +128,21 @@ class ConfusionMatrixMetric(MetricMixin, SyncOnCompute):
         check_state(self, state)
         self._matrix = state["matrix"]
         self._checks.load_state_dict(state["checks"])
+
+
+class _MatrixSteps:
+    """How a block of a confusion matrix reads: a text metric, without numbers; the last
+    step's texts are the epoch's matrix so far."""
+
+    def __init__(self, classes: int, steps: int) -> None:
+        self.classes = classes
+        self.steps = steps
+
+    def numbers(self, host: Sequence[list[float]]) -> StepNumbers:
+        return StepNumbers([math.nan] * self.steps, [0] * self.steps, "value")
+
+    def last_texts(self, host: Sequence[list[float]]) -> tuple[Text, Text]:
+        (values,) = host
+        classes = self.classes
+        rows = [[int(v) for v in values[i * classes : (i + 1) * classes]] for i in range(classes)]
+        return functools.partial(format_matrix, rows), functools.partial(json.dumps, rows)

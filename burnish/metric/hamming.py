@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from burnish.adaptor import HammingScoreInput
-from burnish.functional.hamming import hamming_counts
-from burnish.metric.base import STANDALONE, MetricMetadata
+from burnish.functional.hamming import hamming_hits
+from burnish.metric.base import MetricMetadata
+from burnish.metric.block import BlockUpdateMixin, InputBlock
 from burnish.metric.confusion import DecisionRule, TaskChecks
-from burnish.metric.entry import FormatOptions, MetricEntry
+from burnish.metric.entry import BlockResult, FormatOptions
 from burnish.metric.state import NumericMetricState, NumericStateMetric
-from burnish.metric.validation import expect_input
 
 __all__ = ["HammingScoreMetric"]
 
 
-class HammingScoreMetric(NumericStateMetric[NumericMetricState]):
+class HammingScoreMetric(
+    BlockUpdateMixin[HammingScoreInput], NumericStateMetric[NumericMetricState]
+):
     """The percentage of labels predicted correctly, ``100 * (1 - hamming_loss)``.
 
     Scores ``(N, L)`` are probabilities, a label predicted when its score is above
@@ -38,10 +42,14 @@ class HammingScoreMetric(NumericStateMetric[NumericMetricState]):
             FormatOptions(self.name).unit("%").precision(2), self._checks, scale=100.0
         )
 
-    def update(self, item: HammingScoreInput, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
-        item = expect_input(self.name, item, HammingScoreInput)
-        outputs, targets = item.outputs, item.targets
-        self._checks.watch(item, outputs, targets)
+    def update_block(
+        self, block: InputBlock[HammingScoreInput], metadata: Sequence[MetricMetadata]
+    ) -> BlockResult:
+        """Update with several steps at once (see :mod:`burnish.metric.block`)."""
+        outputs, targets, segments = self._checks.join_block(block, "outputs", "targets")
         # Shared with multilabel precision/recall/F-beta using the same threshold.
-        correct, count = hamming_counts(self._rule.decide(item, outputs), targets)
-        return self._state.update(correct, count)
+        hits = hamming_hits(self._rule.decide(block, "outputs"), targets)
+        labels = outputs.shape[1]
+        return self._state.update_steps(
+            segments.sums(hits), [size * labels for size in segments.sizes]
+        )

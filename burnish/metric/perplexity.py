@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
 from burnish.adaptor import PerplexityInput
-from burnish.functional.perplexity import token_nll
-from burnish.metric.base import STANDALONE, MetricMetadata
+from burnish.functional.perplexity import token_nlls
+from burnish.metric.base import MetricMetadata
+from burnish.metric.block import BlockUpdateMixin, InputBlock
 from burnish.metric.confusion import TaskChecks
 from burnish.metric.dtypes import widen
-from burnish.metric.entry import FormatOptions, MetricEntry
+from burnish.metric.entry import BlockResult, FormatOptions
 from burnish.metric.state import NumericMetricState, NumericStateMetric
-from burnish.metric.validation import expect_input
 
 __all__ = ["PerplexityMetric"]
 
@@ -23,7 +24,7 @@ def _exp(mean_nll: float) -> float:
     return math.inf if mean_nll > 709.0 else math.exp(mean_nll)
 
 
-class PerplexityMetric(NumericStateMetric[NumericMetricState]):
+class PerplexityMetric(BlockUpdateMixin[PerplexityInput], NumericStateMetric[NumericMetricState]):
     """``exp`` of the mean token cross-entropy over the epoch.
 
     Logits ``(N, C)`` (flatten sequences first) and integer targets ``(N,)``; targets equal to
@@ -43,14 +44,19 @@ class PerplexityMetric(NumericStateMetric[NumericMetricState]):
             FormatOptions(name).precision(2), self._checks, transform=_exp
         )
 
-    def update(self, item: PerplexityInput, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
-        item = expect_input(self.name, item, PerplexityInput)
-        logits, targets = widen(item.outputs), item.targets
-        self._checks.watch(item, logits, targets, self.pad_token)
+    def update_block(
+        self, block: InputBlock[PerplexityInput], metadata: Sequence[MetricMetadata]
+    ) -> BlockResult:
+        """Update with several steps at once (see :mod:`burnish.metric.block`)."""
+        logits, targets, segments = self._checks.join_block(
+            block, "outputs", "targets", self.pad_token
+        )
+        logits = widen(logits)
         # Out-of-range targets are clamped (the targets guard reports them) so gather never
         # fails on the device; padding keeps its value so that it is still recognised.
         safe = targets.clamp(0, logits.shape[1] - 1)
         if self.pad_token is not None:
             safe = torch.where(targets == self.pad_token, targets, safe)
-        total, count = token_nll(logits, safe, self.pad_token)
-        return self._state.update(total, count)
+        nll, counted = token_nlls(logits, safe, self.pad_token)
+        counts = segments.sizes if counted is None else segments.sums(counted)
+        return self._state.update_steps(segments.sums(nll, torch.float64), counts)

@@ -197,9 +197,9 @@ class _RankingMetric(BlockUpdateMixin[AurocInput], NumericMetricMixin, SyncOnCom
         if self.bins is None:
             self._accumulator.append(*joined)
             return functools.partial(_sliced, joined)
-        key = ("ranking-histogram", self.task, self.bins, self.sigmoid, self.softmax)
-        counts = block.memo(
-            (*key, id(scores), id(targets)), functools.partial(self._histogram_of, *joined)
+        what = ("ranking-histogram", self.task, self.bins, self.sigmoid, self.softmax)
+        counts = block.derive(
+            what, ("predictions", "targets"), functools.partial(self._histogram_of, *joined)
         )
         self._histogram.add(counts, scores.shape[0])
         return functools.partial(self._binned_slice, joined, counts)

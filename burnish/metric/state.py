@@ -12,7 +12,8 @@ import array
 import functools
 import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import torch
@@ -294,6 +295,7 @@ class NumericState(Protocol):
 
 
 StateT = TypeVar("StateT", bound=NumericState)
+T = TypeVar("T")
 
 
 class NumericStateMetric(NumericMetricMixin, SyncOnCompute, Generic[StateT]):
@@ -338,6 +340,27 @@ def _added(counts: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
 
 # Devices without float64 tensors.
 _WITHOUT_FLOAT64 = frozenset({"mps"})
+
+
+@dataclass(frozen=True, slots=True)
+class SharedCounts:
+    """Counts that several states add, and the block they were counted from: what the counts
+    are of (a decision rule and the fields of the outputs it read) is the key under which the
+    states share the work done with them in the block's memo."""
+
+    block: MetricInput
+    key: Hashable
+
+    def derive(self, what: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, once per block for ``what`` of these counts."""
+        return self.block.memo((what, self.key), compute)
+
+    def added_to(
+        self, previous: torch.Tensor | None, add: Callable[[], torch.Tensor]
+    ) -> torch.Tensor:
+        """``add()``, the counts added to the running sum ``previous``, once for the states
+        holding that very sum."""
+        return self.block.memo_from(("added", self.key), (previous,), add)
 
 
 class _CountSteps:
@@ -395,14 +418,14 @@ class ConfusionStatsState:
         self.clear()
 
     def update(
-        self, counts: torch.Tensor, items: int, shared: MetricInput | None = None
+        self, counts: torch.Tensor, items: int, shared: SharedCounts | None = None
     ) -> MetricEntry:
         """Add a batch's integer ``counts`` over ``items`` items; the tensor is never modified.
 
-        States that add the same step's counts to the same running sum (precision, recall and
-        F-beta of one rule, updated together since the epoch began) share the addition through
-        the ``shared`` input's memo: one operation per step for them all. Sharing is decided by
-        identity, so a state cleared or restored apart simply stops sharing.
+        States that add the same ``shared`` counts to the same running sum (precision, recall
+        and F-beta of one rule, updated together since the epoch began) share the addition: one
+        operation per step for them all. A state cleared or restored apart holds another sum,
+        and adds its own.
         """
         self._counts = self._epoch_sum(counts, shared, _added)
         self._batch = counts
@@ -414,7 +437,7 @@ class ConfusionStatsState:
         )
 
     def update_steps(
-        self, counts: torch.Tensor, items: Sequence[int], shared: MetricInput | None = None
+        self, counts: torch.Tensor, items: Sequence[int], shared: SharedCounts | None = None
     ) -> BlockResult:
         """Add several steps' counts ``(steps, K, C)`` at once (see :mod:`burnish.metric.block`),
         step ``i`` over ``items[i]`` items; the steps' numbers and the last step's texts equal
@@ -435,36 +458,31 @@ class ConfusionStatsState:
         last_of = (self._batch, self._counts)
         return BlockEntries(self.options.name, steps, numbers_of, last_of, reader, self.checks)
 
-    def _step_numbers(self, counts: torch.Tensor, shared: MetricInput | None) -> torch.Tensor:
+    def _step_numbers(self, counts: torch.Tensor, shared: SharedCounts | None) -> torch.Tensor:
         """Each step's number ``(steps,)`` on the device: its reduced counts, or the mean of
-        its defined per-class values (as :func:`nan_mean`). The float64 counts are shared
-        through ``shared``'s memo by the states reducing the same counts."""
+        its defined per-class values (as :func:`nan_mean`). The states reducing the same
+        ``shared`` counts widen them to float64 once."""
 
         def widened() -> torch.Tensor:
             return counts.to(torch.float64)
 
-        as_float = widened() if shared is None else shared.memo(("float64", id(counts)), widened)
+        as_float = widened() if shared is None else shared.derive("float64", widened)
         reduced = self.reduce(as_float)
         return reduced.nanmean(dim=1) if reduced.ndim > 1 else reduced
 
     def _epoch_sum(
         self,
         counts: torch.Tensor,
-        shared: MetricInput | None,
+        shared: SharedCounts | None,
         add: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
     ) -> torch.Tensor:
-        """``add(counts, the epoch's sum so far)``, shared through ``shared``'s memo by the
-        states that add the same counts to the same sum."""
+        """``add(counts, the epoch's sum so far)`` (out of place: entries keep their
+        snapshot), shared by the states that add the same ``shared`` counts to the very same
+        sum."""
         previous = self._counts
-
-        def accumulate() -> tuple[torch.Tensor | None, torch.Tensor]:
-            # Out of place: entries keep their snapshot. The previous sum rides along in the
-            # memo so that its id cannot be reused within the step.
-            return previous, add(counts, previous)
-
         if shared is None:
-            return accumulate()[1]
-        return shared.memo(("epoch-counts", id(counts), id(previous)), accumulate)[1]
+            return add(counts, previous)
+        return shared.added_to(previous, lambda: add(counts, previous))
 
     def _reduced(self, flat: Iterable[float], shape: torch.Size) -> list[list[float]]:
         """Reduce many entries' counts in one call: ``flat``, their ``shape`` counts in turn."""

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from burnish.adaptor import TopKAccuracyInput
-from burnish.functional.topk import topk_accuracy_counts
-from burnish.metric.base import STANDALONE, MetricMetadata
+from burnish.functional.topk import topk_hits
+from burnish.metric.base import MetricMetadata
+from burnish.metric.block import BlockUpdateMixin, InputBlock
 from burnish.metric.confusion import DecisionRule, TaskChecks, check_top_k
-from burnish.metric.entry import FormatOptions, MetricEntry
+from burnish.metric.entry import BlockResult, FormatOptions
 from burnish.metric.state import NumericMetricState, NumericStateMetric
-from burnish.metric.validation import expect_input
 
 __all__ = ["TopKAccuracyMetric"]
 
 
-class TopKAccuracyMetric(NumericStateMetric[NumericMetricState]):
+class TopKAccuracyMetric(
+    BlockUpdateMixin[TopKAccuracyInput], NumericStateMetric[NumericMetricState]
+):
     """The percentage of items whose target is among their ``k`` highest scores.
 
     Scores ``(N, C)`` may be logits or probabilities (top-k is unchanged by a monotonic
@@ -36,12 +40,21 @@ class TopKAccuracyMetric(NumericStateMetric[NumericMetricState]):
             FormatOptions(self.name).unit("%").precision(2), self._checks, scale=100.0
         )
 
-    def update(self, item: TopKAccuracyInput, metadata: MetricMetadata = STANDALONE) -> MetricEntry:
-        item = expect_input(self.name, item, TopKAccuracyInput)
-        outputs, targets = item.outputs, item.targets
-        self._checks.watch(item, outputs, targets, self.pad_token)
-        check_top_k(self.name, self.k, outputs)
+    def update_block(
+        self, block: InputBlock[TopKAccuracyInput], metadata: Sequence[MetricMetadata]
+    ) -> BlockResult:
+        """Update with several steps at once (see :mod:`burnish.metric.block`)."""
+        outputs, targets, segments = self._checks.join_block(
+            block, "outputs", "targets", self.pad_token
+        )
+        try:
+            check_top_k(self.name, self.k, outputs)
+        except ValueError as error:
+            block.check_failed(error)
+            raise
         # Shared with precision/recall top-k rules (and, for k=1, with AccuracyMetric's argmax).
-        top = self._rule.decide(item, outputs)
-        correct, count = topk_accuracy_counts(top, targets, self.pad_token)
-        return self._state.update(correct, count)
+        hits = topk_hits(self._rule.decide(block, "outputs"), targets)
+        if self.pad_token is None:
+            return self._state.update_steps(segments.sums(hits), segments.sizes)
+        counted = targets != self.pad_token
+        return self._state.update_steps(segments.sums(hits & counted), segments.sums(counted))

@@ -11,7 +11,7 @@ logged as a number.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import torch
@@ -93,12 +93,11 @@ class RangeGuard:
 class GuardBounds:
     """Several :class:`RangeGuard` checks, watched without device work per metric and step.
 
-    Each step adds its bounds ``(min_0, max_0, min_1, max_1, ...)`` as 0-d tensors (computed once
-    per step and shared by the metrics watching the same tensors, through the input's memo).
-    They are kept as references and folded every ``every`` steps, so a snapshot is one list
-    copy and reading them is part of the metric's one transfer. Metrics that keep the same
-    bounds (watching the same tensors since they were cleared) fold them once, through the
-    step's memo. Implements
+    Each block (or step) adds its bounds ``(min_0, max_0, min_1, max_1, ...)`` as 0-d tensors
+    (computed once per block and shared by the metrics watching the same fields). They are kept
+    as references and folded every ``every`` blocks, so a snapshot is one list copy and reading
+    them is part of the metric's one transfer; metrics keeping the same bounds fold them once.
+    Implements
     :class:`DeferredChecks`. Across processes, every process's bounds are gathered: checks
     then see every process's inputs.
     """
@@ -111,28 +110,26 @@ class GuardBounds:
         self._width = 2 * len(self.guards)
         self._flat: list[torch.Tensor] = []
 
-    def observe(self, bounds: Sequence[torch.Tensor], shared: MetricInput | None = None) -> None:
-        """Add a step's bounds; ``shared``, the step's input, shares the folds between metrics."""
+    def observe(
+        self, bounds: Sequence[torch.Tensor], shared: tuple[MetricInput, Hashable] | None = None
+    ) -> None:
+        """Add a block's (or a step's) bounds. ``shared``: the block and what the bounds are of,
+        under which metrics keeping the very same bounds fold them once."""
         self._flat.extend(bounds)
         if len(self._flat) > self.every * self._width:
-            self._flat = list(self._folded(shared))  # a list of its own, to extend
+            if shared is None:
+                self._flat = self._folded()
+            else:
+                block, key = shared
+                folded = block.memo_from(("bounds-fold", key), self._flat, self._folded)
+                self._flat = list(folded)  # a list of its own, to extend
 
-    def _folded(self, shared: MetricInput | None) -> list[torch.Tensor]:
+    def _folded(self) -> list[torch.Tensor]:
         width, flat = self._width, self._flat
-
-        def fold() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-            folded = [
-                torch.stack(flat[i::width]).amin()
-                if i % 2 == 0
-                else torch.stack(flat[i::width]).amax()
-                for i in range(width)
-            ]
-            # The bounds ride along in the memo, so that their ids stay theirs within the step.
-            return flat, folded
-
-        if shared is None:
-            return fold()[1]
-        return shared.memo(("bounds-fold", *map(id, flat)), fold)[1]
+        return [
+            torch.stack(flat[i::width]).amin() if i % 2 == 0 else torch.stack(flat[i::width]).amax()
+            for i in range(width)
+        ]
 
     def pending(self) -> list[DeferredValue]:
         return list(self._flat)
