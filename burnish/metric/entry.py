@@ -8,7 +8,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, NamedTuple, Protocol, cast, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, cast
 
 import torch
 
@@ -22,7 +22,6 @@ __all__ = [
     "DeferredValue",
     "EntryKind",
     "FormatOptions",
-    "GroupRender",
     "LogText",
     "MetricEntry",
     "NumericEntry",
@@ -124,17 +123,6 @@ the text: loggers and plots read the entry itself)."""
 Render = Callable[[Sequence[list[float]]], tuple[Text, LogText]]
 
 
-@runtime_checkable
-class GroupRender(Protocol):
-    """Renders many entries of one metric at once, from each entry's host values.
-
-    Entries that share a group renderer are rendered in one call per read, so work such as
-    reducing per-class counts is done for the whole batch of entries at once.
-    """
-
-    def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, LogText]]: ...
-
-
 class StepNumbers(NamedTuple):
     """The numeric entries of a block's steps, by column: a logger writes them as they are,
     without an object per step."""
@@ -218,7 +206,7 @@ class MetricEntry:
         """An entry whose texts are known, or built on first read when given as functions."""
         self.name = name
         self._values: tuple[DeferredValue, ...] = ()
-        self._render: Render | GroupRender | None = None
+        self._render: Render | None = None
         self._checks: DeferredChecks | None = None
         self._set_texts(formatted, serialized)
 
@@ -236,7 +224,7 @@ class MetricEntry:
         cls,
         name: str,
         values: Sequence[DeferredValue],
-        render: Render | GroupRender,
+        render: Render,
         checks: DeferredChecks | None = None,
     ) -> MetricEntry:
         """An entry whose texts are rendered from ``values`` (as lists of floats) on first read.
@@ -332,28 +320,15 @@ def read_with_entries(
     entry is rendered; a failed check raises ``ValueError`` and leaves the entries deferred.
     """
     with _resolving:
-        # Entries of a group render share their render (rendered in one call for them all).
-        groups: dict[int, dict[int, MetricEntry]] = {}
-        singles: dict[int, MetricEntry] = {}
+        deferred = {id(entry): entry for entry in entries if entry._render is not None}
         verified = {id(check): check for check in checks}
-        for entry in entries:
-            render = entry._render
-            if render is None:
-                continue
-            # hasattr, not isinstance: a protocol check costs tens of microseconds per entry.
-            if hasattr(render, "render_many"):
-                groups.setdefault(id(render), {})[id(entry)] = entry
-            else:
-                singles[id(entry)] = entry
+        for entry in deferred.values():
             if entry._checks is not None:
                 verified[id(entry._checks)] = entry._checks
         transfer = _Transfer()
         for group in values:
             transfer.add(group)
-        for members in groups.values():
-            for entry in members.values():
-                transfer.add(entry._values)
-        for entry in singles.values():
+        for entry in deferred.values():
             transfer.add(entry._values)
         pending = [(check, check.pending()) for check in verified.values()]
         for _, check_values in pending:
@@ -361,14 +336,8 @@ def read_with_entries(
         transfer.run()
         for check, check_values in pending:
             check.verify(transfer.host(check_values))
-        for entry in singles.values():
+        for entry in deferred.values():
             entry._fill(cast(Render, entry._render)(transfer.host(entry._values)))
-        for members in groups.values():
-            ordered = list(members.values())
-            group_render = cast(GroupRender, ordered[0]._render)
-            hosts = [transfer.host(entry._values) for entry in ordered]
-            for entry, entry_texts in zip(ordered, group_render.render_many(hosts), strict=True):
-                entry._fill(entry_texts)
         return [transfer.host(group) for group in values]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import array
 import functools
-import itertools
 import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -114,7 +113,7 @@ class NumericMetricState:
         self._count = self._count + batch_count
         self._batch = (batch, batch_count, float(is_mean))
         return MetricEntry.deferred(
-            self.options.name, [*self._batch, self._sum, self._count], self, self.checks
+            self.options.name, [*self._batch, self._sum, self._count], self._render, self.checks
         )
 
     def update_steps(
@@ -177,12 +176,10 @@ class NumericMetricState:
     def _batch_mean(self, batch: float, batch_count: float, is_mean: float) -> float:
         return self._mean(batch * batch_count if is_mean else batch, batch_count)
 
-    def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, LogText]]:
-        return [self._render(*(values[0] for values in host)) for host in hosts]
-
-    def _render(
-        self, batch: float, batch_count: float, is_mean: float, total: float, count: float
-    ) -> tuple[Text, LogText]:
+    def _render(self, host: Sequence[list[float]]) -> tuple[Text, LogText]:
+        """A step's texts from the host values of its batch (value, count, whether a mean) and
+        of the epoch so far (sum, count)."""
+        batch, batch_count, is_mean, total, count = (values[0] for values in host)
         running = self._mean(total, count)
         numeric = self._batch_entry(batch, batch_count, is_mean)
         options = self.options
@@ -273,7 +270,7 @@ class _NumericSteps:
         return self.state._batch_numbers(host[0], counts, self.is_mean)
 
     def last_texts(self, host: Sequence[list[float]]) -> tuple[Text, LogText]:
-        return self.state._render(*(values[0] for values in host))
+        return self.state._render(host)
 
 
 class NumericState(Protocol):
@@ -382,9 +379,7 @@ class _CountSteps:
         return StepNumbers(values, [1] * len(values), "value")
 
     def last_texts(self, host: Sequence[list[float]]) -> tuple[Text, LogText]:
-        counts, totals = host
-        (batch,) = self.state._reduced(counts, self.shape)
-        return self.state._texts(batch, totals, 0, self.shape)
+        return self.state._render(self.shape, host)
 
 
 class ConfusionStatsState:
@@ -431,10 +426,8 @@ class ConfusionStatsState:
         self._batch = counts
         self._items += items
         # The shape travels with the entry: the state may be cleared before it is read.
-        rows, columns = counts.shape
-        return MetricEntry.deferred(
-            self.options.name, [counts, self._counts, rows, columns], self, self.checks
-        )
+        render = functools.partial(self._render, counts.shape)
+        return MetricEntry.deferred(self.options.name, [counts, self._counts], render, self.checks)
 
     def update_steps(
         self, counts: torch.Tensor, items: Sequence[int], shared: SharedCounts | None = None
@@ -492,29 +485,16 @@ class ConfusionStatsState:
         reduced: list[list[float]] = self.reduce(counts).reshape(counts.shape[0], -1).tolist()
         return reduced
 
-    def render_many(self, hosts: Sequence[Sequence[list[float]]]) -> list[tuple[Text, LogText]]:
-        # Entries of different shapes (a state reused for another task) are reduced apart.
-        by_shape: dict[tuple[int, int], list[int]] = {}
-        for index, host in enumerate(hosts):
-            by_shape.setdefault((int(host[2][0]), int(host[3][0])), []).append(index)
-        rendered: dict[int, tuple[Text, LogText]] = {}
-        for shape, indices in by_shape.items():
-            size = torch.Size(shape)
-            flat = itertools.chain.from_iterable(hosts[i][0] for i in indices)
-            for i, batch in zip(indices, self._reduced(flat, size), strict=True):
-                rendered[i] = self._texts(batch, hosts[i][1], 0, size)
-        return [rendered[i] for i in range(len(hosts))]
-
-    def _texts(
-        self, batch: list[float], epoch_counts: list[float], offset: int, shape: torch.Size
-    ) -> tuple[Text, LogText]:
-        """A step's texts: its reduced ``batch`` and its epoch counts, ``shape`` of them from
-        ``offset`` in ``epoch_counts``."""
+    def _render(self, shape: torch.Size, host: Sequence[list[float]]) -> tuple[Text, LogText]:
+        """A step's texts from the host values of its counts and of the epoch's, ``shape``
+        each."""
+        counts, epoch_counts = host
+        (batch,) = self._reduced(counts, shape)
         options = self.options
 
         def formatted() -> str:
             # Reduced only if shown: a log reads every step's batch value, a display the last.
-            (epoch,) = self._reduced(epoch_counts[offset : offset + shape.numel()], shape)
+            (epoch,) = self._reduced(epoch_counts, shape)
             if len(epoch) == 1:
                 return f"epoch {options.format(epoch[0])} - batch {options.format(batch[0])}"
             return f"epoch {format_values(options, epoch)}"
