@@ -61,15 +61,16 @@ class UnreadSteps:
             [column.numbers_of for column in blocked],
             [column.checks for column in blocked if column.checks is not None],
         )
-        read = dict(zip(map(id, blocked), hosts, strict=True))
+        positions = [i for i, column in enumerate(self.columns) if isinstance(column, BlockEntries)]
+        read = dict(zip(positions, hosts, strict=True))
         numbers: dict[str, NumericColumn] = {}
-        for column, last, higher_is_better in zip(
-            self.columns, latest, self.higher_is_better, strict=True
+        for position, (column, last, higher_is_better) in enumerate(
+            zip(self.columns, latest, self.higher_is_better, strict=True)
         ):
             if higher_is_better is None:
                 continue  # a text metric
             if isinstance(column, BlockEntries):
-                found = column.reader.numbers(read[id(column)])
+                found = column.reader.numbers(read[position])
                 kinds = [found.kind] * len(found.values)
                 numbers[column.name] = NumericColumn(found.values, found.counts, kinds)
             else:
