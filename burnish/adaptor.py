@@ -29,12 +29,16 @@ __all__ = [
     "Adaptor",
     "AurocInput",
     "ConfusionStatsInput",
+    "DiceInput",
     "Feeds",
     "FieldReaders",
     "HammingScoreInput",
+    "ImageInput",
     "LossInput",
     "MetricInput",
     "PerplexityInput",
+    "RegressionInput",
+    "SequenceInput",
     "StepAdaptations",
     "TopKAccuracyInput",
     "adapt",
@@ -157,6 +161,45 @@ class HammingScoreInput(MetricInput):
 @dataclass(frozen=True, eq=False)
 class PerplexityInput(MetricInput):
     """Class logits ``(N, C)`` and integer targets ``(N,)`` (flatten sequences first)."""
+
+    outputs: torch.Tensor
+    targets: torch.Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class ImageInput(MetricInput):
+    """Predicted images ``(N, C, H, W)`` and their target images of the same shape (PSNR,
+    SSIM)."""
+
+    outputs: torch.Tensor
+    targets: torch.Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class DiceInput(MetricInput):
+    """Segmentation scores, ``(N, C, H, W)`` per class or ``(N, H, W)`` binary, and target
+    masks ``(N, H, W)`` of class indices (0/1 for binary)."""
+
+    outputs: torch.Tensor
+    targets: torch.Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class SequenceInput(MetricInput):
+    """Predicted token ids ``(N, P)`` and target token ids ``(N, R)`` (edit distances, BLEU).
+
+    Tokens equal to ``pad_token`` are removed wherever they are; ``P`` and ``R`` may differ.
+    """
+
+    predictions: torch.Tensor
+    targets: torch.Tensor
+    pad_token: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class RegressionInput(MetricInput):
+    """Predicted values and targets of the same shape: ``(N,)``, or ``(N, D)`` for ``D``
+    outputs per item."""
 
     outputs: torch.Tensor
     targets: torch.Tensor

@@ -18,16 +18,26 @@ from burnish.adaptor import (
     AccuracyInput,
     AurocInput,
     ConfusionStatsInput,
+    DiceInput,
     Feeds,
     FieldReaders,
     HammingScoreInput,
+    ImageInput,
     LossInput,
     PerplexityInput,
+    RegressionInput,
+    SequenceInput,
     TopKAccuracyInput,
     adapt_declared,
 )
 
-__all__ = ["ClassificationOutput", "MultiLabelClassificationOutput", "RegressionOutput"]
+__all__ = [
+    "ClassificationOutput",
+    "MultiLabelClassificationOutput",
+    "RegressionOutput",
+    "SegmentationOutput",
+    "SequenceOutput",
+]
 
 InputT = TypeVar("InputT")
 
@@ -96,6 +106,79 @@ class MultiLabelClassificationOutput(_StepOutput):
 
 @dataclass(frozen=True, eq=False)
 class RegressionOutput(_StepOutput):
-    """A regression step: ``output`` and ``targets`` of the same shape."""
+    """A regression step: ``output`` and ``targets`` of the same shape; images
+    ``(N, C, H, W)`` (a reconstruction) feed the image metrics (PSNR, SSIM)."""
 
-    feeds = _feeds({LossInput: _LOSS})
+    feeds = _feeds({LossInput: _LOSS, RegressionInput: _OUTPUTS, ImageInput: _OUTPUTS})
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentationOutput(_StepOutput):
+    """A segmentation step: ``output`` scores ``(N, C, H, W)`` per class (or ``(N, H, W)``
+    binary), ``targets`` class indices ``(N, H, W)``."""
+
+    feeds = _feeds({LossInput: _LOSS, DiceInput: _OUTPUTS})
+
+
+def _token_ids(output: SequenceOutput) -> torch.Tensor:
+    """The predicted token ids ``(N, T)``: the argmax of logits, or the ids as given."""
+    scores = output.output
+    if scores.ndim == 3 and scores.is_floating_point():
+        # max's indices are argmax's (the first maximum), at a lower cost on a CPU.
+        return scores.detach().max(dim=2).indices
+    return scores
+
+
+def _token_logits(output: SequenceOutput) -> torch.Tensor:
+    """The logits of every position as items ``(N * T, V)``."""
+    scores = output.output
+    if scores.ndim != 3 or not scores.is_floating_point():
+        raise TypeError(
+            "SequenceOutput: token metrics (accuracy, top-k, perplexity) need logits of shape "
+            f"(N, T, vocabulary), received shape {tuple(scores.shape)}, {scores.dtype}; "
+            "predicted token ids feed only the sequence metrics (SequenceInput)"
+        )
+    return scores.flatten(0, 1)
+
+
+def _token_targets(output: SequenceOutput) -> torch.Tensor:
+    """The targets of every position as items ``(N * T,)``."""
+    return output.targets.flatten(0, 1)
+
+
+_TOKENS: FieldReaders = {"outputs": _token_logits, "targets": _token_targets}
+_SEQUENCES: FieldReaders = {
+    "predictions": _token_ids,
+    "targets": _targets,
+    "pad_token": operator.attrgetter("pad_token"),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class SequenceOutput(_StepOutput):
+    """A sequence-to-sequence step (Burn's ``SequenceOutput``).
+
+    ``output`` is either the logits ``(N, T, V)`` of ``V`` tokens at each of ``T`` positions,
+    or the predicted token ids ``(N, P)`` (a decoder's output, of any length ``P``).
+    ``targets`` are the target token ids ``(N, T)``. Sequences shorter than the tensor are
+    filled with ``pad_token`` (in predictions and targets alike), which the sequence metrics
+    remove wherever it sits.
+
+    It feeds :class:`~burnish.adaptor.SequenceInput` (CER, WER, BLEU: the argmax of logits, or
+    the ids), and with logits the token metrics, every position an item: accuracy, top-k
+    accuracy and perplexity, on logits ``(N * T, V)`` and targets ``(N * T,)``. Those do not
+    drop padded positions themselves (the shape would then depend on the data): give them the
+    same ``pad_token`` (``AccuracyMetric(pad_token=...)``), and they ignore those positions.
+    """
+
+    pad_token: int | None = None
+
+    feeds = _feeds(
+        {
+            LossInput: _LOSS,
+            SequenceInput: _SEQUENCES,
+            AccuracyInput: _TOKENS,
+            TopKAccuracyInput: _TOKENS,
+            PerplexityInput: _TOKENS,
+        }
+    )

@@ -14,11 +14,17 @@ from burnish import (
     AurocInput,
     ClassificationOutput,
     ConfusionStatsInput,
+    DiceInput,
     HammingScoreInput,
+    ImageInput,
     LossInput,
     MultiLabelClassificationOutput,
     PerplexityInput,
+    RegressionInput,
     RegressionOutput,
+    SegmentationOutput,
+    SequenceInput,
+    SequenceOutput,
     StepAdaptations,
     TopKAccuracyInput,
     adapt,
@@ -57,7 +63,15 @@ def test_outputs_feed_the_inputs_burn_gives_them() -> None:
         ConfusionStatsInput,
         AurocInput,
     }
-    assert supported_inputs(RegressionOutput) == {LossInput}
+    assert supported_inputs(RegressionOutput) == {LossInput, RegressionInput, ImageInput}
+    assert supported_inputs(SegmentationOutput) == {LossInput, DiceInput}
+    assert supported_inputs(SequenceOutput) == {
+        LossInput,
+        SequenceInput,
+        AccuracyInput,
+        TopKAccuracyInput,
+        PerplexityInput,
+    }
 
 
 def test_adapt_carries_the_tensors() -> None:

@@ -58,6 +58,10 @@ def multiclass_counts(
 
     With ``step_of_item`` (the step index of each item, in ``[0, steps)``), the counts of each
     step of a block ``(steps, 3, C)``, in the same one ``scatter_add_``.
+
+    The work is ``O(N k + steps C)``, never ``C x C``: each item adds one to the predicted,
+    support and true-positive rows at its classes (not a confusion matrix, as TorchMetrics
+    counts for macro averages), so that thousands of classes cost what their counts weigh.
     """
     targets = targets.long()
     if predicted.ndim == 2 and predicted.shape[1] == 1:

@@ -11,9 +11,12 @@ A column without positives or without negatives has no defined AUROC (and one wi
 no average precision): its value is NaN and averages leave it out; NaN when no column is
 defined. scikit-learn raises (AUROC) or warns and returns 0 (average precision) there instead.
 
-The binned variants count scores into a fixed number of bins (histograms built with
-``scatter_add_``), so their state does not grow with the number of samples; they equal the exact
-values computed on scores rounded down to the bin thresholds ``j / (bins - 1)``.
+Exact values sort each column once and look its positives up in it; binned variants count
+scores into a fixed number of bins (one ``bincount`` of each score's place), so their state does
+not grow with the number of samples; they equal the exact values computed on scores rounded
+down to the bin thresholds ``j / (bins - 1)``. On the CPU, both work on groups of columns at a
+time: the Python work grows with the number of scores, not of classes, and each group's data
+stays in the cache, so that a score costs no more with a thousand classes than with ten.
 """
 
 from __future__ import annotations
@@ -54,41 +57,183 @@ def one_vs_rest(scores: torch.Tensor, targets: torch.Tensor, task: Task) -> torc
     return targets != 0
 
 
-def _column_scores(
-    values: _np.ndarray, positive: _np.ndarray, with_auroc: bool, with_ap: bool
-) -> tuple[float, float, float]:
-    """AUROC, average precision and positives of one column, by ranks instead of a curve.
+def _ranking_numpy(
+    scores: _np.ndarray, positives: _np.ndarray, with_auroc: bool, with_ap: bool
+) -> tuple[_np.ndarray, _np.ndarray, _np.ndarray]:
+    """Per-column AUROC, average precision and positives of ``(N, C)`` arrays, by ranks.
 
     AUROC is the Mann-Whitney statistic with mid-ranks (a tie counts half, as the trapezoids of
     scikit-learn's curve); average precision is the mean over positives of the precision at
-    their score (items and positives scoring at least as high). Both need the column and its
-    positives sorted (values only, the fast sort) and one binary search of the positives among
-    all items: no argsort. Ties are counted from the sorted values, not searched for.
+    their score (items and positives scoring at least as high). Both need each positive's
+    count of items below it (and AUROC, of items tied with it) in its column: each column is
+    sorted and its positives, sorted too, looked up in it (:func:`_look_up`).
     """
-    # Sorted queries make the binary search walk forward (cache friendly, much faster).
-    chosen = _np.sort(values[positive])
-    ordered = _np.sort(values)
-    items, hits = values.shape[0], chosen.shape[0]
-    misses = items - hits
-    auroc = ap = math.nan
-    if not hits:
-        return auroc, ap, 0.0
-    below = _np.searchsorted(ordered, chosen, "left")
-    if with_auroc and misses:
-        # A positive's items not above it are those below, itself and the others tied with
-        # it; each tied value is listed once per item beyond the first that scores it.
-        repeats = ordered[1:][ordered[1:] == ordered[:-1]]
-        tied = _np.searchsorted(chosen, repeats, "right") - _np.searchsorted(chosen, repeats)
-        below_sum = below.sum(dtype=_np.float64)
-        not_above_sum = below_sum + hits + tied.sum(dtype=_np.float64)
-        # Sum of 1-based mid-ranks: (below + 1 + not_above) / 2 per positive.
-        ranks = (below_sum + not_above_sum + hits) / 2.0
-        auroc = (ranks - hits * (hits + 1) / 2.0) / (hits * misses)
-    if with_ap:
-        at_least_all = items - below
-        at_least_hits = hits - _first_of_ties(chosen)
-        ap = float((at_least_hits / at_least_all).mean(dtype=_np.float64))
-    return float(auroc), ap, float(hits)
+    items, columns = scores.shape
+    chosen, hits = _chosen(scores, positives)
+    starts = _np.zeros(columns + 1, dtype=_np.int64)
+    _np.cumsum(hits, out=starts[1:])
+    below, ties = _look_up(_column_major(scores), chosen, hits, starts, with_auroc)
+    positive_count = hits.astype(_np.float64)
+    auroc, ap = _np.full(columns, math.nan), _np.full(columns, math.nan)
+    with _np.errstate(divide="ignore", invalid="ignore"):
+        if with_auroc:
+            # Sum of 1-based mid-ranks, (below + 1 + not_above) / 2 over positives, where
+            # not_above is below + 1 + ties: integer sums per column.
+            ranks = _column_sums(below, hits, starts) + hits + ties / 2.0
+            pairs = positive_count * (items - positive_count)
+            auroc = (ranks - positive_count * (positive_count + 1) / 2.0) / pairs
+            auroc[pairs == 0] = math.nan
+        if with_ap:
+            # Positives scoring at least as high: those from the first of its ties on.
+            at_least_hits = _np.repeat(starts[1:], hits) - _first_of_ties(chosen)
+            ap = _column_sums(at_least_hits / (items - below), hits, starts) / positive_count
+    return auroc, ap, positive_count
+
+
+def _chosen(scores: _np.ndarray, positives: _np.ndarray) -> tuple[_np.ndarray, _np.ndarray]:
+    """The positives' :func:`_sortable` scores (their :func:`_keys` for several columns), in
+    (column, score) order, and each column's count of positives."""
+    columns = scores.shape[1]
+    flat = _np.flatnonzero(positives)
+    chosen = _sortable(_np.ravel(scores)[flat])
+    if columns > 1:
+        column = flat - (flat // columns) * columns
+        hits = _np.bincount(column, minlength=columns)
+        chosen = _keys(chosen, column)
+    else:
+        hits = _np.full(columns, flat.shape[0])
+    chosen.sort()
+    return chosen, hits
+
+
+def _look_up(
+    by_column: _np.ndarray,
+    chosen: _np.ndarray,
+    hits: _np.ndarray,
+    starts: _np.ndarray,
+    with_ties: bool,
+) -> tuple[_np.ndarray, _np.ndarray]:
+    """Each positive's count of items below it in its column, and each column's count of items
+    tied with a positive beyond the positive itself (summed over its positives).
+
+    ``by_column`` holds the columns' :func:`_sortable` scores as rows, and is sorted here in
+    place. Short columns are sorted and looked up a group at a time (one call each for the
+    group), by keys that order (column, score) pairs, so that the Python work grows with the
+    number of scores, not of columns.
+    """
+    columns, items = by_column.shape
+    below = _np.empty(chosen.shape[0], dtype=_np.int64)
+    ties = _np.zeros(columns, dtype=_np.int64)
+    # Long columns alone: a search in a column's own scores is quicker than in 64-bit keys.
+    group = 1 if items >= _LONG_COLUMN else max(1, min(columns, _GROUP_SCORES // max(items, 1)))
+    # The keys of a group of columns, made in one buffer (a new array per group costs its
+    # pages anew, as much as making the keys).
+    key_type = _np.uint64 if by_column.dtype == _np.uint32 else _np.complex128
+    buffer = _np.empty(group * items if group > 1 else 0, dtype=key_type)
+    for first in range(0, columns, group):
+        last = min(first + group, columns)
+        found = slice(starts[first], starts[last])
+        block = by_column[first:last]
+        block.sort(axis=1)
+        if last - first > 1:
+            into = buffer[: block.size].reshape(block.shape)
+            keys = _keys(block, _np.arange(first, last).reshape(-1, 1), into).reshape(-1)
+            query = chosen[found]
+            # Where each positive's column starts among the keys.
+            offset = _np.repeat(_np.arange(last - first) * items, hits[first:last])
+        else:
+            keys, query = block.reshape(-1), _unkeyed(chosen[found])
+            offset = _np.zeros(1, dtype=_np.int64)
+        left = _np.searchsorted(keys, query, "left")
+        below[found] = left - offset
+        if with_ties:
+            # A look at the key after each positive's first equal: only ties are searched.
+            tied = _np.flatnonzero(keys.take(left + 1, mode="clip") == query)
+            if tied.shape[0]:
+                extra = _np.searchsorted(keys, query[tied], "right") - left[tied] - 1
+                ends = starts[first + 1 : last + 1] - starts[first]
+                where = _np.searchsorted(ends, tied, "right")  # each one's column in the group
+                ties[first:last] += _np.bincount(where, extra, last - first).astype(_np.int64)
+    return below, ties
+
+
+def _column_sums(values: _np.ndarray, hits: _np.ndarray, starts: _np.ndarray) -> _np.ndarray:
+    """Per-column sums of values listed column by column (``hits`` of each, from ``starts``)."""
+    sums = _np.zeros(hits.shape[0], dtype=values.dtype)
+    filled = hits > 0
+    if values.shape[0]:
+        sums[filled] = _np.add.reduceat(values, starts[:-1][filled])
+    return sums
+
+
+_GROUP_SCORES = 1 << 18
+"""Scores of the short columns sorted and looked up together: many columns share one pass of
+Python calls, and their keys stay in the CPU's cache."""
+
+_LONG_COLUMN = 1 << 14
+"""Items of a column sorted and looked up alone."""
+
+_TILE = 1 << 16
+"""Scores per tile of :func:`_column_major`."""
+
+
+def _column_major(scores: _np.ndarray) -> _np.ndarray:
+    """The columns of ``scores`` as rows of :func:`_sortable` values, a new ``(C, N)`` array
+    (sorted in place later). Mapped and transposed by tiles of rows, in the cache: a plain
+    transpose of a wide matrix reads a cache line for every score."""
+    items, columns = scores.shape
+    ordered = _np.uint32 if scores.dtype == _np.float32 else _np.float64
+    result = _np.empty((columns, items), dtype=ordered)
+    step = max(1, _TILE // max(1, columns))
+    tile = _np.empty((min(step, items), columns), dtype=ordered)
+    for first in range(0, items, step):
+        rows = scores[first : first + step]
+        result[:, first : first + rows.shape[0]] = _sortable(rows, tile[: rows.shape[0]]).T
+    return result
+
+
+def _sortable(values: _np.ndarray, out: _np.ndarray | None = None) -> _np.ndarray:
+    """``values`` as values that sort as they do, in ``out`` (or a new array): float32 as
+    unsigned integers (the order-preserving map of their bits, -0.0 as 0.0), others as
+    float64."""
+    if values.dtype != _np.float32:
+        if out is None:
+            return _np.array(values, dtype=_np.float64, order="C")
+        out[...] = values
+        return out
+    if out is None:
+        out = _np.empty(values.shape, dtype=_np.uint32)
+    _np.add(values, _np.float32(0.0), out=out.view(_np.float32))
+    # Negative numbers have every bit flipped, the others their sign bit: ordered as unsigned.
+    flip = (out.view(_np.int32) >> 31).view(_np.uint32)
+    flip |= _np.uint32(1 << 31)
+    out ^= flip
+    return out
+
+
+def _keys(
+    ordered: _np.ndarray, columns: _np.ndarray, out: _np.ndarray | None = None
+) -> _np.ndarray:
+    """Keys of :func:`_sortable` values in ``columns`` (broadcast), in ``out`` (or a new
+    array), that sort as (column, score) pairs: the column above the 32 bits of a float32, or
+    a complex number (column, score), which numpy orders by its real part first."""
+    shape = _np.broadcast_shapes(ordered.shape, columns.shape)
+    keys: _np.ndarray
+    if ordered.dtype == _np.uint32:
+        keys = _np.empty(shape, dtype=_np.uint64) if out is None else out
+        _np.left_shift(columns.astype(_np.uint64), _np.uint64(32), out=keys)
+        keys |= ordered
+        return keys
+    keys = _np.empty(shape, dtype=_np.complex128) if out is None else out
+    keys.real, keys.imag = columns, ordered
+    return keys
+
+
+def _unkeyed(keys: _np.ndarray) -> _np.ndarray:
+    """The :func:`_sortable` values of :func:`_keys` (of a single column: its own values)."""
+    if keys.dtype == _np.uint64:
+        return keys.astype(_np.uint32)
+    return keys.imag.copy() if keys.dtype == _np.complex128 else keys
 
 
 def _first_of_ties(ordered: _np.ndarray) -> _np.ndarray:
@@ -96,6 +241,8 @@ def _first_of_ties(ordered: _np.ndarray) -> _np.ndarray:
     index = _np.arange(ordered.shape[0])
     starts = _np.ones(ordered.shape[0], dtype=bool)
     _np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    if starts.all():
+        return index
     return _np.maximum.accumulate(_np.where(starts, index, 0))
 
 
@@ -133,20 +280,28 @@ def ranking_scores(
     """
     if scores.ndim == 1:
         scores, positives = scores.unsqueeze(1), positives.reshape(-1, 1)
-    if scores.device.type == "cpu" and _np is not None:
-        # numpy's vectorised sort serves CPU tensors; its transposes are cheaper too.
-        columns = _np.ascontiguousarray(scores.numpy().T)
-        chosen = _np.ascontiguousarray(positives.bool().numpy().T)
-        results = [
-            _column_scores(values, positive, with_auroc, with_ap)
-            for values, positive in zip(columns, chosen, strict=True)
-        ]
-    else:  # pragma: no cover - exercised on accelerators
-        columns_t, chosen_t = scores.t().contiguous(), positives.t().bool().contiguous()
-        results = [
-            _column_scores_torch(columns_t[index], chosen_t[index], with_auroc, with_ap)
-            for index in range(columns_t.shape[0])
-        ]
+    if scores.device.type != "cpu" or _np is None:
+        return _ranking_torch(scores, positives, with_auroc, with_ap)
+    # numpy's vectorised sort serves CPU tensors. Half precision widens exactly to float32;
+    # other types are ranked as float64.
+    if scores.dtype in (torch.float16, torch.bfloat16):
+        scores = scores.float()
+    elif scores.dtype not in (torch.float32, torch.float64):
+        scores = scores.double()
+    values = scores.detach().numpy()
+    chosen = positives.detach().bool().numpy()
+    auroc, ap, hits = _ranking_numpy(values, chosen, with_auroc, with_ap)
+    return torch.from_numpy(auroc), torch.from_numpy(ap), torch.from_numpy(hits)
+
+
+def _ranking_torch(
+    scores: torch.Tensor, positives: torch.Tensor, with_auroc: bool, with_ap: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # pragma: no cover - on accelerators
+    columns, chosen = scores.t().contiguous(), positives.t().bool().contiguous()
+    results = [
+        _column_scores_torch(columns[index], chosen[index], with_auroc, with_ap)
+        for index in range(columns.shape[0])
+    ]
     table = torch.tensor(results, dtype=torch.float64).reshape(-1, 3).to(scores.device)
     return table[:, 0], table[:, 1], table[:, 2]
 
@@ -155,36 +310,117 @@ def binned_counts(scores: torch.Tensor, positives: torch.Tensor, bins: int) -> t
     """Histograms ``(2, C, bins)`` of negatives (row 0) and positives (row 1) per score bin.
 
     Scores must lie in ``[0, 1]``; bin ``j`` holds scores in ``[j / (bins - 1), (j + 1) /
-    (bins - 1))`` and the last bin holds 1. Out-of-range values and NaN are clamped, never
-    read: the metrics report them through a deferred check.
+    (bins - 1))`` and the last bin holds 1 (half precision is binned as float32). Out-of-range
+    values and NaN are clamped, never read: the metrics report them through a deferred check.
+
+    On the CPU, each score's place in the histograms is computed a tile of rows at a time (in
+    the cache) and, for histograms larger than the cache, laid out column by column, so that
+    one ``bincount`` counts into one column's bins after another rather than into every
+    column's at each row. Accelerators count with ``scatter_add_``, which never waits for the
+    device.
     """
     if scores.ndim == 1:
         scores, positives = scores.unsqueeze(1), positives.reshape(-1, 1)
-    columns = scores.shape[1]
-    clean = scores.nan_to_num(0.0, 1.0, 0.0).clamp(0.0, 1.0)
-    bin_index = (clean * (bins - 1)).floor().long()
-    column = torch.arange(columns, device=scores.device) * bins
-    index = (positives.long() * (columns * bins) + column + bin_index).reshape(-1)
-    histogram = torch.zeros(2 * columns * bins, dtype=torch.long, device=scores.device)
-    histogram.scatter_add_(0, index, torch.ones_like(index))
-    return histogram.view(2, columns, bins)
+    if scores.dtype in (torch.float16, torch.bfloat16):
+        scores = scores.float()
+    scores, positives = scores.detach(), positives.detach().bool()
+    items, columns = scores.shape
+    if scores.device.type != "cpu":
+        scaled = (scores * (bins - 1)).nan_to_num_(0.0, bins - 1, 0.0).clamp_(0.0, bins - 1)
+        column = torch.arange(0, columns * bins, bins, device=scores.device)
+        index = (scaled.long() + column + positives.long() * (columns * bins)).view(-1)
+        histogram = torch.zeros(2 * columns * bins, dtype=torch.long, device=scores.device)
+        return histogram.scatter_add_(0, index, torch.ones_like(index)).view(2, columns, bins)
+    group = max(1, min(columns, _BIN_GROUP_SCORES // max(items, 1)))
+    if group == columns:
+        return _binned_group(scores, positives, bins).view(2, columns, bins)
+    histogram = torch.empty(2, columns, bins, dtype=torch.long)
+    for first in range(0, columns, group):
+        last = min(first + group, columns)
+        part = _binned_group(scores[:, first:last], positives[:, first:last], bins)
+        histogram[:, first:last] = part.view(2, last - first, bins)
+    return histogram
+
+
+_BIN_GROUP_SCORES = 1 << 20
+"""Scores counted together by :func:`binned_counts` (their places in the histograms are
+kept until counted)."""
+
+_CACHED_COUNTS = 1 << 18
+"""Bytes of histograms that :func:`binned_counts` counts into in the order of the scores."""
+
+
+def _binned_group(scores: torch.Tensor, positives: torch.Tensor, bins: int) -> torch.Tensor:
+    """The flat histograms ``(2 * C * bins,)`` of ``(N, C)`` scores on the CPU."""
+    items, columns = scores.shape
+    size = 2 * columns * bins
+    kind = torch.int32 if size < 2**31 else torch.long
+    offsets = torch.arange(0, columns * bins, bins, dtype=kind)
+    step = max(1, _TILE // max(1, columns))
+    # Histograms larger than the cache are counted column by column: each score's place is
+    # laid out column-major (one transposing copy per tile).
+    column_major = size * 8 > _CACHED_COUNTS
+    if items <= step and not column_major:
+        index = _places(scores, positives, bins, offsets)
+    else:
+        index = torch.empty((columns, items) if column_major else (items, columns), dtype=kind)
+        for first in range(0, items, step):
+            part = slice(first, first + step)
+            place = _places(scores[part], positives[part], bins, offsets)
+            if column_major:
+                index[:, part] = place.t()
+            else:
+                index[part] = place
+    return torch.bincount(index.view(-1), minlength=size)
+
+
+def _places(
+    scores: torch.Tensor, positives: torch.Tensor, bins: int, offsets: torch.Tensor
+) -> torch.Tensor:
+    """Each score's place ``(N, C)`` in the flat histograms: its bin, after its column's
+    negatives' or positives' (``offsets`` ``(C,)`` of the negatives)."""
+    top = float(bins - 1)
+    scaled = torch.mul(scores, top).nan_to_num_(0.0, top, 0.0).clamp_(0.0, top)
+    place = scaled.to(offsets.dtype)  # truncation: the floor of values >= 0
+    extra = positives.to(offsets.dtype).mul_(offsets.shape[0] * bins).add_(offsets)
+    return place.add_(extra)
 
 
 def binned_ranking_scores(
     histogram: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-column ``(auroc, average_precision, positives_count)`` from :func:`binned_counts`."""
-    counts = histogram.to(torch.float64).flip(-1)  # highest scores first
+    """Per-column ``(auroc, average_precision, positives_count)`` from :func:`binned_counts`.
+
+    On the CPU, a group of columns at a time: their running sums stay in the cache."""
+    columns, bins = histogram.shape[1], histogram.shape[2]
+    step = max(1, _SCORED_BINS // max(bins, 1)) if histogram.device.type == "cpu" else columns
+    if step >= columns:
+        return _binned_scores(histogram)
+    parts = [
+        _binned_scores(histogram[:, first : first + step]) for first in range(0, columns, step)
+    ]
+    auroc_value, ap, positives_count = (torch.cat(values) for values in zip(*parts, strict=True))
+    return auroc_value, ap, positives_count
+
+
+_SCORED_BINS = 1 << 15
+"""Bins per column group of :func:`binned_ranking_scores` on the CPU."""
+
+
+def _binned_scores(histogram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    counts = histogram.to(torch.float64)
+    # Items in each bin or above it, from running sums of the bins.
+    running = counts.cumsum(-1)
+    at_or_above = running[..., -1:] - running + counts
     negatives, positives = counts[0], counts[1]
-    cum_tp = positives.cumsum(-1)
-    cum_fp = negatives.cumsum(-1)
-    positives_count = cum_tp[:, -1]
-    negatives_count = cum_fp[:, -1]
-    area = (negatives * (2.0 * cum_tp - positives)).sum(-1)
+    negatives_count, positives_count = running[0, :, -1], running[1, :, -1]
+    # A negative ranks below the positives above its bin and half of those in it.
+    area = torch.linalg.vecdot(negatives, 2.0 * at_or_above[1] - positives)
     auroc_value = area / (2.0 * positives_count * negatives_count)
     auroc_value = torch.where((positives_count > 0) & (negatives_count > 0), auroc_value, torch.nan)
-    precision_at = torch.where(positives > 0, cum_tp / (cum_tp + cum_fp).clamp_min(1.0), 0.0)
-    ap = (positives * precision_at).sum(-1) / positives_count
+    # Every positive of a bin has the precision of the items at or above it (at least itself).
+    precision_at = at_or_above[1] / at_or_above.sum(0).clamp_min_(1.0)
+    ap = torch.linalg.vecdot(positives, precision_at) / positives_count
     ap = torch.where(positives_count > 0, ap, torch.nan)
     return auroc_value, ap, positives_count
 
