@@ -7,7 +7,7 @@ character error rate over token ids (CER, computed on the device) and the word e
 the decoded strings (WER: each string is one word, so it is the share of wrong strings; this
 one reads the tokens to the host to decode them).
 
-Run: python examples/sequence.py  (--short for a quick run, --plain for lines of text)
+Run: python examples/sequence.py  (--quick for a short run, --plain for lines of text)
 """
 
 from __future__ import annotations
@@ -99,12 +99,12 @@ def main(argv: Sequence[str] | None = None) -> float:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--directory", default="runs/sequence")
-    parser.add_argument("--short", action="store_true", help="a quick run: 2 epochs, less data")
+    parser.add_argument("--quick", action="store_true", help="a short run: 2 epochs, less data")
     parser.add_argument("--plain", action="store_true", help="lines of text, not the dashboard")
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
-    train_count, epochs = (1_024, 2) if args.short else (8_192, args.epochs)
+    train_count, epochs = (1_024, 2) if args.quick else (8_192, args.epochs)
     train = DataLoader(
         TensorDataset(*reversal_data(train_count, seed=1)),
         batch_size=args.batch_size,

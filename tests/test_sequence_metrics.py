@@ -526,7 +526,7 @@ def test_the_sequence_example_trains_and_reports_error_rates(
     for row, reversed_row in zip(inputs.tolist(), targets.tolist(), strict=True):
         digits = [token for token in row if token != sequence.PAD]
         assert [token for token in reversed_row if token != sequence.PAD] == digits[::-1]
-    cer = sequence.main(["--short", "--plain", "--directory", str(tmp_path / "run")])
+    cer = sequence.main(["--quick", "--plain", "--directory", str(tmp_path / "run")])
     printed = capsys.readouterr().out
     assert "[valid] epoch 2/2 done" in printed
     assert "| CER " in printed
