@@ -224,7 +224,7 @@ def reference_metrics() -> list[Metric[Any]]:
         PrecisionMetric.multiclass(),
         RecallMetric.multiclass(),
         FBetaScoreMetric.multiclass(),
-        AurocMetric.multiclass(),
+        AurocMetric.multiclass(softmax=True),
     ]
 
 

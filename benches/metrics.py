@@ -50,7 +50,7 @@ def burnish_metrics(num_classes: int) -> list[object]:
         PrecisionMetric.multiclass(reduction="macro"),
         RecallMetric.multiclass(reduction="macro"),
         FBetaScoreMetric.multiclass(reduction="macro"),
-        AurocMetric.multiclass("macro"),
+        AurocMetric.multiclass("macro", softmax=True),
     ]
 
 

@@ -169,7 +169,7 @@ def multiclass_metrics() -> MetricCollection:
     loss = LossMetric()
     precision, recall = PrecisionMetric.multiclass(), RecallMetric.multiclass(reduction="micro")
     per_class = PrecisionMetric.multiclass(reduction="none")
-    auroc = AurocMetric.multiclass()
+    auroc = AurocMetric.multiclass(softmax=True)
     classes = list(range(CLASSES))
     # Arrays of two dtypes and shapes, gathered whatever each process's share.
     log_loss_metric = FunctionMetric(

@@ -146,13 +146,16 @@ def test_batch_value_in_entries_and_batch_of_one() -> None:
 @given(st.integers(0, 2**32 - 1), st.sampled_from([2, 11, 100, 1000]))
 def test_binned_equals_exact_on_scores_rounded_to_bins(seed: int, bins: int) -> None:
     rng = np.random.default_rng(seed)
-    scores = rng.random((300, 4)).astype(np.float32)
+    scores = rng.random((300, 4))
+    scores = (scores / scores.sum(1, keepdims=True)).astype(np.float32)  # probabilities
     targets = rng.integers(0, 4, 300)
     binned = [AurocMetric.multiclass(bins=bins), AucPrMetric.multiclass(bins=bins)]
     feed(AurocInput, binned, scores, targets, [100, 150, 50])
     rounded = np.floor(scores * (bins - 1))
-    exact = [AurocMetric.multiclass(), AucPrMetric.multiclass()]
-    feed(AurocInput, exact, rounded.astype(np.float32), targets, [300])
+    # Rounded scores are no longer probabilities: the same one-vs-rest columns as multilabel.
+    exact = [AurocMetric.multilabel(), AucPrMetric.multilabel()]
+    one_hot = np.eye(4, dtype=np.int64)[targets]
+    feed(AurocInput, exact, rounded.astype(np.float32), one_hot, [300])
     for b, e in zip(binned, exact, strict=True):
         assert b.running_value().value == pytest.approx(e.running_value().value, abs=1e-9)
 

@@ -62,7 +62,7 @@ def test_rows_equal_the_jsonl_log_across_a_resume(tmp_path: Path) -> None:
     resumed = Classifier()
     learn, _ = builder(tmp_path, epochs=3)
     learn.metric_valid_numeric(TopKAccuracyMetric(2)).metric_train_numeric(
-        AurocMetric.multiclass()
+        AurocMetric.multiclass(softmax=True)
     ).with_metric_logger(CsvMetricLogger(tmp_path)).with_file_checkpointer(
         KeepLastNCheckpoints(4)
     ).checkpoint(1).build(resumed, sgd(resumed)).fit(*loaders())

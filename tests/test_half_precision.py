@@ -69,7 +69,10 @@ CASES: dict[str, Case] = {
         lambda: FBetaScoreMetric.multilabel(reduction="none"),
         lambda d: ConfusionStatsInput(d["multilabel"], d["multilabel_targets"]),
     ),
-    "auroc": (AurocMetric.multiclass, lambda d: AurocInput(d["logits"], d["targets"])),
+    "auroc": (
+        AurocMetric.multiclass,
+        lambda d: AurocInput(d["logits"].softmax(dim=1), d["targets"]),
+    ),
     "auroc softmax": (
         lambda: AurocMetric.multiclass(softmax=True),
         lambda d: AurocInput(d["logits"], d["targets"]),

@@ -121,9 +121,9 @@ def test_interrupt_saves_mid_epoch_and_resume_is_exact(tmp_path: Path) -> None:
     torch.manual_seed(5)
     reference = Classifier()
     learn, reference_log = builder(tmp_path / "reference", epochs=2)
-    learn.metric_train_numeric(AurocMetric.multiclass()).build(reference, sgd(reference)).fit(
-        *loaders()
-    )
+    learn.metric_train_numeric(AurocMetric.multiclass(softmax=True)).build(
+        reference, sgd(reference)
+    ).fit(*loaders())
 
     torch.manual_seed(5)
     interrupted = Classifier()
@@ -131,7 +131,7 @@ def test_interrupt_saves_mid_epoch_and_resume_is_exact(tmp_path: Path) -> None:
     interrupted.on_train_step = lambda step: interrupter.stop() if step == 9 else None
     learn, _ = builder(tmp_path / "run", epochs=2)
     result = (
-        learn.metric_train_numeric(AurocMetric.multiclass())
+        learn.metric_train_numeric(AurocMetric.multiclass(softmax=True))
         .with_file_checkpointer()
         .with_interrupter(interrupter)
         .build(interrupted, sgd(interrupted))
@@ -144,9 +144,9 @@ def test_interrupt_saves_mid_epoch_and_resume_is_exact(tmp_path: Path) -> None:
 
     resumed = Classifier()
     learn, resumed_log = builder(tmp_path / "run", epochs=2)
-    learn.metric_train_numeric(AurocMetric.multiclass()).with_file_checkpointer().resume().build(
-        resumed, sgd(resumed)
-    ).fit(*loaders())
+    learn.metric_train_numeric(
+        AurocMetric.multiclass(softmax=True)
+    ).with_file_checkpointer().resume().build(resumed, sgd(resumed)).fit(*loaders())
     assert resumed.train_steps == 3
     for a, b in zip(_weights(reference), _weights(resumed), strict=True):
         assert torch.equal(a, b)
@@ -174,7 +174,7 @@ def test_resuming_mid_epoch_needs_the_same_metrics(tmp_path: Path) -> None:
         ),
     ):
         learn.metric_train_numeric(
-            AurocMetric.multiclass()
+            AurocMetric.multiclass(softmax=True)
         ).with_file_checkpointer().resume().build(other, sgd(other)).fit(*loaders())
 
 

@@ -185,7 +185,7 @@ def test_cli_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 def test_blocks_of_steps_sent_in_parts_are_logged_as_each_step_was(tmp_path: Path) -> None:
     def metrics() -> list[Metric[Any]]:
-        return [LossMetric(), AccuracyMetric(), AurocMetric.multiclass()]
+        return [LossMetric(), AccuracyMetric(), AurocMetric.multiclass(softmax=True)]
 
     split = SplitMetrics(
         Split.TRAIN, [RegisteredMetric.of(m, plotted=True) for m in metrics()], BlockLimits(4)

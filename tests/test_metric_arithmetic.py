@@ -242,7 +242,7 @@ def test_operands_without_totals_and_metrics_of_your_own() -> None:
     # Without totals, a step tells its batch value only.
     assert entry.formatted == "batch 14.0000"
     assert doubled.running_value().value == 14.0
-    auroc = AurocMetric.multiclass()
+    auroc = AurocMetric.multiclass(softmax=True)
     combined = auroc * 100 + AccuracyMetric()
     for batch in _batches(9, [30, 30]):
         combined.update(batch, META)

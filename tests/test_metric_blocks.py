@@ -72,9 +72,9 @@ def _multiclass_metrics() -> list[Metric[Any]]:
         RecallMetric.multiclass(reduction="weighted"),
         FBetaScoreMetric.multiclass(top_k=2, reduction="none", beta=2.0),
         PrecisionMetric.multiclass(reduction="micro", name="Micro precision"),
-        AurocMetric.multiclass(),
+        AurocMetric.multiclass(softmax=True),
         AurocMetric.multiclass(bins=9, softmax=True, name="Binned AUROC"),
-        AucPrMetric.multiclass(average="weighted"),
+        AucPrMetric.multiclass(average="weighted", softmax=True),
         # A composite: its operands update step by step, beside the blocks.
         2 * RecallMetric.multiclass(name="Recall operand"),
     ]
@@ -369,7 +369,7 @@ def _fit_steps(directory: Path, steps: int) -> dict[tuple[Split, str], list[tupl
         LossMetric(),
         AccuracyMetric(),
         FBetaScoreMetric.multiclass(),
-        AurocMetric.multiclass(),
+        AurocMetric.multiclass(softmax=True),
     ):
         builder.metric_train_numeric(metric)
     for metric in (LossMetric(), RecallMetric.multiclass()):

@@ -58,7 +58,7 @@ FACTORIES: list[tuple[Callable[[], Any], Callable[[], object]]] = [
     (PrecisionMetric.multiclass, _multiclass),
     (lambda: RecallMetric.multilabel(reduction="none"), _multilabel),
     (FBetaScoreMetric.multiclass, _multiclass),
-    (AurocMetric.multiclass, _multiclass),
+    (lambda: AurocMetric.multiclass(softmax=True), _multiclass),
     (lambda: AucPrMetric.multilabel(bins=10), _multilabel),
     (HammingScoreMetric, _multilabel),
     (PerplexityMetric, _multiclass),

@@ -53,7 +53,7 @@ METRICS: list[tuple[Callable[[], Any], Callable[[int], object]]] = [
     (PrecisionMetric.multiclass, multiclass),
     (lambda: RecallMetric.multiclass(reduction="none"), multiclass),
     (lambda: FBetaScoreMetric.multilabel(beta=2.0), multilabel),
-    (AurocMetric.multiclass, multiclass),
+    (lambda: AurocMetric.multiclass(softmax=True), multiclass),
     (lambda: AucPrMetric.multiclass(bins=50, softmax=True), multiclass),
     (HammingScoreMetric, multilabel),
     (PerplexityMetric, multiclass),

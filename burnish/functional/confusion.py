@@ -30,6 +30,8 @@ __all__ = [
     "confusion_score",
     "decide",
     "fbeta_score",
+    "matthews_corrcoef",
+    "matthews_from_counts",
     "multiclass_counts",
     "precision",
     "recall",
@@ -37,6 +39,8 @@ __all__ = [
 ]
 
 PREDICTED, SUPPORT, TRUE_POSITIVE = 0, 1, 2
+# The row of the items counted, in the totals ``(4, 1)`` of a binary Matthews coefficient.
+ITEMS = 3
 
 Task = Literal["binary", "multiclass", "multilabel"]
 Reduction = Literal["micro", "macro", "weighted", "none"]
@@ -301,3 +305,59 @@ def confusion_matrix(
     index = targets.long() * num_classes + predicted.long()
     matrix = torch.zeros(num_classes * num_classes, dtype=torch.long, device=index.device)
     return matrix.index_add_(0, index, torch.ones_like(index)).view(num_classes, num_classes)
+
+
+def matthews_from_counts(counts: torch.Tensor, task: Task) -> torch.Tensor:
+    """The Matthews correlation coefficient of float ``counts``, in float64 of the leading shape.
+
+    Multiclass counts are ``(..., 3, C)`` (top-1 decisions): with ``c`` correct items, ``s``
+    items, ``p_k`` predicted and ``t_k`` target items of class ``k``, the coefficient is
+    ``(c s - sum p_k t_k) / sqrt((s^2 - sum p_k^2) (s^2 - sum t_k^2))``, the confusion
+    matrix's covariance ratio (scikit-learn's ``matthews_corrcoef``), from its marginals and
+    trace alone. Binary and multilabel counts are totals ``(..., 4, 1)``: rows predicted,
+    support, true positives and :data:`ITEMS` (for multilabel, every label of every item, as
+    TorchMetrics sums the labels' 2 x 2 matrices). A zero denominator gives 0, as
+    scikit-learn does.
+    """
+    counts = counts.to(torch.float64)
+    predicted = counts[..., PREDICTED, :]
+    support = counts[..., SUPPORT, :]
+    tp = counts[..., TRUE_POSITIVE, :]
+    if task == "multiclass":
+        items = support.sum(-1)
+        numerator = tp.sum(-1) * items - (predicted * support).sum(-1)
+        squared = items * items
+        denominator = (squared - (predicted * predicted).sum(-1)) * (
+            squared - (support * support).sum(-1)
+        )
+    else:
+        items = counts[..., ITEMS, 0]
+        predicted, support, tp = predicted[..., 0], support[..., 0], tp[..., 0]
+        # The two-class form of the above, simplified: (N tp - P T) / sqrt(P (N-P) T (N-T)).
+        numerator = items * tp - predicted * support
+        denominator = predicted * (items - predicted) * support * (items - support)
+    return torch.where(denominator > 0, numerator / denominator.clamp(min=1.0).sqrt(), 0.0)
+
+
+def matthews_totals(counts: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """Binary or multilabel ``counts`` ``(..., 3, L)`` summed over the labels, with the number
+    of decisions ``items`` ``(...)`` as row :data:`ITEMS`: ``(..., 4, 1)``."""
+    totals = counts.sum(-1, keepdim=True)
+    return torch.cat((totals, items.reshape(*totals.shape[:-2], 1, 1).to(totals.dtype)), dim=-2)
+
+
+def matthews_corrcoef(
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    task: Task,
+    *,
+    threshold: float = 0.5,
+    sigmoid: bool = False,
+) -> torch.Tensor:
+    """The Matthews correlation coefficient of scores against targets (shapes as
+    :class:`~burnish.ConfusionStatsInput`; multiclass decides by argmax)."""
+    counts = _task_counts(scores, targets, task, threshold=threshold, top_k=1, sigmoid=sigmoid)
+    if task != "multiclass":
+        decisions = torch.tensor(scores.numel(), device=counts.device)
+        counts = matthews_totals(counts, decisions)
+    return matthews_from_counts(counts, task)

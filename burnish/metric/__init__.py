@@ -15,9 +15,11 @@ from burnish.metric.confusion import (
 from burnish.metric.confusion_matrix import ConfusionMatrixMetric
 from burnish.metric.dice import DiceMetric
 from burnish.metric.entry import FormatOptions, MetricEntry, NumericEntry, resolve_entries
+from burnish.metric.exact_match import MultilabelExactMatchMetric
 from burnish.metric.function import FunctionMetric
 from burnish.metric.hamming import HammingScoreMetric
 from burnish.metric.loss import LossMetric
+from burnish.metric.matthews import MatthewsCorrCoefMetric
 from burnish.metric.mixins import MetricMixin
 from burnish.metric.ms_ssim import MultiScaleSsimMetric
 from burnish.metric.perplexity import PerplexityMetric
@@ -72,6 +74,7 @@ __all__ = [
     "GuardBounds",
     "HammingScoreMetric",
     "LossMetric",
+    "MatthewsCorrCoefMetric",
     "MeanAbsoluteErrorMetric",
     "MeanSquaredErrorMetric",
     "Metric",
@@ -80,6 +83,7 @@ __all__ = [
     "MetricMetadata",
     "MetricMixin",
     "MultiScaleSsimMetric",
+    "MultilabelExactMatchMetric",
     "Numeric",
     "NumericEntry",
     "NumericMetricMixin",

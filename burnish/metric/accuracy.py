@@ -19,9 +19,10 @@ class AccuracyMetric(BlockUpdateMixin[AccuracyInput], NumericStateMetric[Numeric
     """The percentage of items whose highest score is at their target class.
 
     Scores ``(N, C)`` may be logits or probabilities (argmax is unchanged by either); ties go to
-    the first maximum. Items whose target is ``pad_token`` are ignored (sequence models pad their
-    targets). The epoch value is correct / counted over the whole epoch, so a half-padded batch
-    weighs half.
+    the first maximum. Scores of ``-inf`` (masked classes) are accepted; NaN and ``+inf`` are
+    reported as errors at the next read. Items whose target is ``pad_token`` are ignored
+    (sequence models pad their targets). The epoch value is correct / counted over the whole
+    epoch, so a half-padded batch weighs half.
     """
 
     input_type = AccuracyInput
@@ -30,7 +31,7 @@ class AccuracyMetric(BlockUpdateMixin[AccuracyInput], NumericStateMetric[Numeric
     def __init__(self, pad_token: int | None = None, name: str = "Accuracy") -> None:
         self.name = name
         self.pad_token = pad_token
-        self._checks = TaskChecks(name, "multiclass", probabilities=False)
+        self._checks = TaskChecks(name, "multiclass", probabilities=False, masks="accepted")
         self._state = NumericMetricState(
             FormatOptions(name).unit("%").precision(2), self._checks, scale=100.0
         )

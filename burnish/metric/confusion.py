@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import torch
 from typing_extensions import Self
@@ -62,8 +62,10 @@ from burnish.metric.validation import (
 )
 
 __all__ = [
+    "SIMPLEX_TOLERANCE",
     "DecisionRule",
     "FBetaScoreMetric",
+    "Masks",
     "PrecisionMetric",
     "RecallMetric",
     "TaskChecks",
@@ -124,13 +126,25 @@ class DecisionRule:
         return (widen(scores).sigmoid() if self.sigmoid else widen(scores)) > self.threshold
 
 
+Masks = Literal["rejected", "accepted", "partial"]
+
+# How far from 1 a row of probabilities may sum: a softmax computed in half precision and
+# rounded to it is off by up to a few thousandths; logits or unnormalised scores by far more.
+SIMPLEX_TOLERANCE = 1e-2
+
+
 class TaskChecks:
     """A metric's input checks for one task: shapes and dtypes now, values deferred.
 
     Scores must be finite; with ``probabilities`` they must lie in ``[0, 1]`` (``hint`` says how
-    to give logits instead). Targets: class indices in ``[0, C)`` (multiclass) or 0/1 (binary,
-    multilabel). A block's value ranges of both are computed once per block and pair of fields
-    (in the block's memo) and folded as :class:`GuardBounds` does.
+    to give logits instead). ``masks``: whether ``-inf`` scores (masked logits) are
+    ``"rejected"``, ``"accepted"`` (argmax and top-k are defined with them), or accepted in
+    ``"partial"`` rows only, every row keeping a score above ``-inf`` (a cross-entropy needs
+    one; rows of padding are not watched). With ``simplex``, multiclass probabilities must
+    also sum to 1 per row (within :data:`SIMPLEX_TOLERANCE`). Targets: class indices in
+    ``[0, C)`` (multiclass) or 0/1 (binary, multilabel). A block's value ranges are computed
+    once per block and pair of fields (in the block's memo) and folded as
+    :class:`GuardBounds` does.
     Implements :class:`~burnish.metric.validation.DeferredChecks`.
     """
 
@@ -138,13 +152,31 @@ class TaskChecks:
     state_reductions: ClassVar[dict[str, StateSync]] = {"bounds": "nested"}
 
     def __init__(
-        self, metric: str, task: Task, *, probabilities: bool, hint: str = "pass sigmoid=True"
+        self,
+        metric: str,
+        task: Task,
+        *,
+        probabilities: bool,
+        hint: str = "pass sigmoid=True",
+        masks: Masks = "rejected",
+        simplex: bool = False,
     ) -> None:
         self.metric = metric
         self.task = task
+        self.masks = masks
+        self.simplex = simplex
         if probabilities:
             expected = f"within [0, 1] (probabilities; {hint} to give logits)"
             scores = RangeGuard(metric, "scores", 0.0, 1.0, expected)
+        elif masks == "accepted":
+            expected = "that are finite or -inf (masked)"
+            scores = RangeGuard(metric, "scores", -math.inf, math.inf, expected, minus_inf=True)
+        elif masks == "partial":
+            # Watched by each row's maximum: -inf only where a whole row is masked.
+            expected = "that are finite or -inf (masked), with a finite score in every row"
+            scores = RangeGuard(
+                metric, "scores", -math.inf, math.inf, expected, observed="row maxima"
+            )
         else:
             scores = RangeGuard(metric, "scores", -math.inf, math.inf, "that are finite")
         if task == "multiclass":
@@ -153,7 +185,18 @@ class TaskChecks:
             # Watched as "the target where it is not 1", which is 0 iff the target is 0 or 1.
             targets = RangeGuard(metric, "targets", 0, 0, "that are 0 or 1")
         self.scores, self.targets = scores, targets
-        self.bounds = GuardBounds((scores, targets))
+        guards = [scores, targets]
+        if simplex:
+            expected = (
+                f"on the probability simplex (rows summing to 1 within {SIMPLEX_TOLERANCE:g}; "
+                f"{hint} to give logits or other scores)"
+            )
+            guards.append(
+                RangeGuard(
+                    metric, "scores", 0.0, SIMPLEX_TOLERANCE, expected, observed="|1 - row sum|"
+                )
+            )
+        self.bounds = GuardBounds(guards)
         self.num_classes: int | None = None
 
     def pending(self) -> list[DeferredValue]:
@@ -181,7 +224,8 @@ class TaskChecks:
         :meth:`~burnish.metric.block.InputBlock.check_failed`)."""
         scores, targets = block.cat(scores_field), block.cat(targets_field)
         sources = (block.source(scores_field), block.source(targets_field))
-        key = ("watched", self.task, pad_token, *sources)
+        # Rows are watched by their maxima for "partial" masks, else the scores themselves.
+        key = ("watched", self.task, pad_token, self.masks == "partial", self.simplex, *sources)
         try:
             bounds = block.derived.get(key)
             if bounds is None:
@@ -257,7 +301,16 @@ class TaskChecks:
             watched = watched.masked_fill(watched == pad_token, 0)
         if scores.requires_grad:
             scores = scores.detach()  # else already without a graph: one device call less
-        return (*torch.aminmax(scores), *torch.aminmax(watched))
+        simplex: tuple[torch.Tensor, ...] = ()
+        if self.simplex:
+            # Half precision summed in float32: its own rounding would be taken for the scores'.
+            simplex = torch.aminmax((widen(scores).sum(dim=1) - 1.0).abs())
+        if self.masks == "partial":
+            # max() keeps NaN, so a NaN still shows; padding rows may be wholly masked.
+            scores = scores.amax(dim=1)
+            if pad_token is not None:
+                scores = scores.masked_fill(targets == pad_token, 0.0)
+        return (*torch.aminmax(scores), *torch.aminmax(watched), *simplex)
 
     def clear(self) -> None:
         self.num_classes = None

@@ -30,7 +30,10 @@ class PerplexityMetric(BlockUpdateMixin[PerplexityInput], NumericStateMetric[Num
     Logits ``(N, C)`` (flatten sequences first) and integer targets ``(N,)``; targets equal to
     ``pad_token`` are not counted. Unlike Burn, which averages per-batch perplexities, the epoch
     value is ``exp(total NLL / total tokens)``, so every token weighs the same. Takes logits (or
-    log-probabilities: the log-softmax is unchanged by them).
+    log-probabilities: the log-softmax is unchanged by them). Logits of ``-inf`` (masked
+    classes) are accepted, and a target whose logit is ``-inf`` gives an infinite perplexity,
+    as :func:`torch.nn.functional.cross_entropy` does; a row wholly ``-inf`` (outside padding),
+    NaN and ``+inf`` are reported as errors at the next read.
     """
 
     input_type = PerplexityInput
@@ -39,7 +42,7 @@ class PerplexityMetric(BlockUpdateMixin[PerplexityInput], NumericStateMetric[Num
     def __init__(self, pad_token: int | None = None, name: str = "Perplexity") -> None:
         self.name = name
         self.pad_token = pad_token
-        self._checks = TaskChecks(name, "multiclass", probabilities=False)
+        self._checks = TaskChecks(name, "multiclass", probabilities=False, masks="partial")
         self._state = NumericMetricState(
             FormatOptions(name).precision(2), self._checks, transform=_exp
         )
@@ -53,10 +56,11 @@ class PerplexityMetric(BlockUpdateMixin[PerplexityInput], NumericStateMetric[Num
         )
         logits = widen(logits)
         # Out-of-range targets are clamped (the targets guard reports them) so gather never
-        # fails on the device; padding keeps its value so that it is still recognised.
-        safe = targets.clamp(0, logits.shape[1] - 1)
-        if self.pad_token is not None:
-            safe = torch.where(targets == self.pad_token, targets, safe)
-        nll, counted = token_nlls(logits, safe, self.pad_token)
-        counts = segments.sizes if counted is None else segments.sums(counted)
-        return self._state.update_steps(segments.sums(nll, torch.float64), counts)
+        # fails on the device.
+        nll, _ = token_nlls(logits, targets.clamp(0, logits.shape[1] - 1))
+        if self.pad_token is None:
+            return self._state.update_steps(segments.sums(nll, torch.float64), segments.sizes)
+        counted = targets != self.pad_token
+        # Selected rather than multiplied: a masked padding row's NaN or inf times 0 is NaN.
+        nll = torch.where(counted, nll, 0.0)
+        return self._state.update_steps(segments.sums(nll, torch.float64), segments.sums(counted))

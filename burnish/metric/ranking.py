@@ -18,10 +18,16 @@ defined (scikit-learn raises, or warns and returns 0, there).
 
 Logits or probabilities: a ranking is unchanged by a monotonic activation, so exact binary and
 multilabel metrics take either. One-vs-rest scores of a multiclass model are not: the softmax
-reorders items within a class column, so ``softmax=True`` applies it to logits before ranking
-(scikit-learn expects probabilities). Binned metrics need probabilities, as their bins span
-``[0, 1]``: pass ``sigmoid=True`` (binary, multilabel) or ``softmax=True`` (multiclass) to give
-logits; scores outside ``[0, 1]`` otherwise are reported as an error at the next read.
+reorders items within a class column, so ``softmax=True`` applies it to logits before ranking.
+Without it, multiclass scores must be probabilities on the simplex (within ``[0, 1]``, each row
+summing to 1 within 0.01, as scikit-learn requires): other scores are reported as an error,
+naming ``softmax=True``, at the next read. They are never softmaxed silently, as TorchMetrics
+does with scores outside ``[0, 1]`` (and not with unnormalised scores within it): scores that
+are not probabilities are most often a missing ``softmax=True``, and ranking them as given
+or softmaxing them without saying so would both report a number the user did not mean.
+Binned metrics need probabilities, as their bins span ``[0, 1]``: pass ``sigmoid=True``
+(binary, multilabel) to give logits; scores outside ``[0, 1]`` otherwise are reported as an
+error at the next read.
 
 Values are fractions in ``[0, 1]`` shown with 4 decimals. Update entries show the batch's value
 (computed only when read); :meth:`running_value` is the epoch's value, a ``final`` entry (cached
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, get_args
 
@@ -68,7 +75,13 @@ from burnish.metric.mixins import check_state
 from burnish.metric.predictions import PredictionAccumulator, ScoreHistogram
 from burnish.metric.values import format_values, nan_mean, read_checked, read_values
 
-__all__ = ["AucPrMetric", "AurocMetric"]
+__all__ = ["AucPrMetric", "AurocMetric", "UndefinedMetricWarning"]
+
+
+class UndefinedMetricWarning(UserWarning):
+    """A value is undefined for the epoch's data (scikit-learn's warning of the same name):
+    an AUROC of a column whose targets are all of one class, an average precision of one
+    without positives. The column shows n/a and is left out of the averages."""
 
 
 _NO_STEP_VALUE = NumericEntry(math.nan, 0, "aggregated")
@@ -123,13 +136,18 @@ class _RankingMetric(BlockUpdateMixin[AurocInput], NumericMetricMixin, SyncOnCom
         self.sigmoid = sigmoid
         self.softmax = softmax
         hint = "pass softmax=True" if task == "multiclass" else "pass sigmoid=True"
-        needs_probabilities = bins is not None and not (sigmoid or softmax)
-        self._checks = TaskChecks(name, task, probabilities=needs_probabilities, hint=hint)
+        simplex = task == "multiclass" and not softmax
+        needs_probabilities = simplex or (bins is not None and not (sigmoid or softmax))
+        self._checks = TaskChecks(
+            name, task, probabilities=needs_probabilities, hint=hint, simplex=simplex
+        )
         self._options = FormatOptions(name).precision(4)
         self._accumulator = PredictionAccumulator()
         self._histogram = ScoreHistogram()
         self._last: Callable[[], tuple[torch.Tensor, ...]] = _no_batch
         self._cached: tuple[tuple[torch.Tensor, ...], list[float]] | None = None
+        # Shared by the synced copies that compute() reads (shallow copies): one warning.
+        self._warned: list[bool] = [False]
 
     @classmethod
     def binary(
@@ -217,8 +235,9 @@ class _RankingMetric(BlockUpdateMixin[AurocInput], NumericMetricMixin, SyncOnCom
         positives = one_vs_rest(probabilities, targets, self.task)
         return binned_counts(probabilities.reshape(positives.shape), positives, self.bins)
 
-    def _values(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Per-column values (or one micro value) from the state's tensors, on their device."""
+    def _values(self, tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-column values (or one micro value) from the state's tensors, on their device,
+        and how many columns are undefined ``(1,)``."""
         if self.bins is not None:
             (counts,) = tensors
             if self.average == "micro":
@@ -235,27 +254,47 @@ class _RankingMetric(BlockUpdateMixin[AurocInput], NumericMetricMixin, SyncOnCom
                 probabilities, positives, with_auroc=self._which == 0, with_ap=self._which == 1
             )
         values = result[self._which]
+        undefined = values.isnan().sum().reshape(1)
         if self.average in ("micro", "none"):
-            return values
-        return average_ranking_scores(values, result[2], self.average).reshape(1)
+            return values, undefined
+        return average_ranking_scores(values, result[2], self.average).reshape(1), undefined
 
     def _render_update(
         self, batch_state: Callable[[], tuple[torch.Tensor, ...]], host: Sequence[list[float]]
     ) -> tuple[Text, NumericEntry]:
         def formatted() -> str:
-            (batch,) = read_values([self._values(batch_state())])
+            (batch,) = read_values([self._values(batch_state())[0]])
             return f"batch {format_values(self._options, batch)}"
 
         # A step logs no value: one batch's ranking says little about the epoch's, and ranking
         # every step would cost the reader far more than the step itself.
         return formatted, _NO_STEP_VALUE
 
-    def _read(self, tensors: Sequence[torch.Tensor]) -> list[float]:
+    def _read(self, tensors: Sequence[torch.Tensor], *, epoch: bool = False) -> list[float]:
         if not tensors:
             read_checked([], self._checks)
             return [math.nan]
-        (values,) = read_checked([self._values(tensors)], self._checks)
+        values, (undefined,) = read_checked(list(self._values(tensors)), self._checks)
+        if epoch and undefined and not self._warned[0]:
+            self._warned[0] = True
+            self._warn(int(undefined))
         return values
+
+    def _warn(self, undefined: int) -> None:
+        """Say once per metric that columns of an epoch had one class only: a silent n/a would
+        read as a missing value rather than as data that cannot rank."""
+        lacking = "positives or negatives" if self._which == 0 else "positives"
+        if self.task == "binary" or self.average == "micro":
+            message = f"{self.name} is undefined: the epoch's targets lack {lacking}; it is n/a"
+        else:
+            columns = "label" if self.task == "multilabel" else "class"
+            columns += "" if undefined == 1 else ("s" if columns == "label" else "es")
+            message = (
+                f"{self.name} is undefined for {undefined} {columns} whose one-vs-rest targets "
+                f"lack {lacking} in the epoch; they are n/a and left out of the average"
+            )
+        message += " (warned once per metric)"
+        warnings.warn(message, UndefinedMetricWarning, stacklevel=5)
 
     def epoch_values(self) -> list[float]:
         """The epoch's value: one number, or one per class for ``average="none"``."""
@@ -272,7 +311,7 @@ class _RankingMetric(BlockUpdateMixin[AurocInput], NumericMetricMixin, SyncOnCom
         if cached is not None and _same_tensors(cached[0], state):
             read_checked([], self._checks)  # deferred checks still run on every read
             return cached[1]
-        values = self._read(state)
+        values = self._read(state, epoch=True)
         self._cached = (state, values)
         return values
 

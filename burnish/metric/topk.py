@@ -22,8 +22,9 @@ class TopKAccuracyMetric(
 
     Scores ``(N, C)`` may be logits or probabilities (top-k is unchanged by a monotonic
     activation); ties are broken as :func:`torch.topk` breaks them (``k=1``: the first maximum,
-    like :class:`~burnish.metric.AccuracyMetric`). Items whose target is ``pad_token`` are
-    ignored; the epoch value is hits / counted items over the whole epoch.
+    like :class:`~burnish.metric.AccuracyMetric`). Scores of ``-inf`` (masked classes) are
+    accepted; NaN and ``+inf`` are reported as errors at the next read. Items whose target is
+    ``pad_token`` are ignored; the epoch value is hits / counted items over the whole epoch.
     """
 
     input_type = TopKAccuracyInput
@@ -34,7 +35,7 @@ class TopKAccuracyMetric(
         DecisionRule("multiclass", top_k=k).check(self.name)
         self.k = k
         self.pad_token = pad_token
-        self._checks = TaskChecks(self.name, "multiclass", probabilities=False)
+        self._checks = TaskChecks(self.name, "multiclass", probabilities=False, masks="accepted")
         self._rule = DecisionRule("multiclass", top_k=k)
         self._state = NumericMetricState(
             FormatOptions(self.name).unit("%").precision(2), self._checks, scale=100.0

@@ -68,25 +68,48 @@ def check_batch_sizes(
 class RangeGuard:
     """What values a metric accepts: finite, within ``[low, high]`` (infinite bounds: none).
 
+    With ``minus_inf``, ``-inf`` is accepted too (masked logits: a vocabulary or action mask
+    sets the scores of excluded classes to ``-inf``, and argmax, top-k and cross-entropy are
+    defined with them); NaN and ``+inf`` never are. ``observed`` says what the watched values
+    are, in the error.
+
     The check itself is deferred: :class:`GuardBounds` keeps the observed minimum and maximum on
     the device and calls :meth:`verify` with their host values when the metric is read.
     """
 
-    def __init__(self, metric: str, what: str, low: float, high: float, expected: str) -> None:
+    def __init__(
+        self,
+        metric: str,
+        what: str,
+        low: float,
+        high: float,
+        expected: str,
+        *,
+        minus_inf: bool = False,
+        observed: str = "values",
+    ) -> None:
         self.metric = metric
         self.what = what
         self.low = low
         self.high = high
         self.expected = expected
+        self.minus_inf = minus_inf
+        self.observed = observed
+
+    def _accepts(self, value: float) -> bool:
+        if math.isfinite(value):
+            return self.low <= value <= self.high
+        return self.minus_inf and value == -math.inf and self.low == -math.inf
 
     def verify(self, low: float, high: float) -> None:
         """Raise ``ValueError`` if values observed within ``[low, high]`` break the range."""
         nothing_seen = low == math.inf and high == -math.inf
-        if nothing_seen or (
-            math.isfinite(low) and math.isfinite(high) and self.low <= low and high <= self.high
-        ):
+        if nothing_seen or (self._accepts(low) and self._accepts(high)):
             return
-        found = "NaN" if math.isnan(low) or math.isnan(high) else f"values in [{low:g}, {high:g}]"
+        if math.isnan(low) or math.isnan(high):
+            found = "NaN"
+        else:
+            found = f"{self.observed} in [{low:g}, {high:g}]"
         raise ValueError(f"{self.metric}: expected {self.what} {self.expected}, received {found}")
 
 
