@@ -79,8 +79,12 @@ class LossWatch:
         if not self._pending:
             return False
         pending, self._pending = self._pending, []
-        losses = [loss.reshape(-1) for _, _, loss in pending]
-        finite = torch.cat(losses).isfinite()
+        losses = [loss for _, _, loss in pending]
+        try:
+            # One call for a second of losses of one shape (scalars, as a rule), not one each.
+            finite = torch.stack(losses).isfinite().reshape(-1)
+        except RuntimeError:  # losses of several shapes
+            finite = torch.cat([loss.reshape(-1) for loss in losses]).isfinite()
         if bool(finite.all()):
             return False
         first_bad = int(finite.logical_not().nonzero()[0, 0])

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, Generic, NoReturn, TypeVar, cast
 
 import torch
@@ -29,10 +28,7 @@ from burnish.distributed import (
     shard_loader,
 )
 from burnish.learner.callbacks import Callbacks
-from burnish.learner.checkpoint import (
-    FileCheckpointer,
-    plan,
-)
+from burnish.learner.checkpoint import FileCheckpointer, plan
 from burnish.learner.checkpoint.strategy import ActionKind
 from burnish.learner.config import FitResult, LearnerConfig, best_kept
 from burnish.learner.distributed import DistributedTraining, StopVote, Verdict
@@ -47,6 +43,7 @@ from burnish.learner.guards import (
 from burnish.learner.history import MetricHistory
 from burnish.learner.optimization import Optimization
 from burnish.learner.resume import (
+    Position,
     ResumePoint,
     TrainingState,
     accumulated_gradients,
@@ -85,17 +82,6 @@ log = logging.getLogger("burnish.learner")
 ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 # Under torchrun a terminal's Ctrl-C reaches each process twice (see stop_signals).
 _ECHO_SECONDS = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """Where training stands in an epoch: ``done`` batches and ``items`` into it (none: at its
-    end), and the random state it started with."""
-
-    epoch: int
-    done: int = 0
-    items: int = 0
-    rng: dict[str, Any] | None = None
 
 
 # Reusable: a training step outside a distributed run needs no collectives.
@@ -288,6 +274,8 @@ class Learner(Generic[ModelT]):
         if config.resume_from is not None:
             resume = self._state.restore(config.resume_from, self.device)
             self.iteration = resume.iteration
+        # Records hold the random states only where checkpoints are written from them.
+        self._state.keeps_rng = config.checkpointing is not None and is_main_process()
         if config.on_nonfinite_loss != "skip":
             at = (0, 0, 0) if resume is None else resume.position
             record = self._state.record(at[0], self.iteration, batches_done=at[1], items=at[2])
@@ -344,7 +332,7 @@ class Learner(Generic[ModelT]):
         metrics.start(bus.send, epoch, config.num_epochs, total_items)
         bus.send(StartSplitEvent(Split.TRAIN, epoch, total_items))
         self.optimizer.zero_grad(set_to_none=True)
-        epoch_rng, batches, (_, done, items) = replay_epoch(loader, resume)
+        epoch_rng, batches, (_, done, items) = replay_epoch(loader, resume, self._state.keeps_rng)
         self._pending_grads = self._continue(resume)
         optimization = self._optimization
         accumulation = optimization.accumulation
@@ -587,6 +575,8 @@ class Learner(Generic[ModelT]):
         with EventBus.running(
             [*renderer, *self.config.loggers] if is_main_process() else []
         ) as bus:
+            for metrics in (self.config.train_metrics, self.config.valid_metrics):
+                metrics.look_seconds = bus.look_seconds
             try:
                 yield bus
             finally:

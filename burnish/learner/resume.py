@@ -28,6 +28,7 @@ from burnish.processor.events import Split
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "Position",
     "ResumePoint",
     "TrainingState",
     "accumulated_gradients",
@@ -88,6 +89,9 @@ def set_rng_state(state: dict[str, Any], generators: Sequence[torch.Generator] =
         np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), position, has_gauss, gauss))
 
 
+_SCALARS = frozenset({int, float, bool, str, bytes, type(None)})
+
+
 def host_copy(value: Any) -> Any:
     """``value`` with every tensor in it copied to the host: a copy that later training steps
     cannot change."""
@@ -96,8 +100,22 @@ def host_copy(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {key: host_copy(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
+        if set(map(type, value)) <= _SCALARS:
+            # A random state is hundreds of numbers: copied as a whole, not a call per number.
+            return type(value)(value)
         return type(value)(host_copy(item) for item in value)
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where training stands in an epoch: ``done`` batches and ``items`` into it (none: at its
+    end), and the random state it started with."""
+
+    epoch: int
+    done: int = 0
+    items: int = 0
+    rng: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +167,10 @@ class TrainingState:
         self.generators: list[torch.Generator] = []
         # A host copy of a record, and what it is (see keep_finite).
         self._finite: tuple[dict[str, Any], str] | None = None
+        # Off where no checkpoint is written: only a checkpoint resumes with the random states
+        # (the last finite state is the model's and optimizer's), and reading them costs more
+        # than the rest of a small model's record.
+        self.keeps_rng = True
 
     def record(
         self,
@@ -159,7 +181,8 @@ class TrainingState:
         items: int = 0,
         epoch_rng: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A checkpoint record of the state now: after ``epoch``, or ``batches_done`` into it."""
+        """A checkpoint record of the state now: after ``epoch``, or ``batches_done`` into it;
+        with the random states unless :attr:`keeps_rng` is off."""
         return {
             "format": CHECKPOINT_FORMAT,
             "model": self.model.state_dict(),
@@ -176,7 +199,7 @@ class TrainingState:
                 "items": items,
                 "iteration": iteration,
                 "history": self.history.state_dict(),
-                "rng": rng_state(self.generators),
+                "rng": rng_state(self.generators) if self.keeps_rng else {},
                 "epoch_rng": epoch_rng,
                 "train_metrics": None,
             },
@@ -261,9 +284,10 @@ class TrainingState:
 
 
 def replay_epoch(
-    loader: Iterable[Any], resume: ResumePoint | None
-) -> tuple[dict[str, Any], Iterator[Any], tuple[int, int, int]]:
-    """The epoch's starting random state, its batches, and where it stands.
+    loader: Iterable[Any], resume: ResumePoint | None, keep_rng: bool = True
+) -> tuple[dict[str, Any] | None, Iterator[Any], tuple[int, int, int]]:
+    """The epoch's starting random state (``None`` unless ``keep_rng``: for a run that writes
+    no checkpoint), its batches, and where it stands.
 
     Resuming mid-epoch replays the interrupted epoch's order and skips what was already trained
     on. The skip is eager: samplers draw their shuffle seed on the first batch, which must
@@ -272,7 +296,7 @@ def replay_epoch(
     generators = loader_generators(loader)
     if resume is not None and resume.epoch_rng is not None:
         set_rng_state(resume.epoch_rng, generators)
-    epoch_rng = rng_state(generators)
+    epoch_rng = rng_state(generators) if keep_rng else None
     batches = iter(loader)
     if resume is None:
         return epoch_rng, batches, (0, 0, 0)

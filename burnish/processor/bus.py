@@ -41,9 +41,12 @@ class Actor:
     consumer is kept in :attr:`error`, for the learner to raise on its own thread.
     """
 
-    def __init__(self, consumer: EventConsumer, name: str) -> None:
+    def __init__(self, consumer: EventConsumer, name: str, *, idle_ticks: bool = True) -> None:
         self.consumer = consumer
         self.error: BaseException | None = None
+        # Whether the consumer is called at each tick without events, for what it shows as
+        # time goes by (an elapsed time, a spinner); else its thread sleeps until one comes.
+        self._idle_ticks = idle_ticks
         # Events, or several sent at once (one put for them all).
         self._queue: queue.SimpleQueue[LearnerEvent | list[LearnerEvent]] = queue.SimpleQueue()
         self._ending = threading.Event()
@@ -68,7 +71,7 @@ class Actor:
         try:
             while not ended:
                 started = time.monotonic()
-                events = self._drain(self.consumer.tick_seconds)
+                events = self._drain(self.consumer.tick_seconds if self._idle_ticks else None)
                 ended = any(isinstance(event, EndEvent) for event in events)
                 try:
                     self.consumer.consume(events)
@@ -86,8 +89,9 @@ class Actor:
             except Exception as error:
                 self.error = self.error or error
 
-    def _drain(self, timeout: float) -> list[LearnerEvent]:
-        """The first events within ``timeout``, then every event already queued."""
+    def _drain(self, timeout: float | None) -> list[LearnerEvent]:
+        """The first events within ``timeout`` (``None``: whenever they come), then every
+        event already queued."""
         events: list[LearnerEvent] = []
         try:
             item = self._queue.get(timeout=timeout)
@@ -144,8 +148,17 @@ class EventBus:
             Actor(consumer, f"burnish-{type(consumer).__name__}") for consumer in consumers
         ]
         self._reader = _Reader(self._actors)
-        self._reading = Actor(self._reader, "burnish-processor") if self._actors else None
+        # The reader has nothing to do without a block: it does not wake up to find none.
+        self._reading = (
+            Actor(self._reader, "burnish-processor", idle_ticks=False) if self._actors else None
+        )
         self._ended = False
+
+    @property
+    def look_seconds(self) -> float | None:
+        """How often the consumers look at new events: the shortest of their ticks; ``None``
+        without consumers."""
+        return min((actor.consumer.tick_seconds for actor in self._actors), default=None)
 
     def send(self, event: LearnerEvent | Unread) -> None:
         if self._reading is not None:

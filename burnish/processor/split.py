@@ -11,9 +11,10 @@ only when the output's type changed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, ClassVar, overload
 
 import torch
 from typing_extensions import get_protocol_members
@@ -32,11 +33,30 @@ __all__ = ["BlockLimits", "RegisteredMetric", "SplitMetrics"]
 class BlockLimits:
     """How many steps a block of metric updates holds at most: ``steps`` steps, outputs of
     ``max_bytes`` bytes in all (they are kept alive until the update, on their device), and
-    steps over ``seconds`` (how stale a display may be). ``steps=1`` updates every step."""
+    steps over ``seconds`` (how stale what the consumers see may be). ``steps=1`` updates
+    every step.
+
+    ``seconds=None`` (the default): as often as the consumers look at new steps (the shortest
+    of their ticks, and no more often than every ``FRESHEST_SECONDS``), and never without
+    consumers. A block flushed sooner would wait for them anyway, and every flush costs the
+    same whatever the step: bounded by time alone, blocks of slow steps hold fewer of them,
+    and the learner's cost per step would grow with the step's.
+    """
 
     steps: int = 512
-    seconds: float = 0.25
+    seconds: float | None = None
     max_bytes: int = 64 * 2**20
+
+    FRESHEST_SECONDS: ClassVar[float] = 0.25
+
+    def seconds_for(self, look_seconds: float | None) -> float:
+        """The longest a block spans, for consumers looking every ``look_seconds`` (``None``:
+        no consumer)."""
+        if self.seconds is not None:
+            return self.seconds
+        if look_seconds is None:
+            return math.inf
+        return max(self.FRESHEST_SECONDS, look_seconds)
 
     def steps_for(self, output: object) -> int:
         """The steps a block holds for outputs like ``output``."""
@@ -144,6 +164,11 @@ class SplitMetrics:
         self._publish: Callable[[Unread], None] = _nowhere
         self._epoch = self._epoch_total = 0
         self._items_total: int | None = None
+        # How often the consumers of the published blocks look at them (``None``: nobody
+        # does), which bounds a block's span unless the limits do (see BlockLimits); the
+        # learner sets it for each fit.
+        self.look_seconds: float | None = BlockLimits.FRESHEST_SECONDS
+        self._seconds = self.limits.seconds_for(self.look_seconds)
 
     def check_adaptable(self, output_type: type[Any]) -> None:
         self.collection.check_adaptable(output_type)
@@ -162,6 +187,7 @@ class SplitMetrics:
         self.clear()
         self.split = self._split if split is None else split
         self._publish = publish
+        self._seconds = self.limits.seconds_for(self.look_seconds)
         self._epoch, self._epoch_total, self._items_total = epoch, epoch_total, items_total
 
     def record(
@@ -180,7 +206,7 @@ class SplitMetrics:
             if type(output) is not self._proven:
                 self.flush()
                 self._proven = type(output)
-        elif len(pending) >= self._block_steps or at - pending[0].at >= self.limits.seconds:
+        elif len(pending) >= self._block_steps or at - pending[0].at >= self._seconds:
             self.flush()
 
     def _metadata(self, items: int, iteration: int, lrs: tuple[float, ...]) -> MetricMetadata:
