@@ -9,7 +9,11 @@
     32 to 4096 (a step of about 0.3 to 4 ms here): the learner's added time per step over the
     plain loop, in process CPU time (every thread: the processor's and the loggers' work
     counts) and wall time, and the page faults it adds per step. The fit's fixed cost is in
-    both, the same at every size.
+    both, the same at every size. A plain loop's CPU time moves by several percent from run to
+    run on a shared machine, as much as the learner adds to a 3 ms step: the learner's own
+    work is also measured apart, in runs of its own, as the CPU time of its training thread
+    outside loading batches, the model's step, backward and the optimizer's step (what a plain
+    loop does), and of its other threads.
 
 Each learner run is paired with a plain-loop run next to it (in turns first), and every pair
 runs once per repeat; the tables show the medians of the pairs' differences and ratios, which
@@ -25,6 +29,7 @@ Run: .venv/bin/python benches/epochs.py [--repeats 7] [--steps 600] [--hidden 32
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import io
 import resource
@@ -32,9 +37,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,6 +52,7 @@ from learner import BATCH, CLASSES, FEATURES, LR, quiet, reference_metrics
 
 import burnish
 from burnish import ClassificationOutput, LearnerBuilder, TrainOutput, TrainStep
+from burnish.learner.optimization import Optimization
 from burnish.renderer import PlainRenderer
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -94,7 +101,12 @@ def plain(dataset: TensorDataset, epochs: int, hidden: int) -> None:
             optimizer.step()
 
 
-def learner(dataset: TensorDataset, epochs: int, hidden: int) -> None:
+def learner(
+    dataset: TensorDataset,
+    epochs: int,
+    hidden: int,
+    batches: Callable[[TensorDataset], Iterable[Batch]] = loader,
+) -> None:
     """The reference configuration: six metrics, the plain renderer (and the JSONL log)."""
     model = Mlp(hidden)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
@@ -102,7 +114,72 @@ def learner(dataset: TensorDataset, epochs: int, hidden: int) -> None:
         builder = LearnerBuilder(directory).renderer(PlainRenderer(stream=io.StringIO()))
         for metric in reference_metrics():
             builder.metric_train_numeric(metric)
-        builder.num_epochs(epochs).build(model, optimizer).fit(loader(dataset))
+        builder.num_epochs(epochs).build(model, optimizer).fit(batches(dataset))
+
+
+class Outside:
+    """The training thread's CPU seconds outside the learner's own work: loading batches, the
+    model's step, backward and the optimizer's step (a plain loop's work)."""
+
+    seconds = 0.0
+
+    @staticmethod
+    def timed(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                Outside.seconds += time.thread_time() - start
+
+        return timed
+
+
+class TimedLoader:
+    """A data loader whose batches' loading counts as :class:`Outside`."""
+
+    def __init__(self, dataset: TensorDataset) -> None:
+        self.loader = loader(dataset)
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Batch]:
+        batches = iter(self.loader)
+        next_batch = Outside.timed(batches.__next__)
+        while True:
+            try:
+                yield next_batch()
+            except StopIteration:
+                return
+
+
+@contextlib.contextmanager
+def timing_outside() -> Iterator[None]:
+    """The model's step, backward and optimizer step timed as :class:`Outside` (the learner's
+    calls into torch for them, wrapped for the while)."""
+    patched = [(Mlp, "train_step"), (Optimization, "backward"), (Optimization, "step")]
+    originals = [getattr(owner, name) for owner, name in patched]
+    for owner, name in patched:
+        setattr(owner, name, Outside.timed(getattr(owner, name)))
+    try:
+        yield
+    finally:
+        for (owner, name), original in zip(patched, originals, strict=True):
+            setattr(owner, name, original)
+
+
+def learner_parts(dataset: TensorDataset, hidden: int) -> tuple[float, float]:
+    """CPU seconds of one epoch's learner run: its own work on the training thread (outside
+    the loading, the model's step, backward and the optimizer's), and its other threads'."""
+    Outside.seconds = 0.0
+    with timing_outside():
+        main, process = time.thread_time(), time.process_time()
+        learner(dataset, 1, hidden, TimedLoader)
+        main, process = time.thread_time() - main, time.process_time() - process
+    return main - Outside.seconds, process - main
 
 
 @dataclass(frozen=True)
@@ -217,27 +294,39 @@ def slow_steps(repeats: int, steps: int, hiddens: list[int]) -> list[str]:
         for hidden in hiddens
     }
     found = paired(pairs, repeats)
+    # The learner's own work apart, in runs of their own: a plain loop's CPU time moves by
+    # several percent from run to run here, more than the learner adds to a slow step.
+    parts: dict[int, list[tuple[float, float]]] = {hidden: [] for hidden in hiddens}
+    for _ in range(repeats):
+        for hidden in hiddens:
+            parts[hidden].append(learner_parts(dataset, hidden))
     lines = [
-        f"(b) one epoch of {steps} steps, MLP 64 -> hidden -> 10, {repeats} paired repeats, "
-        "medians",
+        f"(b) one epoch of {steps} steps, MLP 64 -> hidden -> 10, {repeats} repeats, medians",
         "",
         "| hidden | plain step µs (CPU) | added µs/step (CPU) | added µs/step (wall) "
-        "| x plain (CPU) | added page faults/step |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| x plain (CPU) | added page faults/step | learner's own µs/step: training thread "
+        "| other threads | both |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    own: dict[int, float] = {}
     for hidden in hiddens:
         runs = found[str(hidden)]
+        main = median(part[0] for part in parts[hidden]) / steps
+        others = median(part[1] for part in parts[hidden]) / steps
+        own[hidden] = main + others
         lines.append(
             f"| {hidden} | {1e6 * median(base.cpu for base, _ in runs) / steps:.0f} "
             f"| {1e6 * added(runs, cpu) / steps:+.0f} | {1e6 * added(runs, wall) / steps:+.0f} "
-            f"| {ratio(runs, cpu):.2f}x | {added(runs, faults) / steps:+.1f} |"
+            f"| {ratio(runs, cpu):.2f}x | {added(runs, faults) / steps:+.1f} "
+            f"| {1e6 * main:.0f} | {1e6 * others:.0f} | {1e6 * own[hidden]:.0f} |"
         )
     if len(hiddens) > 1:
-        first, last = (added(found[str(hidden)], cpu) for hidden in (hiddens[0], hiddens[-1]))
+        first, last = hiddens[0], hiddens[-1]
+        end_to_end = added(found[str(last)], cpu) / added(found[str(first)], cpu)
         lines += [
             "",
-            f"added per step at hidden {hiddens[-1]} / at hidden {hiddens[0]} (CPU): "
-            f"{last / first:.2f}x",
+            f"added per step at hidden {last} / at hidden {first}: {end_to_end:.2f}x end to "
+            f"end (CPU), {own[last] / own[first]:.2f}x the learner's own work",
         ]
     return lines
 
@@ -258,7 +347,7 @@ def main() -> None:
         if args.only != "b":
             lines += short_epochs(args.repeats)
         if args.only != "a":
-            lines += ["", *slow_steps(args.repeats, args.steps, args.hidden)]
+            lines += [*([""] if lines else []), *slow_steps(args.repeats, args.steps, args.hidden)]
     print("\n".join(lines))
 
 
