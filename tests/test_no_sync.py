@@ -27,6 +27,8 @@ from burnish.metric import (
     FunctionMetric,
     HammingScoreMetric,
     LossMetric,
+    MatthewsCorrCoefMetric,
+    MultilabelExactMatchMetric,
     PerplexityMetric,
     PrecisionMetric,
     RecallMetric,
@@ -47,6 +49,7 @@ MULTICLASS: list[Callable[[], object]] = [
     lambda: AurocMetric.multiclass(bins=20, softmax=True),
     lambda: PerplexityMetric(pad_token=-100),
     ConfusionMatrixMetric.multiclass,
+    MatthewsCorrCoefMetric.multiclass,
 ]
 MULTILABEL: list[Callable[[], object]] = [
     lambda: PrecisionMetric.multilabel(sigmoid=True),
@@ -56,6 +59,8 @@ MULTILABEL: list[Callable[[], object]] = [
     lambda: HammingScoreMetric(0.7),
     AurocMetric.multilabel,
     lambda: AucPrMetric.multilabel(bins=30),
+    lambda: MatthewsCorrCoefMetric.multilabel(sigmoid=True),
+    lambda: MultilabelExactMatchMetric(0.6, sigmoid=True),
 ]
 BINARY: list[Callable[[], object]] = [
     PrecisionMetric.binary,
@@ -64,6 +69,7 @@ BINARY: list[Callable[[], object]] = [
     AurocMetric.binary,
     lambda: AucPrMetric.binary(bins=10),
     ConfusionMatrixMetric.binary,
+    MatthewsCorrCoefMetric.binary,
 ]
 
 
