@@ -5,8 +5,10 @@ MLP 64 -> 128 -> 10 on 20,000 synthetic samples (64 features, 10 classes), batch
 AUROC (train split). Each framework trains the same initial weights on the same batches. Runs
 are interleaved and repeated; the table shows the median wall time and median process CPU time
 (all threads), each with its ratio to a plain PyTorch loop that computes no metrics.
+``--classes`` changes the classes (the model's output and every metric's): what the per-class
+work costs end to end as a task's classes grow.
 
-Run: .venv/bin/python benches/learner.py [--repeats 5]
+Run: .venv/bin/python benches/learner.py [--repeats 5] [--classes 10] [--only burnish TorchMetrics]
 """
 
 from __future__ import annotations
@@ -302,10 +304,13 @@ def quiet() -> Iterator[None]:
 
 
 def main() -> None:
+    global CLASSES  # the workload's one setting that every runner reads
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", nargs="*", help="runner names to keep (substring match)")
+    parser.add_argument("--classes", type=int, default=CLASSES)
     args = parser.parse_args()
+    CLASSES = args.classes
     torch.set_num_threads(1)
     dataset = data()
     runners = {
@@ -328,7 +333,7 @@ def main() -> None:
                 wall[name].append(time.perf_counter() - start)
                 cpu[name].append(time.process_time() - start_cpu)
     print(
-        f"burnish {burnish.__version__}, torch {torch.__version__}, 1 thread, "
+        f"burnish {burnish.__version__}, torch {torch.__version__}, {CLASSES} classes, 1 thread, "
         f"{args.repeats} interleaved repeats, medians"
     )
     print()

@@ -193,6 +193,36 @@ def test_the_last_finite_state_is_a_copy_that_training_cannot_change(tmp_path: P
     assert host_copy(["a", 1, 2.0, None, (3, b"x")]) == ["a", 1, 2.0, None, (3, b"x")]
 
 
+def test_the_kept_finite_state_is_unchanged_by_later_training_and_history(
+    tmp_path: Path,
+) -> None:
+    """What :meth:`TrainingState.keep_finite` keeps does not change when training and the
+    history go on: the trained states are copied, the learner's part is built per record."""
+    model = Classifier()
+    history = MetricHistory()
+    history.record(Split.TRAIN, "Loss", 1, 0.5)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.net(torch.randn(4, 8)).sum().backward()
+    optimizer.step()
+    state = TrainingState(
+        model, optimizer, None, history, FileCheckpointer(tmp_path / "checkpoint")
+    )
+    state.keep_finite(state.record(1, 10), "its weights at the end of epoch 1")
+    weight = model.net[0].weight.detach().clone()
+    momentum = optimizer.state[model.net[0].weight]["momentum_buffer"].clone()
+    for epoch in (2, 3):
+        model.net(torch.randn(4, 8)).sum().backward()
+        optimizer.step()
+        history.record(Split.TRAIN, "Loss", epoch, math.nan)
+    finite = state.go_back()
+    assert finite is not None
+    record, _ = finite
+    assert torch.equal(model.net[0].weight, weight)
+    assert torch.equal(optimizer.state[model.net[0].weight]["momentum_buffer"], momentum)
+    assert record["learner"]["history"] == {"values": [["train", "Loss", [(1, 0.5)]]]}
+    assert history.state_dict() == record["learner"]["history"]
+
+
 @pytest.mark.parametrize("bad_step", [1, 299, 300])
 def test_the_loss_watch_reads_scalar_losses_at_once(bad_step: int) -> None:
     """Scalar losses (the usual ones) are read in one call; the first bad one is named."""

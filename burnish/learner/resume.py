@@ -90,6 +90,8 @@ def set_rng_state(state: dict[str, Any], generators: Sequence[torch.Generator] =
 
 
 _SCALARS = frozenset({int, float, bool, str, bytes, type(None)})
+# The parts of a record that training changes in place (see TrainingState.keep_finite).
+_TRAINED = ("model", "optimizer", "lr_scheduler", "grad_scaler", "gradients")
 
 
 def host_copy(value: Any) -> Any:
@@ -251,10 +253,14 @@ class TrainingState:
     def keep_finite(self, record: dict[str, Any], what: str) -> None:
         """Keep ``record`` as the last state known to train on finite losses.
 
-        A host copy, which later steps cannot change; it waits for the device once an epoch,
-        where the epoch's metrics have already waited for it.
+        A host copy of what training changes (the model's, optimizer's, scheduler's and
+        scaler's states), which later steps cannot change; it waits for the device once an
+        epoch, where the epoch's metrics have already waited for it. The learner's part is
+        built afresh for each record (the history's lists, new random states) and is kept as it
+        is: copying it costs a call per epoch of history, every epoch.
         """
-        self._finite = (host_copy(record), what)
+        trained = {key: host_copy(record[key]) for key in _TRAINED if key in record}
+        self._finite = ({**record, **trained}, what)
 
     def go_back(self) -> tuple[dict[str, Any], str] | None:
         """Load the last finite state (see :meth:`keep_finite`); its record, and what the model
