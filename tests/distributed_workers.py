@@ -200,7 +200,7 @@ def multiclass_metrics() -> MetricCollection:
             Classwise(f1_by_class, name="F1 by class"),
             # Windows of totals, of a moving average and of inputs replayed.
             Running(precision, 2),
-            Running(loss, alpha=0.6),
+            Running(loss, alpha=0.6, decayed="totals"),
             Running(log_loss_metric, 2),
             BatchWise(LossMetric(), name="Batch loss"),
             RunningEpochWise(AccuracyMetric(), name="Run accuracy"),

@@ -205,15 +205,16 @@ def test_entries_show_epoch_and_batch() -> None:
     assert metric.compute().serialized == "final:0.5"
 
 
-def test_top_k_rule_counts_every_predicted_class() -> None:
-    scores = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7]])
-    targets = torch.tensor([1, 2])
+def test_top_k_rule_predicts_the_target_when_among_the_k_best() -> None:
+    scores = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.6, 0.3, 0.1]])
+    targets = torch.tensor([1, 2, 2])
     metric = RecallMetric.multiclass(top_k=2, reduction="micro")
     precision = PrecisionMetric.multiclass(top_k=2, reduction="micro")
     for m in (metric, precision):
         m.update(ConfusionStatsInput(scores, targets), META)
-    assert metric.running_value().value == 1.0  # both targets among the top 2
-    assert precision.running_value().value == 0.5  # 2 hits out of 4 predicted
+    # Predicted: 1 (the target, second best), 2, and 0 (the best: the target is third).
+    assert metric.running_value().value == pytest.approx(2 / 3)
+    assert precision.running_value().value == pytest.approx(2 / 3)
 
 
 def test_functional_matches_metric() -> None:

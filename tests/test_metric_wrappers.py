@@ -40,7 +40,9 @@ from burnish import (
     Split,
     derive,
 )
+from burnish.metric.entry import resolve_entries
 from burnish.metric.host import transfer_count
+from tests.distributed_spawn import results, spawn
 from tests.learner_fixtures import Classifier, builder, loaders, sgd
 from tests.metric_checks import record_updates
 
@@ -153,9 +155,124 @@ def test_running_average_matches_ignite() -> None:
     assert got == pytest.approx(expected)
 
 
-def test_running_average_of_a_ratio_decays_its_counts() -> None:
+def _ignite_average(batch_values: list[list[float]], alpha: float) -> list[list[float]]:
+    """Ignite's RunningAverage of per-class values, each class from its first defined value,
+    an undefined (NaN) value keeping the running one."""
+    running: list[float] | None = None
+    out = []
+    for values in batch_values:
+        if running is None:
+            running = list(values)
+        else:
+            running = [
+                r if math.isnan(v) else v if math.isnan(r) else alpha * r + (1 - alpha) * v
+                for r, v in zip(running, values, strict=True)
+            ]
+        out.append(running)
+    return out
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@settings(max_examples=20, deadline=None)
+@given(
+    st.integers(CLASSES, 40),
+    st.lists(st.integers(1, 40), max_size=7),
+    st.integers(0, 2**31 - 1),
+    st.floats(0.05, 0.95),
+)
+def test_running_average_of_uneven_batches_matches_ignite(
+    first: int, sizes: list[int], seed: int, alpha: float
+) -> None:
+    from ignite.engine import Engine, Events  # noqa: PLC0415
+    from ignite.metrics import Accuracy as IgniteAccuracy  # noqa: PLC0415
+    from ignite.metrics import RunningAverage  # noqa: PLC0415
+
+    batches = _batches(seed, [first, *sizes])
+    engine = Engine(lambda engine, batch: batch)
+    RunningAverage(IgniteAccuracy(), alpha=alpha).attach(engine, "running")
+    expected: list[float] = []
+    engine.add_event_handler(
+        Events.ITERATION_COMPLETED, lambda engine: expected.append(engine.state.metrics["running"])
+    )
+    engine.run(batches, max_epochs=1)
+    ours = Running(AccuracyMetric(), alpha=alpha)
+    entries = [ours.update(AccuracyInput(scores, targets), META) for scores, targets in batches]
+    before = transfer_count()
+    # Read together, the latest first: its predecessors' batches are read for it, once.
+    resolve_entries(entries[::-1])
+    assert transfer_count() - before <= 2
+    logged = [NumericEntry.deserialize(entry.serialized).value / 100 for entry in entries]
+    assert logged == pytest.approx(expected)
+    assert ours.value() / 100 == pytest.approx(expected[-1])
+    batch = (batches[-1][0].argmax(1) == batches[-1][1]).double().mean().item()
+    assert entries[-1].formatted == f"running {100 * expected[-1]:.4f} - batch {100 * batch:.4f}"
+
+
+def test_running_average_of_per_class_values_keeps_a_class_a_batch_lacks() -> None:
+    alpha = 0.75
+    ours = Running(RecallMetric.multiclass(reduction="none"), alpha=alpha)
+    generator = torch.Generator().manual_seed(8)
+    per_batch = []
+    for size, seen in ((6, 2), (30, 4), (3, 1), (12, 3)):
+        scores = torch.randn(size, CLASSES, generator=generator)
+        targets = torch.randint(0, seen, (size,), generator=generator)
+        ours.update(ConfusionStatsInput(scores, targets), META)
+        recall = RecallMetric.multiclass(reduction="none")
+        recall.update(ConfusionStatsInput(scores, targets), META)
+        per_batch.append(recall.per_class())
+        expected = _ignite_average(per_batch, alpha)[-1]
+        assert ours.epoch_values() == pytest.approx(expected, nan_ok=True)
+    assert any(math.isnan(value) for value in per_batch[2])
+
+
+def test_running_average_folds_unread_batches_every_so_many_updates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("burnish.metric.wrappers.moving.UNREAD_LIMIT", 3)
+    ours = Running(LossMetric(), alpha=0.5)
+    losses = [torch.full((size,), float(size)) for size in (1, 2, 3, 4, 5, 6, 7, 8)]
+    before = transfer_count()
+    for loss in losses[:3]:
+        ours.update(LossInput(loss), META)
+    assert transfer_count() == before  # unread batches kept on the device
+    ours.update(LossInput(losses[3]), META)
+    assert transfer_count() == before + 1  # the limit reached: they are folded
+    for loss in losses[4:]:
+        ours.update(LossInput(loss), META)
+    expected = _ignite_average([[float(len(loss))] for loss in losses], 0.5)[-1]
+    assert ours.value() == pytest.approx(expected[0])
+
+
+def _running_average_on(rank: int, alpha: float) -> tuple[float, float]:
+    """Each process's batches of 8 into a moving average of accuracy, and into another on
+    rank 0 only; both synced."""
+    batches = _batches(rank, [8, 8, 8])
+    both, first = Running(AccuracyMetric(), alpha=alpha), Running(AccuracyMetric(), alpha=alpha)
+    for scores, targets in batches:
+        both.update(AccuracyInput(scores, targets), META)
+        if rank == 0:
+            first.update(AccuracyInput(scores, targets), META)
+    return tuple(NumericEntry.deserialize(m.compute().serialized).value for m in (both, first))
+
+
+def test_a_synced_running_average_averages_the_runs_batch_values(tmp_path: Path) -> None:
     alpha = 0.6
-    ours = Running(PrecisionMetric.binary(), alpha=alpha)
+    synced = results(spawn(_running_average_on, tmp_path, alpha))
+    accuracies = [
+        [(s.argmax(1) == t).double().mean().item() for s, t in _batches(rank, [8, 8, 8])]
+        for rank in range(2)
+    ]
+    # Equal batches stepping together: each step's accuracy over both processes' batches.
+    run = [[100 * (a + b) / 2] for a, b in zip(*accuracies, strict=True)]
+    alone = [[100 * a] for a in accuracies[0]]
+    want = (_ignite_average(run, alpha)[-1][0], _ignite_average(alone, alpha)[-1][0])
+    for result in synced:
+        assert result == pytest.approx(want)
+
+
+def test_running_average_of_totals_decays_a_ratios_counts() -> None:
+    alpha = 0.6
+    ours = Running(PrecisionMetric.binary(), alpha=alpha, decayed="totals")
     true_positives = predicted = 0.0
     generator = torch.Generator().manual_seed(5)
     for step in range(6):
@@ -199,6 +316,7 @@ def test_running_state_clear_and_mistakes() -> None:
     for make in (
         lambda: Running(PrecisionMetric.multiclass(), 2),
         lambda: Running(RecallMetric.multiclass(), alpha=0.8),
+        lambda: Running(RecallMetric.multiclass(), alpha=0.8, decayed="totals"),
     ):
         whole, first = make(), make()
         for scores, targets in batches[:3]:
@@ -220,6 +338,10 @@ def test_running_state_clear_and_mistakes() -> None:
         Running(LossMetric(), 0)
     with pytest.raises(ValueError, match=r"alpha within \(0, 1\)"):
         Running(LossMetric(), alpha=1.0)
+    with pytest.raises(ValueError, match=r"expected decayed among \('values', 'totals'\)"):
+        Running(LossMetric(), alpha=0.5, decayed="batches")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="decayed='totals' is for a moving average"):
+        Running(LossMetric(), 3, decayed="totals")
 
 
 @pytest.mark.parametrize("sampling", ["poisson", "multinomial"])

@@ -6,10 +6,16 @@ assigns to the class), row :data:`SUPPORT` (items whose target is the class) and
 ``support - tp``. Counts add up over batches, so an epoch's scores come from the epoch's counts,
 never from an average of per-batch ratios (Burn bug #2758).
 
+Top-k rules follow TorchMetrics (1.6 and later): an item predicts one class, its target when the
+target is among its ``k`` best classes, else its best class (:func:`top_k_predicted`). Micro
+precision, recall and F-beta at ``k`` are then all the top-k accuracy.
+
 Zero division follows scikit-learn's ``zero_division=0``: a ratio whose denominator is zero is 0.
-For ``macro`` averages of multiclass counts, only classes that occur among the targets or the
-predictions are averaged (scikit-learn's ``unique_labels``); binary and multilabel counts average
-every label. ``none`` gives the per-class vector, with NaN for classes outside that label set.
+Which classes a ``macro`` average (and the per-class vector) covers is :func:`macro_labels`:
+every label for binary and multilabel counts; for multiclass counts the classes that occur among
+the targets or the predictions (scikit-learn's ``unique_labels``), except for precision and
+recall at ``k > 1``, which cover the classes that occur among the targets, as TorchMetrics'
+do. ``none`` gives the per-class vector, with NaN for classes outside those labels.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ __all__ = [
     "PREDICTED",
     "SUPPORT",
     "TRUE_POSITIVE",
+    "Labels",
     "Reduction",
     "ScoreKind",
     "Task",
@@ -30,12 +37,14 @@ __all__ = [
     "confusion_score",
     "decide",
     "fbeta_score",
+    "macro_labels",
     "matthews_corrcoef",
     "matthews_from_counts",
     "multiclass_counts",
     "precision",
     "recall",
     "threshold_counts",
+    "top_k_predicted",
 ]
 
 PREDICTED, SUPPORT, TRUE_POSITIVE = 0, 1, 2
@@ -45,6 +54,9 @@ ITEMS = 3
 Task = Literal["binary", "multiclass", "multilabel"]
 Reduction = Literal["micro", "macro", "weighted", "none"]
 ScoreKind = Literal["precision", "recall", "fbeta"]
+Labels = Literal["all", "seen", "targets"]
+"""The classes a macro average covers: every class, those seen among the targets or the
+predictions, or those seen among the targets."""
 
 
 def multiclass_counts(
@@ -56,9 +68,12 @@ def multiclass_counts(
 ) -> torch.Tensor:
     """Counts ``(3, C)`` from predicted classes ``(N,)`` or ``(N, k)`` and targets ``(N,)``.
 
-    With ``k`` predicted classes per item (top-k), each of them counts as predicted, and the item
-    is a true positive of its target class when the target is among them. Every index must lie in
-    ``[0, num_classes)``. One ``scatter_add_`` into a fixed-size tensor: no host synchronisation.
+    With ``k`` predicted classes per item, each of them counts as predicted, and the item is a
+    true positive of its target class when the target is among them: precision at ``k`` as
+    retrieval counts it (and TorchMetrics did before 1.6). The top-k rule of :func:`precision`,
+    :func:`recall` and :func:`fbeta_score` passes :func:`top_k_predicted` instead. Every index
+    must lie in ``[0, num_classes)``. One ``scatter_add_`` into a fixed-size tensor: no host
+    synchronisation.
 
     With ``step_of_item`` (the step index of each item, in ``[0, steps)``), the counts of each
     step of a block ``(steps, 3, C)``, in the same one ``scatter_add_``.
@@ -104,6 +119,24 @@ def multiclass_counts(
     return counts.view(steps, 3, num_classes)
 
 
+def top_k_predicted(top: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The one class ``(N,)`` each item predicts under a top-k rule, from its ``k`` best classes
+    ``(N, k)``, best first, and its target ``(N,)``: the target when it is among them, else the
+    best class (TorchMetrics' rule since 1.6)."""
+    targets = targets.long()
+    among = (top == targets.unsqueeze(1)).any(dim=1)
+    return torch.where(among, targets, top[:, 0])
+
+
+def macro_labels(task: Task, kind: ScoreKind, top_k: int = 1) -> Labels:
+    """The classes that a ``macro`` average of ``kind`` covers for a ``task`` and ``top_k``."""
+    if task != "multiclass":
+        return "all"
+    # TorchMetrics leaves out the classes without targets from its precision and recall at
+    # k > 1 (not from its F-beta): values compared with it must average the same classes.
+    return "targets" if top_k > 1 and kind != "fbeta" else "seen"
+
+
 @functools.lru_cache(maxsize=16)
 def _ones(shape: torch.Size, device: torch.device) -> torch.Tensor:
     """A source of ones to scatter, made once per shape (batch size) and device: a contiguous
@@ -136,8 +169,8 @@ def decide(
     top_k: int = 1,
     sigmoid: bool = False,
 ) -> torch.Tensor:
-    """The decision rule: top-``k`` class indices ``(N, k)`` for multiclass scores ``(N, C)``,
-    else ``score > threshold`` (after a sigmoid when ``sigmoid``) as a bool tensor.
+    """The decision rule: the ``k`` best classes ``(N, k)``, best first, for multiclass scores
+    ``(N, C)``, else ``score > threshold`` (after a sigmoid when ``sigmoid``) as a bool tensor.
     """
     if task == "multiclass":
         if top_k == 1:
@@ -157,13 +190,13 @@ def confusion_score(
     kind: ScoreKind,
     reduction: Reduction = "micro",
     beta: float = 1.0,
-    present_only: bool = False,
+    labels: Labels = "all",
 ) -> torch.Tensor:
     """Precision, recall or F-beta of ``counts`` ``(..., 3, C)``, reduced as ``reduction``.
 
-    ``present_only`` restricts macro averages (and the per-class vector) to classes seen among
-    targets or predictions, as scikit-learn does for multiclass labels. Returns float64 values of
-    the leading shape, with a last dimension ``(C,)`` for ``reduction="none"``.
+    ``labels`` are the classes that macro averages (and the per-class vector) cover; see
+    :func:`macro_labels`. Returns float64 values of the leading shape, with a last dimension
+    ``(C,)`` for ``reduction="none"``.
     """
     counts = counts.to(torch.float64)
     # Leading dimensions are batches of counts: a reader reduces many steps' counts at once.
@@ -183,7 +216,10 @@ def confusion_score(
     per_class = _ratio(numerator, denominator)
     if reduction == "weighted":
         return _ratio((per_class * support).sum(-1), support.sum(-1))
-    included = (support + predicted > 0) if present_only else torch.ones_like(support).bool()
+    if labels == "all":
+        included = torch.ones_like(support, dtype=torch.bool)
+    else:
+        included = (support + predicted if labels == "seen" else support) > 0
     if reduction == "none":
         return torch.where(included, per_class, torch.nan)
     return (per_class * included).sum(-1) / included.sum(-1)
@@ -200,6 +236,8 @@ def _task_counts(
 ) -> torch.Tensor:
     decided = decide(scores, task, threshold=threshold, top_k=top_k, sigmoid=sigmoid)
     if task == "multiclass":
+        if top_k > 1:
+            decided = top_k_predicted(decided, targets)
         return multiclass_counts(decided, targets, scores.shape[1])
     if task == "binary":
         return threshold_counts(decided.reshape(-1, 1), targets.reshape(-1, 1))
@@ -221,7 +259,7 @@ def _score(
     counts = _task_counts(scores, targets, task, threshold=threshold, top_k=top_k, sigmoid=sigmoid)
     if task == "binary":
         reduction = "micro"
-    return confusion_score(counts, kind, reduction, beta, present_only=task == "multiclass")
+    return confusion_score(counts, kind, reduction, beta, macro_labels(task, kind, top_k))
 
 
 def precision(

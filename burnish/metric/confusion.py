@@ -6,8 +6,10 @@ value is computed from those sums, never averaged over batches (Burn bug #2758).
 
 Decision rules. ``binary(threshold)``: an item is positive when its score ``(N,)`` is above
 ``threshold``. ``multilabel(threshold)``: the same per label ``(N, L)``. ``multiclass(top_k)``:
-the ``top_k`` highest scores ``(N, C)`` are the predicted classes (argmax for ``top_k=1``; ties as
-:func:`torch.argmax` / :func:`torch.topk` break them).
+each item predicts one class from its scores ``(N, C)``: the argmax for ``top_k=1``; for
+``top_k > 1`` its target when the target is among its ``top_k`` highest scores, else its highest
+(TorchMetrics' rule since 1.6, so that micro precision, recall and F-beta at ``k`` are the top-k
+accuracy). Ties are broken as :func:`torch.argmax` / :func:`torch.topk` break them.
 
 Logits or probabilities. Argmax and top-k are unchanged by any monotonic activation, so
 multiclass metrics take logits or probabilities alike. Threshold rules compare probabilities:
@@ -19,7 +21,9 @@ Values are fractions in ``[0, 1]`` shown with 4 decimals. Zero division gives 0 
 mean over the label set: for multiclass, classes that occur among targets or predictions, as
 scikit-learn's ``unique_labels``; for multilabel, every label), ``weighted`` (by support) and
 ``none`` (per class: the entry lists every class, ``n/a`` outside the label set, and the numeric
-value is their mean, i.e. the macro value). Binary metrics score the positive class.
+value is their mean, i.e. the macro value). At ``top_k > 1`` the label set of precision and
+recall is the classes that occur among targets, as TorchMetrics has it (see
+:func:`~burnish.functional.confusion.macro_labels`). Binary metrics score the positive class.
 
 Work shared by configuration: what a metric derives from a block (an argmax, a rule's
 decisions, its counts, the checks' value ranges) is kept in the block's memo under what it is
@@ -44,8 +48,10 @@ from burnish.functional.confusion import (
     ScoreKind,
     Task,
     confusion_score,
+    macro_labels,
     multiclass_counts,
     threshold_counts,
+    top_k_predicted,
 )
 from burnish.metric.base import MetricMetadata
 from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments
@@ -108,7 +114,7 @@ class DecisionRule:
 
     def decide(self, block: InputBlock[Any], field: str) -> torch.Tensor:
         """The decisions for the block's ``field`` scores, once per block, field and rule: the
-        predicted classes ``(N, top_k)``, or whether each score is positive."""
+        ``top_k`` best classes ``(N, top_k)``, best first, or whether each score is positive."""
         if self.task == "multiclass":
             if self.top_k == 1:
                 return block_argmax(block, field).unsqueeze(1)
@@ -355,10 +361,10 @@ def confusion_counts(
             # Top-1 decisions as the argmax gives them, (N,): no view to add a dimension that
             # multiclass_counts removes again, two device operations a step.
             if rule.top_k == 1:
-                top = block_argmax(block, "predictions")
+                predicted = block_argmax(block, "predictions")
             else:
-                top = rule.decide(block, "predictions")
-            return multiclass_counts(top, clamped, classes, step_of_item, steps)
+                predicted = top_k_predicted(rule.decide(block, "predictions"), clamped)
+            return multiclass_counts(predicted, clamped, classes, step_of_item, steps)
         decided = rule.decide(block, "predictions")
         if rule.task == "binary":
             decided, actual = decided.reshape(-1, 1), targets.reshape(-1, 1)
@@ -408,11 +414,11 @@ class _ConfusionScoreMetric(
         self._checks = TaskChecks(
             self.name, rule.task, probabilities=rule.task != "multiclass" and not rule.sigmoid
         )
-        present_only = rule.task == "multiclass"
         kind, reduce_as = self.kind, self.reduction
+        labels = macro_labels(rule.task, kind, rule.top_k)
 
         def reduce(counts: torch.Tensor) -> torch.Tensor:
-            return confusion_score(counts, kind, reduce_as, beta, present_only=present_only)
+            return confusion_score(counts, kind, reduce_as, beta, labels)
 
         self._state = ConfusionStatsState(
             FormatOptions(self.name).precision(4), reduce, self._checks
@@ -437,7 +443,8 @@ class _ConfusionScoreMetric(
     def multiclass(
         cls, top_k: int = 1, reduction: Reduction = "macro", *, name: str | None = None
     ) -> Self:
-        """Scores ``(N, C)`` and class indices ``(N,)``: the ``top_k`` best classes predicted."""
+        """Scores ``(N, C)`` and class indices ``(N,)``: one class predicted per item, the
+        target when among the ``top_k`` best (see the module text)."""
         return cls(DecisionRule("multiclass", top_k=top_k), reduction, name=name)
 
     @classmethod
@@ -523,7 +530,8 @@ class FBetaScoreMetric(_ConfusionScoreMetric):
         name: str | None = None,
         beta: float = 1.0,
     ) -> Self:
-        """Scores ``(N, C)`` and class indices ``(N,)``: the ``top_k`` best classes predicted."""
+        """Scores ``(N, C)`` and class indices ``(N,)``: one class predicted per item, the
+        target when among the ``top_k`` best (see the module text)."""
         return cls(beta, DecisionRule("multiclass", top_k=top_k), reduction, name=name)
 
     @classmethod

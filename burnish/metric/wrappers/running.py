@@ -2,13 +2,20 @@
 exponential moving average of it (Ignite's ``RunningAverage``).
 
 For a metric with totals (every built-in but the exact ranking metrics; see
-:mod:`burnish.metric.totals`) the running value is computed from totals over the span, so a
-ratio stays a ratio of summed counts: a running precision is ``tp / (tp + fp)`` over the window,
-not a mean of batch precisions. A window costs nothing on the device (its totals are the
-difference of the totals ``window`` updates apart, taken on the host when read); a moving
-average keeps decayed totals, ``alpha * past + (1 - alpha) * batch``, a few operations per step.
-For a mean over items with equal batches (accuracy, loss) that is exactly Ignite's average of
-batch values.
+:mod:`burnish.metric.totals`) a window is computed from totals over the span, so a ratio stays a
+ratio of summed counts: a running precision is ``tp / (tp + fp)`` over the window, not a mean of
+batch precisions. A window costs nothing on the device (its totals are the difference of the
+totals ``window`` updates apart, taken on the host when read).
+
+A moving average, by default, averages the batch values as Ignite does:
+``running = alpha * running + (1 - alpha) * batch_value``, the first batch's value to start.
+A batch value that is undefined (NaN: a class outside the batch's labels, a batch without
+items) leaves the running value as it was. The batch values are computed on the host from each
+batch's totals, kept on the device until an entry or a value is read and then folded in order,
+once (see :mod:`burnish.metric.wrappers.moving`). With ``decayed="totals"`` it decays the
+totals instead, ``alpha * past + (1 - alpha) * batch``, a few device operations per step and
+nothing to fold: a ratio of decayed counts, which weighs each batch by its size (for a mean over
+items with equal batches, such as accuracy or loss, the two agree).
 
 Other metrics (an exact AUROC, a function metric, your own) take a window only: the last
 ``window`` inputs are kept (references, no copies) and replayed into a copy of the metric when a
@@ -23,7 +30,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 import torch
 
@@ -44,8 +51,12 @@ from burnish.metric.operand import (
 )
 from burnish.metric.totals import Totals, totals_of
 from burnish.metric.values import nan_mean
+from burnish.metric.wrappers.moving import Link, ValueAverage
 
-__all__ = ["Running"]
+__all__ = ["Decayed", "Running"]
+
+Decayed = Literal["values", "totals"]
+"""What a moving average decays: the batch values (Ignite's) or the metric's totals."""
 
 # The readers' threads and the training thread may read at once; replays are rare enough to
 # take turns (and a module lock, unlike one per metric, lets metrics be copied).
@@ -65,11 +76,20 @@ def _since(after: Totals, before: Totals | None) -> tuple[DeferredValue, ...]:
     return tuple(_as_float(a - b) for a, b in zip(after.values, before.values, strict=True))
 
 
+def _device_of(values: Sequence[DeferredValue]) -> torch.device:
+    return next((v.device for v in values if isinstance(v, torch.Tensor)), torch.device("cpu"))
+
+
 def _flat(values: Sequence[DeferredValue]) -> torch.Tensor:
     """Totals as one vector, on the device of their tensors: how a window's totals sync."""
-    device = next((v.device for v in values if isinstance(v, torch.Tensor)), torch.device("cpu"))
+    device = _device_of(values)
     dtype = accumulator_dtype(device)
     return torch.cat([torch.as_tensor(v, device=device).to(dtype).reshape(-1) for v in values])
+
+
+def _nan_mean_of(states: list[torch.Tensor]) -> torch.Tensor:
+    """The processes' running values, averaged value by value over those defined."""
+    return torch.stack(states).nanmean(dim=0)
 
 
 def _replay(metric: NumericMetric, inputs: Sequence[tuple[object, MetricMetadata]]) -> None:
@@ -88,7 +108,8 @@ def _values_of(metric: NumericMetric) -> list[float]:
 
 class Running(NumericMetricMixin, CompositeMetric):
     """``metric`` over its last ``window`` updates, or, with ``alpha``, its exponential moving
-    average (``alpha`` the weight of the past, as in Ignite); see the module text.
+    average (``alpha`` the weight of the past, as in Ignite): of its batch values, Ignite's
+    ``RunningAverage``, or with ``decayed="totals"`` of its totals; see the module text.
 
     The value (:meth:`value`, :meth:`running_value`, :meth:`compute`) is the running one; step
     entries show it with the batch's (``running 0.91 - batch 0.88``) and log it, so plots are
@@ -99,20 +120,25 @@ class Running(NumericMetricMixin, CompositeMetric):
     is each process's latest ``window`` updates, taken together (their totals summed; a window
     replayed is replayed by each process, and the copies synced), which is the window of the
     run's latest ``window`` steps when the processes step together, as in data-parallel
-    training. A moving average sums the processes' decayed totals: when every process steps as
-    often, that is the moving average of the run's steps, each step's totals summed over the
-    processes.
+    training. A moving average of totals sums the processes' decayed totals: when every
+    process steps as often, that is the moving average of the run's steps, each step's totals
+    summed over the processes. A moving average of values averages the processes' running
+    values (each value over the processes where it is defined): when they step together with
+    batches of one size, for a mean over items (accuracy, loss), that is Ignite's average of the
+    run's batch values, each over every process's batch.
     """
 
     state_reductions: ClassVar[dict[str, StateSync]] = {
         "metric": "nested",
         "_window_totals": "sum",
         "_window_replay": "nested",
+        "_window_values": _nan_mean_of,
     }
-    # Held by a synced copy only (see sync_states): the running span's totals, flat, or the
-    # metric replayed with the window's inputs.
+    # Held by a synced copy only (see sync_states): the running span's totals, flat, the metric
+    # replayed with the window's inputs, or the running values of a moving average of values.
     _window_totals: torch.Tensor | None = None
     _window_replay: NumericMetric | None = None
+    _window_values: torch.Tensor | None = None
 
     def __init__(
         self,
@@ -120,6 +146,7 @@ class Running(NumericMetricMixin, CompositeMetric):
         window: int | None = None,
         *,
         alpha: float | None = None,
+        decayed: Decayed = "values",
         name: str | None = None,
     ) -> None:
         super().__init__([metric])
@@ -133,6 +160,15 @@ class Running(NumericMetricMixin, CompositeMetric):
             raise ValueError(f"{self.name}: expected window as an int >= 1, received {window!r}")
         if alpha is not None and not 0.0 < alpha < 1.0:
             raise ValueError(f"{self.name}: expected alpha within (0, 1), received {alpha!r}")
+        if decayed not in get_args(Decayed):
+            raise ValueError(
+                f"{self.name}: expected decayed among {get_args(Decayed)}, received {decayed!r}"
+            )
+        if window is not None and decayed != "values":
+            raise ValueError(
+                f"{self.name}: decayed={decayed!r} is for a moving average (alpha); a window "
+                "always covers its updates' totals"
+            )
         self.window = window
         self.alpha = alpha
         self.higher_is_better = metric.higher_is_better
@@ -145,8 +181,10 @@ class Running(NumericMetricMixin, CompositeMetric):
         self._options = FormatOptions(self.name).precision(4)
         # A window of totals: the totals at each of the last window + 1 updates.
         self._history: deque[Totals] = deque(maxlen=(window or 0) + 1)
-        # A moving average: the decayed totals, the latest batch's and the totals after it.
+        # A moving average of totals: the decayed totals, the latest batch's and the totals
+        # after it.
         self._average: tuple[Totals, Totals, Totals] | None = None
+        self._values = None if alpha is None or decayed == "totals" else ValueAverage(alpha)
         # A window replayed: the last inputs, and a copy of the metric to replay them into.
         self._inputs: deque[tuple[object, MetricMetadata]] = deque(maxlen=window or 1)
         self._scratch: NumericMetric | None = None
@@ -166,6 +204,11 @@ class Running(NumericMetricMixin, CompositeMetric):
             return MetricEntry.deferred(self.name, (), render)
         totals = totals_of(self.metric)
         assert totals is not None, "a metric with totals keeps them"
+        if self._values is not None:
+            link = self._values.add(totals)
+            group = PendingGroup([Pending.of_spans(link.batch, None)])
+            render = functools.partial(self._render_folded, self._values, link)
+            return group.entry(self.name, render)
         if self.alpha is None:
             self._history.append(totals)
         else:
@@ -213,6 +256,12 @@ class Running(NumericMetricMixin, CompositeMetric):
         ((batch, running),) = group.decode(host)
         return self._texts(batch, running or [math.nan])
 
+    def _render_folded(
+        self, values: ValueAverage, link: Link, group: PendingGroup, host: Sequence[list[float]]
+    ) -> tuple[Text, Text]:
+        ((batch, _),) = group.decode(host)
+        return self._texts(batch, values.resolve(link, batch))
+
     def _texts(self, batch: list[float], running: list[float]) -> tuple[Text, Text]:
         return step_texts(self._options, batch, running, label="running", logged=nan_mean(running))
 
@@ -225,8 +274,10 @@ class Running(NumericMetricMixin, CompositeMetric):
 
     def sync_states(self) -> dict[str, object]:
         """The window as it syncs: the running span's totals, flat, with the metric (whose
-        synced totals tell how they evaluate); or for a window replayed, a copy of the metric
-        replayed with it, and no more (``None`` for what a window does not read)."""
+        synced totals tell how they evaluate); for a window replayed, a copy of the metric
+        replayed with it; for a moving average of values, its running values; and no more
+        (``None`` for what a window does not read)."""
+        states: dict[str, object] = dict.fromkeys(self.state_reductions)
         if not self._additive:
             scratch = self._scratch
             assert scratch is not None, "a replayed window has a copy to replay into"
@@ -234,16 +285,29 @@ class Running(NumericMetricMixin, CompositeMetric):
                 scratch.clear()
                 window = copy.deepcopy(scratch)
             _replay(window, tuple(self._inputs))
-            return {"metric": None, "_window_totals": None, "_window_replay": window}
+            states["_window_replay"] = window
+            return states
+        states["metric"] = self.metric
+        if self._values is not None:
+            last = self._values.last
+            if last is not None:
+                device = _device_of(last.values)
+                running = self._values.now()
+                states["_window_values"] = torch.tensor(
+                    running, dtype=accumulator_dtype(device), device=device
+                )
+            return states
         span = self._running_span()
-        totals = None if span is None else _flat(_since(span.end, span.start))
-        return {"metric": self.metric, "_window_totals": totals, "_window_replay": None}
+        states["_window_totals"] = None if span is None else _flat(_since(span.end, span.start))
+        return states
 
     def _synced_values(self) -> list[float] | None:
         """A synced copy's running values: over every process's window (``None``: not a
         synced copy, or no process has updates)."""
         if self._window_replay is not None:
             return _values_of(self._window_replay)
+        if self._window_values is not None:
+            return [float(v) for v in self._window_values.tolist()]
         if self._window_totals is None:
             return None
         # The metric synced: its totals tell how the window's evaluate, also on a process that
@@ -273,6 +337,8 @@ class Running(NumericMetricMixin, CompositeMetric):
             return synced
         if not self._additive:
             return self._replayed(tuple(self._inputs))
+        if self._values is not None:
+            return self._values.now()
         ((_, running),) = PendingGroup([self._pending()]).read()
         return running or [math.nan]
 
@@ -294,27 +360,33 @@ class Running(NumericMetricMixin, CompositeMetric):
 
     def clear(self) -> None:
         super().clear()
+        self._clear_running()
+
+    def _clear_running(self) -> None:
         self._history.clear()
         self._average = None
         self._inputs.clear()
+        if self._values is not None:
+            self._values = ValueAverage(self._values.alpha)
 
     def state_dict(self) -> dict[str, Any]:
         """The wrapped metric's state and the running window or average (a replayed window
-        keeps no inputs: it restarts)."""
+        keeps no inputs: it restarts; a moving average of values is folded, a read)."""
         state = super().state_dict()
         state["history"] = [list(totals.values) for totals in self._history]
         average = self._average
         state["average"] = None if average is None else [list(t.values) for t in average]
+        state["values"] = None if self._values is None else self._values.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self._history.clear()
-        self._average = None
-        self._inputs.clear()
+        self._clear_running()
         current = totals_of(self.metric)
         if current is None:
             return
+        if self._values is not None and state.get("values") is not None:
+            self._values.load(state["values"], current)
         evaluate, checks = current.evaluate, current.checks
         self._history.extend(Totals(tuple(v), evaluate, checks) for v in state["history"])
         if state["average"] is not None:
