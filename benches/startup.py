@@ -1,22 +1,26 @@
 """Start-up and large logs: what ``import burnish`` adds to ``import torch``, and how long
 ``burnish summary`` takes on a long run's log.
 
-- Import: fresh processes, each timing ``import torch`` and then ``import burnish`` in-process
-  (``time.perf_counter``), interleaved with processes that import torch alone; each figure is
+- Import: fresh processes, each timing ``import torch`` and then, in-process
+  (``time.perf_counter``), ``import burnish`` or what a training script names
+  (``from burnish import LearnerBuilder, AccuracyMetric, ClassificationOutput, LossMetric``:
+  the package imports a name's module when the name is first used, so ``import burnish`` alone
+  loads almost nothing), interleaved with processes that import torch alone; each figure is
   the median over ``--repeats`` processes (a process's wall time also counts the interpreter's
-  start and exit). The garbage collector's full pass during ``import burnish`` is shown apart:
-  ``import torch`` leaves one due, which the next few thousand objects that any program makes
-  (here, burnish's classes and functions) set off, at the same cost whoever sets it off.
+  start and exit). The garbage collector's full pass is shown apart: ``import torch`` leaves one
+  due, which the next few thousand objects that any program makes (here, burnish's classes and
+  functions) set off, at the same cost whoever sets it off.
 - Bytecode: with a warm cache (an installed package: a cache of the bench's own, through
   ``PYTHONPYCACHEPREFIX``), and as a checkout run with ``PYTHONDONTWRITEBYTECODE=1`` is (its
   ``__pycache__`` if it has one; without one every module of burnish is compiled at every
   start).
-- Summary: ``burnish summary`` (a fresh ``python -m burnish.cli`` process) on a generated log of
-  ``--steps`` steps, written by the real ``JsonlMetricLogger`` (10 epochs, train and valid,
-  three numeric metrics, a ``steps`` record per 1,000 steps as a one-second flush of a fast run
-  writes them): wall time and peak memory of the process; then, in-process, its read alone
-  (``read_run(steps=False)``) and a full read (``read_run()``, every step, as ``burnish view``
-  reads a log, and as the summary read it before).
+- Summary: ``burnish summary`` (a fresh ``python -m burnish.cli`` process, which loads neither
+  torch nor the metrics) on a generated log of ``--steps`` steps, written by the real
+  ``JsonlMetricLogger`` (10 epochs, train and valid, three numeric metrics, a ``steps`` record
+  per 1,000 steps as a one-second flush of a fast run writes them): wall time and peak memory
+  of the process; then, in-process, its read alone (``read_run(steps=False)``) and a full read
+  (``read_run()``, every step, as ``burnish view`` reads a log, and as the summary read it
+  before).
 
 Run: .venv/bin/python benches/startup.py [--repeats 5] [--steps 300000]
 """
@@ -72,6 +76,14 @@ print(json.dumps({{"torch": t1 - t0, "second": t2 - t1, "second_gc": full[0] - t
 
 METRICS = ("Loss", "Accuracy", "Precision")
 
+# What each import row runs after `import torch`.
+IMPORTS = {
+    "`import burnish`": "import burnish",
+    "a script's `from burnish import ...` (4 names)": (
+        "from burnish import LearnerBuilder, AccuracyMetric, ClassificationOutput, LossMetric"
+    ),
+}
+
 
 def _env(cached: bool, prefix: str) -> dict[str, str]:
     env = dict(os.environ)
@@ -108,33 +120,38 @@ def bench_import(repeats: int, prefix: str) -> list[tuple[str, str, str]]:
     for cached in (True, False):
         env = _env(cached, prefix)
         if cached:  # fill the cache
-            _run("import torch, burnish", env)
-        probes: list[dict[str, float]] = []
+            _run(_PROBE.format(second=IMPORTS[max(IMPORTS, key=len)]), env)
+        probes: dict[str, list[dict[str, float]]] = {name: [] for name in IMPORTS}
+        walls: dict[str, list[float]] = {name: [] for name in IMPORTS}
         torch_alone: list[float] = []
-        both: list[float] = []
         for _ in range(repeats):  # interleaved: the machine's load moves all alike
-            wall, out = _run(_PROBE.format(second="import burnish"), env)
-            probes.append(json.loads(out.strip().splitlines()[-1]))
-            both.append(wall)
+            for name, code in IMPORTS.items():
+                wall, out = _run(_PROBE.format(second=code), env)
+                probes[name].append(json.loads(out.strip().splitlines()[-1]))
+                walls[name].append(wall)
             torch_alone.append(_run("import torch", env)[0])
         if cached:
             label = "bytecode cached, as installed"
         else:
             label = "checkout's bytecode: "
             label += "its `__pycache__`" if checkout_cache else "none"
-        rows += [
+        first = probes[next(iter(IMPORTS))]
+        rows.append(
             (
                 f"`import torch` ({label})",
-                f"{_median_ms([p['torch'] for p in probes]):.0f} ms",
+                f"{_median_ms([p['torch'] for p in first]):.0f} ms",
                 f"whole `python -c 'import torch'`: {_median_ms(torch_alone):.0f} ms",
-            ),
+            )
+        )
+        rows += [
             (
-                f"`import burnish` after it ({label})",
-                f"**{_median_ms([p['second'] for p in probes]):.0f} ms**",
+                f"{name} after it ({label})",
+                f"**{_median_ms([p['second'] for p in probes[name]]):.0f} ms**",
                 f"of which the GC pass torch left due "
-                f"{_median_ms([p['second_gc'] for p in probes]):.0f} ms; "
-                f"whole process with both: {_median_ms(both):.0f} ms",
-            ),
+                f"{_median_ms([p['second_gc'] for p in probes[name]]):.0f} ms; "
+                f"whole process with both: {_median_ms(walls[name]):.0f} ms",
+            )
+            for name in IMPORTS
         ]
     return rows
 
@@ -205,6 +222,8 @@ def bench_summary(steps: int, prefix: str) -> list[tuple[str, str, str]]:
             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
         )
         seconds, peak_kib = _run(code, _env(True, prefix), directory)[1].split()
+        loaded = "import sys, burnish.cli; print(sorted({'torch', 'rich'} & set(sys.modules)))"
+        heavy = _run(loaded, _env(True, prefix))[1].strip()
         reads = {}
         for full in (False, True):
             started = time.perf_counter()
@@ -220,7 +239,7 @@ def bench_summary(steps: int, prefix: str) -> list[tuple[str, str, str]]:
         (
             f"`burnish summary`, whole process ({label})",
             f"{float(seconds):.2f} s",
-            f"peak RSS {int(peak_kib) / 1024:.0f} MiB; mostly `import torch`",
+            f"peak RSS {int(peak_kib) / 1024:.0f} MiB; of torch and rich, it loads {heavy}",
         ),
         (
             f"its read: `read_run(steps=False)` ({label})",

@@ -2,130 +2,136 @@
 
 from typing import TYPE_CHECKING
 
-from burnish.adaptor import (
-    AccuracyInput,
-    Adaptor,
-    AurocInput,
-    ConfusionStatsInput,
-    DiceInput,
-    HammingScoreInput,
-    ImageInput,
-    LossInput,
-    MetricInput,
-    PerplexityInput,
-    RegressionInput,
-    SequenceInput,
-    StepAdaptations,
-    TopKAccuracyInput,
-    adapt,
-    check_adaptable,
-    register_adaptor,
-    supported_inputs,
-)
-from burnish.builder import LearnerBuilder
-from burnish.learner import (
-    Aggregate,
-    BestCheckpoint,
-    CheckpointError,
-    ComposedCheckpointingStrategy,
-    Direction,
-    FitResult,
-    Interrupter,
-    KeepLastNCheckpoints,
-    Learner,
-    LearnerCallback,
-    LearnerSummary,
-    MetricCheckpointingStrategy,
-    MetricEarlyStoppingStrategy,
-    NoImprovementSince,
-    NonFiniteLossError,
-    RunDirectoryError,
-    Split,
-    TrainOutput,
-    TrainStep,
-    ValidStep,
-)
-from burnish.logger import (
-    CsvMetricLogger,
-    InMemoryMetricLogger,
-    JsonlMetricLogger,
-    MetricLogger,
-    MlflowMetricLogger,
-    TensorBoardMetricLogger,
-    read_run,
-)
-from burnish.metric import (
-    AccuracyMetric,
-    AucPrMetric,
-    AurocMetric,
-    BatchWise,
-    BleuScore,
-    BootStrapper,
-    BootstrapResult,
-    CharErrorRate,
-    Classwise,
-    ConfusionMatrixMetric,
-    DerivedMetric,
-    DiceMetric,
-    ExplainedVarianceMetric,
-    FBetaScoreMetric,
-    FormatOptions,
-    FunctionMetric,
-    HammingScoreMetric,
-    LossMetric,
-    MatthewsCorrCoefMetric,
-    MeanAbsoluteErrorMetric,
-    MeanSquaredErrorMetric,
-    Metric,
-    MetricCollection,
-    MetricEntry,
-    MetricMetadata,
-    MultilabelExactMatchMetric,
-    MultiScaleSsimMetric,
-    Numeric,
-    NumericEntry,
-    NumericMetricState,
-    NumericStateMetric,
-    PerplexityMetric,
-    PrecisionMetric,
-    Progress,
-    PsnrMetric,
-    R2ScoreMetric,
-    RangeGuard,
-    RecallMetric,
-    RootMeanSquaredErrorMetric,
-    RougeScore,
-    Running,
-    RunningEpochWise,
-    SsimMetric,
-    TopKAccuracyMetric,
-    WordErrorRate,
-    derive,
-    input_type_of,
-    resolve_entries,
-)
-from burnish.metric.confusion import DecisionRule
-from burnish.metric.iteration_speed import IterationSpeedMetric
-from burnish.metric.learning_rate import LearningRateMetric
-from burnish.metric.system import (
-    CpuMemory,
-    CpuTemperature,
-    CpuUse,
-    CudaMetric,
-    GpuTemperature,
-    GpuUtilization,
-)
-from burnish.output import (
-    ClassificationOutput,
-    MultiLabelClassificationOutput,
-    RegressionOutput,
-    SegmentationOutput,
-    SequenceOutput,
-)
-from burnish.renderer import MetricsRenderer, default_renderer
+from burnish.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from burnish.renderer import PlainRenderer, TuiRenderer
+    from burnish.adaptor import (
+        AccuracyInput,
+        Adaptor,
+        AurocInput,
+        ConfusionStatsInput,
+        DiceInput,
+        HammingScoreInput,
+        ImageInput,
+        LossInput,
+        MetricInput,
+        PerplexityInput,
+        RegressionInput,
+        SequenceInput,
+        StepAdaptations,
+        TopKAccuracyInput,
+        adapt,
+        check_adaptable,
+        register_adaptor,
+        supported_inputs,
+    )
+    from burnish.builder import LearnerBuilder
+    from burnish.learner import (
+        Aggregate,
+        BestCheckpoint,
+        CheckpointError,
+        ComposedCheckpointingStrategy,
+        Direction,
+        FitResult,
+        Interrupter,
+        KeepLastNCheckpoints,
+        Learner,
+        LearnerCallback,
+        LearnerSummary,
+        MetricCheckpointingStrategy,
+        MetricEarlyStoppingStrategy,
+        NoImprovementSince,
+        NonFiniteLossError,
+        RunDirectoryError,
+        Split,
+        TrainOutput,
+        TrainStep,
+        ValidStep,
+    )
+    from burnish.logger import (
+        CsvMetricLogger,
+        InMemoryMetricLogger,
+        JsonlMetricLogger,
+        MetricLogger,
+        MlflowMetricLogger,
+        TensorBoardMetricLogger,
+        read_run,
+    )
+    from burnish.metric import (
+        AccuracyMetric,
+        AucPrMetric,
+        AurocMetric,
+        BatchWise,
+        BleuScore,
+        BootStrapper,
+        BootstrapResult,
+        CharErrorRate,
+        Classwise,
+        ConfusionMatrixMetric,
+        DerivedMetric,
+        DiceMetric,
+        ExplainedVarianceMetric,
+        FBetaScoreMetric,
+        FormatOptions,
+        FunctionMetric,
+        HammingScoreMetric,
+        LossMetric,
+        MatthewsCorrCoefMetric,
+        MeanAbsoluteErrorMetric,
+        MeanSquaredErrorMetric,
+        Metric,
+        MetricCollection,
+        MetricEntry,
+        MetricMetadata,
+        MultilabelExactMatchMetric,
+        MultiScaleSsimMetric,
+        Numeric,
+        NumericEntry,
+        NumericMetricState,
+        NumericStateMetric,
+        PerplexityMetric,
+        PrecisionMetric,
+        Progress,
+        PsnrMetric,
+        R2ScoreMetric,
+        RangeGuard,
+        RecallMetric,
+        RootMeanSquaredErrorMetric,
+        RougeScore,
+        Running,
+        RunningEpochWise,
+        SsimMetric,
+        TopKAccuracyMetric,
+        WordErrorRate,
+        derive,
+        input_type_of,
+        resolve_entries,
+    )
+    from burnish.metric.confusion import DecisionRule
+    from burnish.metric.iteration_speed import IterationSpeedMetric
+    from burnish.metric.learning_rate import LearningRateMetric
+    from burnish.metric.system import (
+        CpuMemory,
+        CpuTemperature,
+        CpuUse,
+        CudaMetric,
+        GpuTemperature,
+        GpuUtilization,
+    )
+    from burnish.output import (
+        ClassificationOutput,
+        MultiLabelClassificationOutput,
+        RegressionOutput,
+        SegmentationOutput,
+        SequenceOutput,
+    )
+    from burnish.renderer import (
+        MetricsRenderer,
+        PlainRenderer,
+        TuiRenderer,
+        default_renderer,
+    )
+
 
 __all__ = [
     "AccuracyInput",
@@ -243,19 +249,4 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-# Imported on first use (PEP 562): the renderers load rich and the dashboard, which a script
-# that only imports burnish, or passes its own renderer, never needs.
-
-
-def __getattr__(name: str) -> object:
-    if name not in ("PlainRenderer", "TuiRenderer"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from burnish import renderer  # noqa: PLC0415
-
-    value: object = getattr(renderer, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, __file__)

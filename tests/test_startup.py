@@ -1,9 +1,13 @@
-"""Start-up: ``import burnish`` loads neither rich, the dashboard nor an optional logger's
-library, and the renderers load on first use; ``burnish summary`` reads a log's epochs without
-parsing its steps, still skipping, counting and warning about bad lines."""
+"""Start-up: the package imports a name's module when the name is first used, so that
+``import burnish`` loads nothing heavy, a training script loads neither rich, the dashboard nor
+an optional logger's library, and ``burnish summary`` reads a log without loading torch; the
+summary reads a log's epochs without parsing its steps, still skipping, counting and warning
+about bad lines."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import logging
 import subprocess
@@ -18,7 +22,9 @@ from burnish.cli import main
 from burnish.logger.jsonl import RunLog, read_run
 from tests.test_log_faults import END, EPOCH, START, STEPS, write_log
 
-# Loaded when used, never by `import burnish`.
+PACKAGE = Path(burnish.__file__).resolve().parent
+
+# Loaded when used, never by `import burnish` or by a script that only trains.
 HEAVY = (
     "rich",
     "burnish.renderer.tui",
@@ -28,7 +34,10 @@ HEAVY = (
     "tensorboard",
     "torch.utils.tensorboard",
     "psutil",
+    "pynvml",
 )
+
+SCRIPT = "from burnish import LearnerBuilder, AccuracyMetric, ClassificationOutput, LossMetric"
 
 
 def _modules_after(code: str) -> set[str]:
@@ -47,16 +56,90 @@ def _heavy(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
 
 
-def test_import_burnish_loads_no_dashboard_rich_or_optional_logger_library() -> None:
-    baseline = _heavy(_modules_after("import torch"))  # what torch loads is not burnish's
+def test_import_burnish_loads_nothing_heavy() -> None:
     modules = _modules_after("import burnish")
-    assert "burnish.builder" in modules  # the package was imported
+    assert _heavy(modules) == []
+    assert "torch" not in modules
+
+
+def test_a_training_script_loads_no_dashboard_rich_or_optional_logger_library() -> None:
+    baseline = _heavy(_modules_after("import torch"))  # what torch loads is not burnish's
+    modules = _modules_after(SCRIPT)
+    assert {"burnish.builder", "burnish.metric.accuracy", "burnish.output"} <= modules
     assert _heavy(modules) == baseline
 
 
-def test_the_summary_command_loads_neither_rich_nor_the_dashboard() -> None:
-    baseline = _heavy(_modules_after("import torch"))
-    assert _heavy(_modules_after("import burnish.cli")) == baseline
+def test_the_summary_command_loads_neither_torch_nor_rich_nor_the_dashboard(
+    tmp_path: Path,
+) -> None:
+    write_log(tmp_path, START, STEPS, EPOCH, END)
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "burnish.cli", "summary", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "| Train | Loss" in run.stdout
+    # `-X importtime` writes a line per module imported: "import time: self | total | name".
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+    assert "burnish.logger.jsonl" in imported
+    assert _heavy(imported) == []
+    assert sorted(m for m in imported if m == "torch" or m.startswith("torch.")) == []
+
+
+def _lazy_packages() -> list[str]:
+    """The packages of burnish whose names are imported on first use."""
+    return sorted(
+        ".".join(path.parent.relative_to(PACKAGE.parent).parts)
+        for path in PACKAGE.rglob("__init__.py")
+        if "lazy_exports(__name__" in path.read_text(encoding="utf-8")
+    )
+
+
+def _typed_imports(package: str) -> dict[str, str]:
+    """Each name the ``if TYPE_CHECKING:`` block of ``package`` imports, and its module: what a
+    type checker sees the package export."""
+    path = PACKAGE.parent.joinpath(*package.split("."), "__init__.py")
+    found: dict[str, str] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom)
+                assert statement.module
+                found.update((alias.name, statement.module) for alias in statement.names)
+    return found
+
+
+def test_the_lazy_packages_include_burnish_and_the_learner() -> None:
+    assert {"burnish", "burnish.learner", "burnish.logger"} <= set(_lazy_packages())
+
+
+@pytest.mark.parametrize("package", _lazy_packages())
+def test_a_lazy_package_gives_what_type_checkers_see_it_export(package: str) -> None:
+    module = importlib.import_module(package)
+    typed = _typed_imports(package)
+    assert sorted(typed) == sorted(module.__all__)
+    for name, source in typed.items():
+        assert getattr(module, name) is getattr(importlib.import_module(source), name), name
+    assert set(module.__all__) <= set(dir(module))
+    with pytest.raises(AttributeError, match=f"module '{package}' has no attribute 'Nothing'"):
+        _ = module.Nothing
+    with pytest.raises(ImportError):
+        exec(f"from {package} import Nothing", {})
+
+
+def test_a_star_import_and_a_submodule_attribute_work_as_from_an_eager_package() -> None:
+    namespace: dict[str, Any] = {}
+    exec("from burnish import *", namespace)
+    assert namespace["LearnerBuilder"] is burnish.LearnerBuilder
+    assert {"AccuracyMetric", "read_run", "TuiRenderer"} <= set(namespace)
+    modules = _modules_after("import burnish\nassert burnish.metric.loss.LossMetric")
+    assert "burnish.metric.loss" in modules
 
 
 def test_the_renderers_load_on_first_use_as_the_same_objects() -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from burnish.learner.checkpoint import FileCheckpointer
+if TYPE_CHECKING:
+    from burnish.learner.checkpoint import FileCheckpointer
 
 __all__ = [
     "RunDirectoryError",

@@ -8,11 +8,11 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeAlias, cast
 
-import torch
-
-from burnish.metric.host import to_host
+if TYPE_CHECKING:
+    # Entries are plain values: a log reader handles them without loading torch.
+    import torch
 
 __all__ = [
     "BlockEntries",
@@ -108,7 +108,7 @@ class NumericEntry:
         return NumericEntry(total / count if count else math.nan, count, "aggregated")
 
 
-DeferredValue = torch.Tensor | float
+DeferredValue: TypeAlias = "torch.Tensor | float"
 
 
 Text = str | Callable[[], str]
@@ -299,6 +299,8 @@ class _Transfer:
                 self.tensors.append(value)
 
     def run(self) -> None:
+        from burnish.metric.host import to_host  # noqa: PLC0415
+
         self.read = to_host(self.tensors)
 
     def host(self, values: Sequence[DeferredValue]) -> list[list[float]]:

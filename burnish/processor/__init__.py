@@ -6,22 +6,32 @@ metric once; one reading thread turns each block into a plain event
 (:class:`~burnish.processor.bus.EventBus`).
 """
 
-from burnish.processor.bus import EventBus
-from burnish.processor.events import (
-    EndEvent,
-    EndSplitEvent,
-    EpochEndEvent,
-    EventConsumer,
-    LearnerEvent,
-    MetricUpdate,
-    NumericColumn,
-    Split,
-    StartEvent,
-    StartSplitEvent,
-    StepsEvent,
-    TrainingProgress,
-)
-from burnish.processor.split import BlockLimits, RegisteredMetric, SplitMetrics
+from typing import TYPE_CHECKING
+
+from burnish.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from burnish.processor.bus import EventBus
+    from burnish.processor.events import (
+        EndEvent,
+        EndSplitEvent,
+        EpochEndEvent,
+        EventConsumer,
+        LearnerEvent,
+        MetricUpdate,
+        NumericColumn,
+        Split,
+        StartEvent,
+        StartSplitEvent,
+        StepsEvent,
+        TrainingProgress,
+    )
+    from burnish.processor.split import (
+        BlockLimits,
+        RegisteredMetric,
+        SplitMetrics,
+    )
+
 
 __all__ = [
     "BlockLimits",
@@ -41,3 +51,5 @@ __all__ = [
     "StepsEvent",
     "TrainingProgress",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, __file__)
