@@ -12,6 +12,12 @@ several interleaved repetitions (the minimum is the least disturbed by other pro
    objects (burnish, TorchMetrics) and of scikit-learn's roc_auc_score.
 3. Shared work: Precision + Recall + F1 together against Precision alone (update per step).
 4. Binned AUROC (1000 bins): state bytes after 10^4 and 10^6 samples.
+5. The other families (``--families``; all by default): regression (MAE, MSE, RMSE, R², explained
+   variance together), Matthews correlation, multilabel exact match, sequence (CER, WER, BLEU,
+   ROUGE-L) and image (PSNR, SSIM, MS-SSIM, Dice) metrics over an epoch, burnish step by step
+   and in the learner's blocks against TorchMetrics, in CPU time of the thread, medians of
+   interleaved repetitions (see ``benches/families.py``). ``--families classification`` runs
+   the tables above alone.
 """
 
 from __future__ import annotations
@@ -23,6 +29,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torchmetrics
+from families import (
+    classification_workloads,
+    image_workloads,
+    print_rows,
+    regression_workloads,
+    sequence_workloads,
+)
 from sklearn.metrics import roc_auc_score
 
 from burnish.adaptor import AurocInput, StepAdaptations
@@ -260,14 +273,28 @@ def binned_state_bench() -> list[str]:
     return rows
 
 
+FAMILIES = ("classification", "regression", "matthews", "exact-match", "sequence", "image")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--samples", type=int, default=10**6)
+    parser.add_argument(
+        "--families", nargs="+", choices=FAMILIES, default=FAMILIES, help="tables to run"
+    )
+    parser.add_argument("--device", default="cpu", help="the other families' device")
     args = parser.parse_args()
-    default_threads = torch.get_num_threads()
+    if "classification" in args.families:
+        classification_tables(args.repeats, args.steps, args.samples)
+    others = [family for family in args.families if family != "classification"]
+    if others:
+        other_families(others, args.repeats, torch.device(args.device))
 
+
+def classification_tables(repeats: int, steps: int, samples: int) -> None:
+    default_threads = torch.get_num_threads()
     print("## Epoch of Accuracy + macro Precision + Recall + F1 + AUROC (batch 256)\n")
     print(
         "| workload | burnish update µs/step | TorchMetrics update µs/step | burnish compute ms "
@@ -276,7 +303,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for threads in sorted({1, default_threads}):
         torch.set_num_threads(threads)
-        for row in epoch_bench(args.repeats, args.steps):
+        for row in epoch_bench(repeats, steps):
             print(row)
     torch.set_num_threads(1)
 
@@ -286,7 +313,7 @@ def main() -> None:
         "| vs scikit-learn | values (burnish / TM / sklearn) |"
     )
     print("|---|---|---|---|---|---|---|")
-    for row in auroc_bench(max(1, args.repeats // 2), args.samples):
+    for row in auroc_bench(max(1, repeats // 2), samples):
         print(row)
 
     print("\n## Shared work: Precision + Recall + F1 vs Precision alone (update, 1 thread)\n")
@@ -295,7 +322,7 @@ def main() -> None:
         "| TorchMetrics P µs/step | TorchMetrics P+R+F1 µs/step | TorchMetrics ratio |"
     )
     print("|---|---|---|---|---|---|---|")
-    for row in shared_work_bench(args.repeats, args.steps):
+    for row in shared_work_bench(repeats, steps):
         print(row)
 
     print("\n## Binned AUROC (1000 bins, 10 classes): state bytes\n")
@@ -303,6 +330,32 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for row in binned_state_bench():
         print(row)
+    torch.set_num_threads(default_threads)
+
+
+def other_families(families: list[str], repeats: int, device: torch.device) -> None:
+    """Their workloads: batches of 256 (classification, regression) over 200 steps, 32
+    sentences over 40 steps, 32 images of 64 x 64 over 20 steps (MS-SSIM: 8 of 192 x 192
+    over 4)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    workloads = []
+    if "regression" in families:
+        workloads += regression_workloads(200, 256, device)
+    if "matthews" in families or "exact-match" in families:
+        matthews, exact_match = classification_workloads(200, 256, device)
+        workloads += [matthews] if "matthews" in families else []
+        workloads += [exact_match] if "exact-match" in families else []
+    if "sequence" in families:
+        workloads += sequence_workloads(40, 32, device)
+    if "image" in families:
+        workloads += image_workloads(20, 32, 64, device, ms_steps=4, ms_batch=8)
+    print(
+        f"\n## Other families: an epoch of updates + compute ({device}, 1 thread, "
+        f"median of {repeats})\n"
+    )
+    print_rows(workloads, repeats, device)
+    torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":

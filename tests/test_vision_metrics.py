@@ -169,6 +169,20 @@ def test_non_finite_images_are_reported_at_the_next_read(metric: Any) -> None:
         metric.compute()
 
 
+def test_psnr_checks_its_outputs_through_their_errors_reading_only_the_targets() -> None:
+    outputs, targets = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)
+    with mock.patch("torch.aminmax", wraps=torch.aminmax) as aminmax:
+        PsnrMetric(1.0).update(ImageInput(outputs, targets))
+    assert [call.args[0] is targets for call in aminmax.call_args_list] == [True]
+    metric = PsnrMetric(1.0)
+    outputs[1, 0, 0, 0] = math.inf
+    metric.update(ImageInput(outputs, targets))
+    with pytest.raises(
+        ValueError, match="PSNR: expected outputs that are finite, received outputs whose squared"
+    ):
+        metric.compute()
+
+
 @pytest.mark.parametrize("make", [lambda: PsnrMetric(1.0), lambda: SsimMetric(1.0)])
 def test_wrong_images_raise_naming_the_metric(make: Callable[[], Any]) -> None:
     metric = make()

@@ -5,22 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-
 from burnish.adaptor import HammingScoreInput
+from burnish.functional.exact_match import exact_matches
 from burnish.metric.base import MetricMetadata
 from burnish.metric.block import BlockUpdateMixin, InputBlock
 from burnish.metric.confusion import DecisionRule, TaskChecks
 from burnish.metric.entry import BlockResult, FormatOptions
 from burnish.metric.state import NumericMetricState, NumericStateMetric
 
-__all__ = ["MultilabelExactMatchMetric", "exact_matches"]
-
-
-def exact_matches(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Whether every label of each item is predicted correctly ``(N,)``, from 0/1 decisions and
-    targets ``(N, L)``."""
-    return (predicted.bool() == targets.bool()).all(dim=1)
+__all__ = ["MultilabelExactMatchMetric"]
 
 
 class MultilabelExactMatchMetric(

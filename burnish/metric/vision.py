@@ -7,7 +7,9 @@ Shapes and dtypes are checked at once; values when the metric is next read: imag
 finite, and with a numeric ``data_range`` the targets must span no more than it (images in
 ``[0, 255]`` scored with ``data_range=1.0`` are reported). A ``(low, high)`` range clamps both
 images to it first, as TorchMetrics does. The bounds are computed once per block for every
-image metric reading the same fields.
+image metric reading the same fields. PSNR, bound by memory traffic, reads only its targets for
+the checks and watches its outputs through their squared errors, which a NaN or an infinite
+output makes non-finite (an infinite output clamped to ``(low, high)`` is a value like another).
 
 Blocks. Every value is per image, so a block's steps need not be joined into one tensor:
 consecutive steps are joined only while their images stay small (:func:`joined_runs`), where
@@ -67,6 +69,22 @@ class _SpanGuard(RangeGuard):
             )
 
 
+class _ErrorGuard(RangeGuard):
+    """Finite outputs, watched through their images' squared errors, which a NaN or an infinite
+    output makes NaN or infinite (as does an error beyond the images' dtype). Verified after
+    the targets' guard: non-finite targets are reported as such."""
+
+    def __init__(self, metric: str) -> None:
+        super().__init__(metric, "outputs", -math.inf, math.inf, "that are finite")
+
+    def verify(self, low: float, high: float) -> None:
+        if math.isnan(high) or high == math.inf:
+            raise ValueError(
+                f"{self.metric}: expected outputs that are finite, received outputs whose "
+                f"squared errors sum to {high:g}"
+            )
+
+
 def _check_range(metric: str, data_range: DataRange | None) -> None:
     if data_range is None:
         return
@@ -88,24 +106,33 @@ def _check_range(metric: str, data_range: DataRange | None) -> None:
 
 
 class _ImageChecks(GuardBounds):
-    """An image metric's checks: shapes and dtypes at once, values deferred (see the module)."""
+    """An image metric's checks: shapes and dtypes at once, values deferred (see the module).
 
-    def __init__(self, metric: str, data_range: DataRange | None) -> None:
+    ``by_errors``: the outputs are watched through their squared errors
+    (:meth:`observe_errors`), which the metric computes anyway, and only the targets are read
+    for the checks: a pass over the outputs less, on a path bound by memory traffic (PSNR).
+    ``(low, high)`` clamps infinite outputs, then, as it does any other value.
+    """
+
+    def __init__(
+        self, metric: str, data_range: DataRange | None, *, by_errors: bool = False
+    ) -> None:
         width = data_range if isinstance(data_range, (int, float)) else None
-        super().__init__(
-            (
-                RangeGuard(metric, "outputs", -math.inf, math.inf, "that are finite"),
-                _SpanGuard(metric, "targets", None if width is None else float(width)),
-            )
-        )
+        targets = _SpanGuard(metric, "targets", None if width is None else float(width))
+        if by_errors:
+            super().__init__((targets, _ErrorGuard(metric)))
+        else:
+            outputs = RangeGuard(metric, "outputs", -math.inf, math.inf, "that are finite")
+            super().__init__((outputs, targets))
         self.metric = metric
+        self.by_errors = by_errors
 
     def join(
         self, block: InputBlock[ImageInput], min_size: int = 1
     ) -> tuple[list[tuple[torch.Tensor, ...]], Segments]:
         """The block's images in runs of steps (:func:`joined_runs`), each step's checked (each
-        side at least ``min_size`` pixels), their value bounds observed; and where each step's
-        images lie."""
+        side at least ``min_size`` pixels), their value bounds observed (unless ``by_errors``);
+        and where each step's images lie."""
         try:
             for outputs, targets in zip(
                 block.column("outputs"), block.column("targets"), strict=True
@@ -115,11 +142,19 @@ class _ImageChecks(GuardBounds):
             block.check_failed(error)
             raise
         runs = joined_runs(block, ("outputs", "targets"))
-        key = ("image-bounds", block.source("outputs"), block.source("targets"))
-        bounds = block.memo(key, lambda: _bounds(runs))
-        if bounds:
-            self.observe(bounds, (block, key))
+        if not self.by_errors:
+            key = ("image-bounds", block.source("outputs"), block.source("targets"))
+            bounds = block.memo(key, lambda: _bounds(runs))
+            if bounds:
+                self.observe(bounds, (block, key))
         return runs, block.segments("outputs", "targets")
+
+    def observe_errors(self, target_bounds: tuple[torch.Tensor, ...], errors: torch.Tensor) -> None:
+        """With ``by_errors``: observe the targets' bounds (:func:`per_image_and_bounds`) and
+        the block's squared ``errors`` (a step's sum, or any per-step or per-image tensor)."""
+        if target_bounds:
+            extremes = (errors, errors) if errors.ndim == 0 else tuple(torch.aminmax(errors))
+            self.observe((*target_bounds, *extremes))
 
     def check(self, outputs: torch.Tensor, targets: torch.Tensor, min_size: int) -> None:
         name = self.metric
@@ -156,6 +191,8 @@ def joined_runs(block: InputBlock[Any], fields: tuple[str, ...]) -> list[tuple[t
     (a step alone whatever its size); once per block and fields for every metric asking."""
 
     def join() -> list[tuple[torch.Tensor, ...]]:
+        if len(block.outputs) == 1:
+            return [tuple(map(block.cat, fields))]  # the step's own tensors, detached
         columns = [block.column(field) for field in fields]
         runs: list[tuple[torch.Tensor, ...]] = []
         first, steps = 0, len(columns[0])
@@ -185,9 +222,12 @@ def _joinable(first: torch.Tensor, other: torch.Tensor) -> bool:
 
 
 def _joined(tensors: list[torch.Tensor]) -> torch.Tensor:
+    if len(tensors) == 1:
+        # Without a graph, the step's very tensor: no operation.
+        return tensors[0].detach() if tensors[0].requires_grad else tensors[0]
     # No graph: metrics never differentiate, and cat of tensors that require grad builds one.
     with torch.no_grad():
-        return tensors[0].detach() if len(tensors) == 1 else torch.cat(tensors)
+        return torch.cat(tensors)
 
 
 def per_image(runs: list[tuple[torch.Tensor, ...]], compute: Any) -> torch.Tensor:
@@ -199,18 +239,37 @@ def _cat(values: list[torch.Tensor]) -> torch.Tensor:
     return values[0] if len(values) == 1 else torch.cat(values)
 
 
+def per_image_and_bounds(
+    runs: list[tuple[torch.Tensor, ...]], compute: Any
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """:func:`per_image` and the targets' bounds, each run's targets read for their bounds just
+    before ``compute`` reads them again: from cache, on a path bound by memory traffic."""
+    values, bounds = [], []
+    for outputs, targets in runs:
+        if targets.numel():
+            bounds.append(tuple(torch.aminmax(targets)))
+        values.append(compute(outputs, targets))
+    return _cat(values), _extremes(bounds)
+
+
 def _bounds(runs: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
     """The smallest and largest outputs, then targets, of the runs (none when empty)."""
-    per_run = [
-        (*torch.aminmax(outputs), *torch.aminmax(targets))
-        for outputs, targets in runs
-        if outputs.numel()
-    ]
+    return _extremes(
+        [
+            (*torch.aminmax(outputs), *torch.aminmax(targets))
+            for outputs, targets in runs
+            if outputs.numel()
+        ]
+    )
+
+
+def _extremes(per_run: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    """The runs' bounds ``(low, high, ...)`` combined: the lowest lows, the highest highs."""
     if len(per_run) <= 1:
         return per_run[0] if per_run else ()
-    stacked = torch.stack([torch.stack(bounds) for bounds in per_run])  # (runs, 4)
+    stacked = torch.stack([torch.stack(bounds) for bounds in per_run])  # (runs, 2 * fields)
     lows, highs = stacked[:, 0::2].amin(0), stacked[:, 1::2].amax(0)
-    return (lows[0], highs[0], lows[1], highs[1])
+    return tuple(bound for pair in zip(lows, highs, strict=True) for bound in pair)
 
 
 def clamped(
@@ -259,7 +318,7 @@ class PsnrMetric(BlockUpdateMixin[ImageInput], NumericStateMetric[NumericMetricS
         self.data_range = data_range
         self.base = base
         self.per_image = per_image
-        self._checks = _ImageChecks(name, data_range)
+        self._checks = _ImageChecks(name, data_range, by_errors=True)
         options = FormatOptions(name).unit("dB").precision(2)
         transform = None
         if not per_image:
@@ -279,23 +338,27 @@ class PsnrMetric(BlockUpdateMixin[ImageInput], NumericStateMetric[NumericMetricS
         if self.per_image:
             log_width, scale = 2 * math.log(width_of(data_range)), 10 / math.log(self.base)
 
-            def scores_of(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-                mse = errors_of(outputs, targets) / outputs.shape[1:].numel()
-                # log(0) is -inf: an exact image scores inf, as TorchMetrics' does.
-                return (log_width - torch.log(mse)) * scale
+            def mse_of(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+                return errors_of(outputs, targets) / outputs.shape[1:].numel()
 
-            scores = per_image(runs, scores_of)
+            mse, bounds = per_image_and_bounds(runs, mse_of)
+            self._checks.observe_errors(bounds, mse)
+            # log(0) is -inf: an exact image scores inf, as TorchMetrics' does.
+            scores = (log_width - torch.log(mse)) * scale
             sums = segments.sums(scores, accumulator_dtype(scores.device))
             return self._state.update_steps(sums, segments.sizes)
         if isinstance(data_range, tuple):
-            errors = per_image(runs, errors_of)
+            errors, bounds = per_image_and_bounds(runs, errors_of)
         else:
             # Shared by the PSNR metrics of the same images (of another base, say).
             key = ("squared-errors", block.source("outputs"), block.source("targets"))
-            errors = block.memo(key, lambda: per_image(runs, errors_of))
+            errors, bounds = block.memo(key, lambda: per_image_and_bounds(runs, errors_of))
         pixels = [tensor.shape[1:].numel() for tensor in block.column("outputs")]
         counts = [size * count for size, count in zip(segments.sizes, pixels, strict=True)]
-        sums = segments.sums(errors, accumulator_dtype(errors.device))
+        # Each step's images' errors summed in their dtype (the state adds the sums in float64,
+        # converted as it adds them): no conversion of every image's error first.
+        sums = segments.sums(errors)
+        self._checks.observe_errors(bounds, sums)
         return self._state.update_steps(sums, counts)
 
 
