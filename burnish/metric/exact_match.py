@@ -8,17 +8,14 @@ from collections.abc import Sequence
 from burnish.adaptor import HammingScoreInput
 from burnish.functional.exact_match import exact_matches
 from burnish.metric.base import MetricMetadata
-from burnish.metric.block import BlockUpdateMixin, InputBlock
-from burnish.metric.confusion import DecisionRule, TaskChecks
-from burnish.metric.entry import BlockResult, FormatOptions
-from burnish.metric.state import NumericMetricState, NumericStateMetric
+from burnish.metric.block import InputBlock
+from burnish.metric.entry import BlockResult
+from burnish.metric.hamming import ThresholdedLabelsMetric
 
 __all__ = ["MultilabelExactMatchMetric"]
 
 
-class MultilabelExactMatchMetric(
-    BlockUpdateMixin[HammingScoreInput], NumericStateMetric[NumericMetricState]
-):
+class MultilabelExactMatchMetric(ThresholdedLabelsMetric):
     """The percentage of items whose labels are all predicted correctly (subset accuracy).
 
     Scores ``(N, L)`` are probabilities, a label predicted when its score is above
@@ -28,21 +25,7 @@ class MultilabelExactMatchMetric(
     fraction.
     """
 
-    input_type = HammingScoreInput
-    higher_is_better = True
-
-    def __init__(
-        self, threshold: float = 0.5, sigmoid: bool = False, name: str | None = None
-    ) -> None:
-        self.name = f"Exact Match @ Threshold({threshold:g})" if name is None else name
-        self._rule = DecisionRule("multilabel", threshold=threshold, sigmoid=sigmoid)
-        self._rule.check(self.name)
-        self.threshold = threshold
-        self.sigmoid = sigmoid
-        self._checks = TaskChecks(self.name, "multilabel", probabilities=not sigmoid)
-        self._state = NumericMetricState(
-            FormatOptions(self.name).unit("%").precision(2), self._checks, scale=100.0
-        )
+    title = "Exact Match"
 
     def update_block(
         self, block: InputBlock[HammingScoreInput], metadata: Sequence[MetricMetadata]

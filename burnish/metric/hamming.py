@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from burnish.adaptor import HammingScoreInput
 from burnish.functional.hamming import hamming_hits
@@ -15,24 +16,20 @@ from burnish.metric.state import NumericMetricState, NumericStateMetric
 __all__ = ["HammingScoreMetric"]
 
 
-class HammingScoreMetric(
+class ThresholdedLabelsMetric(
     BlockUpdateMixin[HammingScoreInput], NumericStateMetric[NumericMetricState]
 ):
-    """The percentage of labels predicted correctly, ``100 * (1 - hamming_loss)``.
+    """What the Hamming score and exact match share: multilabel scores ``(N, L)`` decided at a
+    threshold, their checks, and a percentage of the epoch's counts."""
 
-    Scores ``(N, L)`` are probabilities, a label predicted when its score is above
-    ``threshold``; pass ``sigmoid=True`` to give logits (scores outside ``[0, 1]`` without it are
-    reported as an error at the next read). Targets ``(N, L)`` are 0/1 (any dtype). The epoch
-    value counts every label of the epoch alike.
-    """
-
+    title: ClassVar[str]
     input_type = HammingScoreInput
     higher_is_better = True
 
     def __init__(
         self, threshold: float = 0.5, sigmoid: bool = False, name: str | None = None
     ) -> None:
-        self.name = f"Hamming Score @ Threshold({threshold:g})" if name is None else name
+        self.name = f"{self.title} @ Threshold({threshold:g})" if name is None else name
         self._rule = DecisionRule("multilabel", threshold=threshold, sigmoid=sigmoid)
         self._rule.check(self.name)
         self.threshold = threshold
@@ -41,6 +38,18 @@ class HammingScoreMetric(
         self._state = NumericMetricState(
             FormatOptions(self.name).unit("%").precision(2), self._checks, scale=100.0
         )
+
+
+class HammingScoreMetric(ThresholdedLabelsMetric):
+    """The percentage of labels predicted correctly, ``100 * (1 - hamming_loss)``.
+
+    Scores ``(N, L)`` are probabilities, a label predicted when its score is above
+    ``threshold``; pass ``sigmoid=True`` to give logits (scores outside ``[0, 1]`` without it are
+    reported as an error at the next read). Targets ``(N, L)`` are 0/1 (any dtype). The epoch
+    value counts every label of the epoch alike.
+    """
+
+    title = "Hamming Score"
 
     def update_block(
         self, block: InputBlock[HammingScoreInput], metadata: Sequence[MetricMetadata]
