@@ -10,6 +10,7 @@ torch, the metrics, the learner or the dashboard.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import sys
 from collections.abc import Callable
@@ -38,11 +39,13 @@ def lazy_exports(
     """The ``__getattr__`` and ``__dir__`` of ``package``, whose ``init_file`` imports what it
     exports under ``if TYPE_CHECKING:``. A name is imported on first use and then kept in the
     package, so that later lookups are plain attribute reads of the same object; a submodule's
-    name imports the submodule, as an eager ``__init__`` that imported it would have."""
-    source = _sources(init_file)
+    name imports the submodule, as an eager ``__init__`` that imported it would have. The file
+    is read at the first lookup, not at import: a program that imports the package's modules by
+    their own names (the log readers) never reads it."""
+    sources = functools.cache(functools.partial(_sources, init_file))
 
     def attribute(name: str) -> object:
-        module = source.get(name)
+        module = sources().get(name)
         if module is not None:
             value: object = getattr(importlib.import_module(module), name)
         else:
@@ -56,6 +59,6 @@ def lazy_exports(
         return value
 
     def names() -> list[str]:
-        return sorted(set(vars(sys.modules[package])) | set(source))
+        return sorted(set(vars(sys.modules[package])) | set(sources()))
 
     return attribute, names
