@@ -259,7 +259,7 @@ class TrainingState:
         built afresh for each record (the history's lists, new random states) and is kept as it
         is: copying it costs a call per epoch of history, every epoch.
         """
-        trained = {key: host_copy(record[key]) for key in _TRAINED if key in record}
+        trained = {key: host_copy(record[key]) for key in _TRAINED}
         self._finite = ({**record, **trained}, what)
 
     def go_back(self) -> tuple[dict[str, Any], str] | None:
