@@ -153,6 +153,22 @@ def test_to_host_keeps_order_and_shapes() -> None:
     assert to_host(values) == [[1.0, 2.0], [3.0], []]
 
 
+def test_to_host_reads_every_dtype_as_floats_in_one_transfer() -> None:
+    values = [
+        torch.tensor([[1, 2], [3, 4]]),
+        torch.tensor(True),
+        torch.tensor([0.5, -1.5], dtype=torch.bfloat16),
+        torch.tensor(2.25, dtype=torch.float64),
+        torch.tensor([7], dtype=torch.int32).t(),
+        torch.arange(6.0).view(2, 3).t(),  # not contiguous
+    ]
+    before = transfer_count()
+    host = to_host(values)
+    assert transfer_count() == before + 1
+    assert host == [[1.0, 2.0, 3.0, 4.0], [1.0], [0.5, -1.5], [2.25], [7.0], [0, 3, 1, 4, 2, 5]]
+    assert all(type(value) is float for values in host for value in values)
+
+
 def test_a_failing_deferred_check_reaches_the_reader_and_stays() -> None:
     metric = AccuracyMetric()
     entry = metric.update(

@@ -523,3 +523,45 @@ def test_metrics_of_other_inputs_reading_one_field_share_its_argmax_and_checks(
     else:
         _read_block(collection, outputs)
     assert calls == {"max": 1, "aminmax": 2}  # scores' and targets' ranges
+
+
+@pytest.mark.parametrize("texts_first", [True, False])
+def test_an_epoch_end_reduces_the_epoch_counts_once(
+    texts_first: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The epoch's value and its last step's texts (read on another thread, in either order)
+    share one reduction of the epoch's counts and the last batch's on the host."""
+    reductions: list[int] = []
+    original = state.ConfusionStatsState._reduced
+
+    def counted(self: state.ConfusionStatsState, flat: Any, shape: torch.Size) -> Any:
+        result = original(self, flat, shape)
+        reductions.append(len(result))
+        return result
+
+    monkeypatch.setattr(state.ConfusionStatsState, "_reduced", counted)
+    metric = FBetaScoreMetric.multiclass()
+    generator = torch.Generator().manual_seed(0)
+    outputs = [
+        ClassificationOutput(
+            torch.zeros(()), torch.randn(8, 4, generator=generator), torch.arange(8) % 4
+        )
+        for _ in range(3)
+    ]
+    result = metric.update_block(
+        InputBlock(outputs, ConfusionStatsInput), [MetricMetadata.fake()] * 3
+    )
+    assert isinstance(result, BlockEntries)
+    last = result.last()
+    if texts_first:
+        texts = last.formatted
+        value = metric.compute().formatted
+    else:
+        value = metric.compute().formatted
+        texts = last.formatted
+    assert reductions == [2]  # the epoch's counts and the last batch's, in one call
+    epoch = FBetaScoreMetric.multiclass()
+    for output in outputs:
+        epoch.update(output)
+    assert value == epoch.compute().formatted
+    assert texts.startswith(f"epoch {value} - batch ")

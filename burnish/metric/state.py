@@ -13,7 +13,7 @@ import functools
 import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 import torch
 
@@ -379,7 +379,9 @@ class _CountSteps:
         return StepNumbers(values, [1] * len(values), "value")
 
     def last_texts(self, host: Sequence[list[float]]) -> tuple[Text, LogText]:
-        return self.state._render(self.shape, host)
+        # A block's last texts are always shown (a display, a log's record of what was
+        # shown): the epoch's counts are reduced with the batch's, in one call.
+        return self.state._render(self.shape, host, shown=True)
 
 
 class ConfusionStatsState:
@@ -410,6 +412,8 @@ class ConfusionStatsState:
         self.options = options
         self.reduce = reduce
         self.checks: DeferredChecks = GuardBounds(()) if checks is None else checks
+        # Counts reduced lately on the host, by their shape and values (see _reductions).
+        self._recent: dict[tuple[torch.Size, tuple[float, ...]], list[float]] = {}
         self.clear()
 
     def update(
@@ -485,19 +489,45 @@ class ConfusionStatsState:
         reduced: list[list[float]] = self.reduce(counts).reshape(counts.shape[0], -1).tolist()
         return reduced
 
-    def _render(self, shape: torch.Size, host: Sequence[list[float]]) -> tuple[Text, LogText]:
+    def _reductions(self, host: Sequence[list[float]], shape: torch.Size) -> list[list[float]]:
+        """The reductions of several entries' counts (``shape`` each), those reduced lately
+        taken from :attr:`_recent`, the others reduced in one call. An epoch's end asks
+        twice for the same counts: its value (with the last batch's counts, read with them)
+        and its last step's texts (each reduction costs as much as a short epoch's other
+        metric work)."""
+        # Read and written from the training thread (epoch values) and the processor's
+        # (texts): a value is taken once, never looked up again after another may clear it.
+        recent = self._recent
+        keys = [(shape, tuple(counts)) for counts in host]
+        found = [recent.get(key) for key in keys]
+        missing = [i for i, values in enumerate(found) if values is None]
+        if missing:
+            flat = [value for i in missing for value in host[i]]
+            reduced = self._reduced(flat, shape)
+            if len(recent) > 2 * len(host):
+                recent.clear()
+            for i, values in zip(missing, reduced, strict=True):
+                found[i] = recent[keys[i]] = values
+        return cast("list[list[float]]", found)
+
+    def _render(
+        self, shape: torch.Size, host: Sequence[list[float]], *, shown: bool = False
+    ) -> tuple[Text, LogText]:
         """A step's texts from the host values of its counts and of the epoch's, ``shape``
-        each."""
+        each. The epoch's are reduced when the text is read, unless it is ``shown`` for sure:
+        a log reads every step's batch value, a display the last's text."""
         counts, epoch_counts = host
-        (batch,) = self._reduced(counts, shape)
         options = self.options
+        if shown:
+            batch, epoch = self._reductions(host, shape)
+        else:
+            (batch,) = self._reduced(counts, shape)
 
         def formatted() -> str:
-            # Reduced only if shown: a log reads every step's batch value, a display the last.
-            (epoch,) = self._reduced(epoch_counts, shape)
-            if len(epoch) == 1:
-                return f"epoch {options.format(epoch[0])} - batch {options.format(batch[0])}"
-            return f"epoch {format_values(options, epoch)}"
+            values = epoch if shown else self._reductions([epoch_counts], shape)[0]
+            if len(values) == 1:
+                return f"epoch {options.format(values[0])} - batch {options.format(batch[0])}"
+            return f"epoch {format_values(options, values)}"
 
         return formatted, NumericEntry(nan_mean(batch))
 
@@ -506,11 +536,17 @@ class ConfusionStatsState:
             read_checked([], self.checks)
             return [math.nan]
         (host,) = read_checked([counts], self.checks)
-        return self._reduced(host, counts.shape)[0]
+        return self._reductions([host], counts.shape)[0]
 
     def epoch_values(self) -> list[float]:
         """The epoch's reduced values: one number, or one per class (NaN: not in the label set)."""
-        return self._read(self._counts)
+        counts, batch = self._counts, self._batch
+        if counts is None or batch is None or batch.shape != counts.shape:
+            return self._read(counts)
+        # The last batch's counts read and reduced with the epoch's: its step's texts, read
+        # next, ask for both.
+        host = read_checked([counts, batch], self.checks)
+        return self._reductions(host, counts.shape)[0]
 
     def epoch_counts(self) -> torch.Tensor | None:
         """The counts summed over the epoch so far (``None`` before the first update)."""
@@ -526,8 +562,7 @@ class ConfusionStatsState:
         return Totals((counts,), evaluate, (self.checks,))
 
     def _evaluate(self, shape: torch.Size, totals: Sequence[list[float]]) -> list[float]:
-        (counts,) = totals
-        return self._reduced(counts, shape)[0]
+        return self._reductions(totals, shape)[0]
 
     def value(self) -> float:
         """The latest batch value; NaN before the first update."""
