@@ -25,6 +25,7 @@ from burnish.functional.ranking import (
     binned_ranking_scores,
     one_vs_rest,
     ranking_scores,
+    rows_ranking_scores,
 )
 from burnish.functional.regression import (
     average_outputs,
@@ -112,6 +113,7 @@ __all__ = [
     "regression_terms",
     "rmse_values",
     "root_mean_squared_error",
+    "rows_ranking_scores",
     "rouge_fmeasures",
     "squared_errors",
     "ssim_and_contrast",

@@ -22,6 +22,7 @@ stays in the cache, so that a score costs no more with a thousand classes than w
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import torch
@@ -42,6 +43,7 @@ __all__ = [
     "binned_ranking_scores",
     "one_vs_rest",
     "ranking_scores",
+    "rows_ranking_scores",
 ]
 
 RankingAverage = Literal["macro", "weighted", "micro", "none"]
@@ -58,9 +60,15 @@ def one_vs_rest(scores: torch.Tensor, targets: torch.Tensor, task: Task) -> torc
 
 
 def _ranking_numpy(
-    scores: _np.ndarray, positives: _np.ndarray, with_auroc: bool, with_ap: bool
+    by_column: _np.ndarray,
+    item_of: _np.ndarray,
+    column_of: _np.ndarray,
+    with_auroc: bool,
+    with_ap: bool,
 ) -> tuple[_np.ndarray, _np.ndarray, _np.ndarray]:
-    """Per-column AUROC, average precision and positives of ``(N, C)`` arrays, by ranks.
+    """Per-column AUROC, average precision and positives, by ranks, of the columns of scores
+    ``by_column`` (:func:`_column_major`), the positives being the items ``item_of`` of the
+    columns ``column_of``.
 
     AUROC is the Mann-Whitney statistic with mid-ranks (a tie counts half, as the trapezoids of
     scikit-learn's curve); average precision is the mean over positives of the precision at
@@ -68,11 +76,11 @@ def _ranking_numpy(
     count of items below it (and AUROC, of items tied with it) in its column: each column is
     sorted and its positives, sorted too, looked up in it (:func:`_look_up`).
     """
-    items, columns = scores.shape
-    chosen, hits = _chosen(scores, positives)
+    columns, items = by_column.shape
+    chosen, hits = _chosen(by_column, item_of, column_of)
     starts = _np.zeros(columns + 1, dtype=_np.int64)
     _np.cumsum(hits, out=starts[1:])
-    below, ties = _look_up(_column_major(scores), chosen, hits, starts, with_auroc)
+    below, ties = _look_up(by_column, chosen, hits, starts, with_auroc)
     positive_count = hits.astype(_np.float64)
     auroc, ap = _np.full(columns, math.nan), _np.full(columns, math.nan)
     with _np.errstate(divide="ignore", invalid="ignore"):
@@ -90,18 +98,16 @@ def _ranking_numpy(
     return auroc, ap, positive_count
 
 
-def _chosen(scores: _np.ndarray, positives: _np.ndarray) -> tuple[_np.ndarray, _np.ndarray]:
-    """The positives' :func:`_sortable` scores (their :func:`_keys` for several columns), in
-    (column, score) order, and each column's count of positives."""
-    columns = scores.shape[1]
-    flat = _np.flatnonzero(positives)
-    chosen = _sortable(_np.ravel(scores)[flat])
+def _chosen(
+    by_column: _np.ndarray, item_of: _np.ndarray, column_of: _np.ndarray
+) -> tuple[_np.ndarray, _np.ndarray]:
+    """The positives' scores (their :func:`_keys` for several columns), in (column, score)
+    order, and each column's count of positives."""
+    columns = by_column.shape[0]
+    chosen = by_column[column_of, item_of]  # a copy: the columns are sorted in place later
+    hits = _np.bincount(column_of, minlength=columns)
     if columns > 1:
-        column = flat - (flat // columns) * columns
-        hits = _np.bincount(column, minlength=columns)
-        chosen = _keys(chosen, column)
-    else:
-        hits = _np.full(columns, flat.shape[0])
+        chosen = _keys(chosen, column_of)
     chosen.sort()
     return chosen, hits
 
@@ -177,19 +183,55 @@ _TILE = 1 << 16
 """Scores per tile of :func:`_column_major`."""
 
 
-def _column_major(scores: _np.ndarray) -> _np.ndarray:
-    """The columns of ``scores`` as rows of :func:`_sortable` values, a new ``(C, N)`` array
-    (sorted in place later). Mapped and transposed by tiles of rows, in the cache: a plain
-    transpose of a wide matrix reads a cache line for every score."""
-    items, columns = scores.shape
-    ordered = _np.uint32 if scores.dtype == _np.float32 else _np.float64
+Activation = Callable[[torch.Tensor], torch.Tensor]
+"""A function of a block of rows of scores ``(n, C)`` (a softmax, a sigmoid)."""
+
+
+def _column_major(rows: Sequence[torch.Tensor], activate: Activation | None) -> _np.ndarray:
+    """The columns of the scores joined from ``rows`` (CPU tensors ``(n, C)``, blocks of
+    consecutive rows), each activated by ``activate``, as rows of :func:`_sortable` values: a
+    new ``(C, N)`` array (sorted in place later). Read, activated, mapped and transposed by
+    tiles of rows, in the cache: no joined copy of the scores or of their activations is made,
+    and a plain transpose of a wide matrix reads a cache line for every score. Half precision
+    widens exactly to float32; other types are ranked as float64."""
+    items, columns = sum(part.shape[0] for part in rows), rows[0].shape[1]
+    narrow = all(part.dtype in _NARROW for part in rows)
+    ordered = _np.uint32 if narrow else _np.float64
     result = _np.empty((columns, items), dtype=ordered)
     step = max(1, _TILE // max(1, columns))
     tile = _np.empty((min(step, items), columns), dtype=ordered)
-    for first in range(0, items, step):
-        rows = scores[first : first + step]
-        result[:, first : first + rows.shape[0]] = _sortable(rows, tile[: rows.shape[0]]).T
+    first = 0
+    for read in _tiles(rows, step):
+        scores = activate(read) if activate is not None else read
+        scores = scores.float() if narrow else scores.double()
+        count = scores.shape[0]
+        result[:, first : first + count] = _sortable(scores.numpy(), tile[:count]).T
+        first += count
     return result
+
+
+def _tiles(rows: Sequence[torch.Tensor], step: int) -> Iterator[torch.Tensor]:
+    """The rows in tiles of at most ``step`` rows: blocks of more cut, smaller consecutive
+    ones joined (each tile costs a few operations: an epoch's small batches would otherwise
+    cost more in them than in their scores)."""
+    joined: list[torch.Tensor] = []
+    count = 0
+    for block in rows:
+        part = block.detach()
+        if joined and count + part.shape[0] > step:
+            yield torch.cat(joined) if len(joined) > 1 else joined[0]
+            joined, count = [], 0
+        if part.shape[0] >= step:
+            yield from torch.split(part, step)
+        else:
+            joined.append(part)
+            count += part.shape[0]
+    if joined:
+        yield torch.cat(joined) if len(joined) > 1 else joined[0]
+
+
+_NARROW = (torch.float16, torch.bfloat16, torch.float32)
+"""Score types ranked as float32 (which holds half precision exactly)."""
 
 
 def _sortable(values: _np.ndarray, out: _np.ndarray | None = None) -> _np.ndarray:
@@ -282,15 +324,53 @@ def ranking_scores(
         scores, positives = scores.unsqueeze(1), positives.reshape(-1, 1)
     if scores.device.type != "cpu" or _np is None:
         return _ranking_torch(scores, positives, with_auroc, with_ap)
-    # numpy's vectorised sort serves CPU tensors. Half precision widens exactly to float32;
-    # other types are ranked as float64.
-    if scores.dtype in (torch.float16, torch.bfloat16):
-        scores = scores.float()
-    elif scores.dtype not in (torch.float32, torch.float64):
-        scores = scores.double()
-    values = scores.detach().numpy()
-    chosen = positives.detach().bool().numpy()
-    auroc, ap, hits = _ranking_numpy(values, chosen, with_auroc, with_ap)
+    # numpy's vectorised sort serves CPU tensors.
+    item_of, column_of = _np.nonzero(positives.detach().bool().numpy())
+    return _from_numpy(
+        _ranking_numpy(_column_major([scores], None), item_of, column_of, with_auroc, with_ap)
+    )
+
+
+def rows_ranking_scores(
+    rows: Sequence[torch.Tensor],
+    targets: torch.Tensor,
+    task: Task,
+    activate: Activation | None = None,
+    *,
+    with_auroc: bool = True,
+    with_ap: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`ranking_scores` of the scores joined from ``rows`` (blocks of consecutive rows,
+    as an epoch keeps its batches), each activated by ``activate`` (a softmax, a sigmoid),
+    against the one-vs-rest positives of ``targets`` for ``task``.
+
+    On the CPU, nothing of the size of the scores is made but their sorted columns: no joined
+    copy, no activations, no positives mask (a multiclass item is positive in its target's
+    column alone; a target out of range, in none). An epoch of 20,000 items of 1,000 classes
+    holds 80 MB of scores, which each of these would copy again.
+    """
+    flat = [part.unsqueeze(1) if part.ndim == 1 else part for part in rows]
+    if flat[0].device.type != "cpu" or _np is None:
+        scores = torch.cat(flat) if len(flat) > 1 else flat[0]
+        scores = activate(scores) if activate is not None else scores
+        positives = one_vs_rest(scores, targets, task).reshape(scores.shape)
+        return ranking_scores(scores, positives, with_auroc=with_auroc, with_ap=with_ap)
+    by_column = _column_major(flat, activate)
+    columns, items = by_column.shape
+    if task == "multiclass":
+        classes = targets.detach().long().numpy()
+        valid = (classes >= 0) & (classes < columns)
+        item_of = _np.flatnonzero(valid)
+        column_of = classes[item_of]
+    else:
+        item_of, column_of = _np.nonzero(targets.detach().reshape(items, columns).numpy() != 0)
+    return _from_numpy(_ranking_numpy(by_column, item_of, column_of, with_auroc, with_ap))
+
+
+def _from_numpy(
+    values: tuple[_np.ndarray, _np.ndarray, _np.ndarray],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    auroc, ap, hits = values
     return torch.from_numpy(auroc), torch.from_numpy(ap), torch.from_numpy(hits)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -77,7 +77,8 @@ def _floats(tensor: torch.Tensor) -> list[float]:
     """A host tensor's values, flat, as floats: integer counts and flags too, as a device's
     are read in its accumulator's dtype."""
     if tensor.ndim == 0:
-        return [float(tensor.tolist())]
+        # tolist() of a 0-d tensor is its number.
+        return [float(cast("float", tensor.tolist()))]
     values = tensor.reshape(-1).tolist()
     return values if tensor.is_floating_point() else list(map(float, values))
 

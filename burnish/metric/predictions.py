@@ -45,6 +45,15 @@ class PredictionAccumulator:
             self._targets = [torch.cat(self._targets)]
         return self._scores[0], self._targets[0]
 
+    def batches(self) -> tuple[list[torch.Tensor], torch.Tensor] | None:
+        """Every batch's scores as kept (not joined: an epoch's ranking reads them in turn),
+        and all targets joined (once: later calls reuse them)."""
+        if not self._scores:
+            return None
+        if len(self._targets) > 1:
+            self._targets = [torch.cat(self._targets)]
+        return list(self._scores), self._targets[0]
+
     @property
     def nbytes(self) -> int:
         """Bytes of state held: grows with the number of samples."""

@@ -55,6 +55,7 @@ from burnish.functional.ranking import (
     binned_ranking_scores,
     one_vs_rest,
     ranking_scores,
+    rows_ranking_scores,
 )
 from burnish.metric.arithmetic import NumericMetricMixin
 from burnish.metric.base import MetricMetadata
@@ -244,15 +245,14 @@ class _RankingMetric(BlockUpdateMixin[AurocInput], NumericMetricMixin, SyncOnCom
                 counts = counts.sum(dim=1, keepdim=True)
             result = binned_ranking_scores(counts)
         else:
-            scores, targets = tensors
-            probabilities = self._activate(scores)
-            positives = one_vs_rest(probabilities, targets, self.task)
-            probabilities = probabilities.reshape(positives.shape)
+            *rows, targets = tensors
+            wanted = {"with_auroc": self._which == 0, "with_ap": self._which == 1}
             if self.average == "micro":
-                probabilities, positives = probabilities.reshape(-1, 1), positives.reshape(-1, 1)
-            result = ranking_scores(
-                probabilities, positives, with_auroc=self._which == 0, with_ap=self._which == 1
-            )
+                probabilities = self._activate(torch.cat(rows) if len(rows) > 1 else rows[0])
+                positives = one_vs_rest(probabilities, targets, self.task).reshape(-1, 1)
+                result = ranking_scores(probabilities.reshape(-1, 1), positives, **wanted)
+            else:
+                result = rows_ranking_scores(rows, targets, self.task, self._activate, **wanted)
         values = result[self._which]
         undefined = values.isnan().sum().reshape(1)
         if self.average in ("micro", "none"):
@@ -303,8 +303,8 @@ class _RankingMetric(BlockUpdateMixin[AurocInput], NumericMetricMixin, SyncOnCom
             counts = self._histogram.counts
             state = () if counts is None else (counts,)
         else:
-            gathered = self._accumulator.gather()
-            state = () if gathered is None else gathered
+            kept = self._accumulator.batches()
+            state = () if kept is None else (*kept[0], kept[1])
         # Cached by the state's tensors, which every update replaces, so that a synced copy of
         # this metric (holding other tensors) never reads this process's value.
         cached = self._cached
