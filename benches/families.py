@@ -26,6 +26,7 @@ values side by side.
 from __future__ import annotations
 
 import dataclasses
+import resource
 import statistics
 import time
 import warnings
@@ -100,6 +101,8 @@ class Row:
     blocks: list[float]
     theirs: list[float]
     values: tuple[list[float], list[float]]
+    faults: tuple[list[int], list[int], list[int]] = ([], [], [])
+    """Page faults of each run (steps, blocks, TorchMetrics)."""
 
     def markdown(self) -> str:
         steps, blocks, theirs = (
@@ -108,16 +111,18 @@ class Row:
         count = len(self.workload.tensors)
         ours, reference = self.values
         values = "; ".join(f"{a:.4f} / {b:.4f}" for a, b in zip(ours, reference, strict=True))
+        faults = " / ".join(f"{statistics.median(runs) / count:.0f}" for runs in self.faults)
         return (
             f"| {self.workload.family} | {self.workload.name} | {1e6 * steps / count:.0f} | "
             f"{1e6 * blocks / count:.0f} | {1e6 * theirs / count:.0f} | "
-            f"**{theirs / steps:.2f}x** | **{theirs / blocks:.2f}x** | {values} |"
+            f"**{theirs / steps:.2f}x** | **{theirs / blocks:.2f}x** | {faults} | {values} |"
         )
 
 
 HEADER = (
     "| family | metrics | burnish steps µs/step | burnish blocks µs/step | TorchMetrics µs/step "
-    "| vs TM (steps) | vs TM (blocks) | values (burnish / TM) |\n|---|---|---|---|---|---|---|---|"
+    "| vs TM (steps) | vs TM (blocks) | page faults a step (steps / blocks / TM) "
+    "| values (burnish / TM) |\n|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -188,16 +193,31 @@ def measure(workload: Workload, repeats: int, clock: Clock) -> Row:
     warm = dataclasses.replace(workload, tensors=workload.tensors[:2], batches=workload.batches[:2])
     for run in (run_steps, run_blocks, run_torchmetrics):
         run(warm, clock)  # code paths, windows and allocator pools warm
-    row = Row(workload, [], [], [], ([], []))
+    row = Row(workload, [], [], [], ([], []), ([], [], []))
     for _ in range(repeats):
-        seconds, ours = run_steps(workload, clock)
+        (seconds, ours), faults = _faulting(run_steps, workload, clock)
         row.steps.append(seconds)
-        seconds, _ = run_blocks(workload, clock)
+        row.faults[0].append(faults)
+        (seconds, _), faults = _faulting(run_blocks, workload, clock)
         row.blocks.append(seconds)
-        seconds, theirs = run_torchmetrics(workload, clock)
+        row.faults[1].append(faults)
+        (seconds, theirs), faults = _faulting(run_torchmetrics, workload, clock)
         row.theirs.append(seconds)
+        row.faults[2].append(faults)
         row.values = (ours, theirs)
     return row
+
+
+def _faulting(
+    run: Callable[[Workload, Clock], tuple[float, list[float]]], workload: Workload, clock: Clock
+) -> tuple[tuple[float, list[float]], int]:
+    """A run's result and its minor page faults. On a CPU, a step writing a fresh tensor of
+    a batch's images faults its pages in, or not, as the allocator's state in the process
+    has it (glibc returns freed memory to the system when the top of its heap is free): a
+    faulting run can take several times as long, whichever library it runs."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    result = run(workload, clock)
+    return result, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
 # Workloads ---------------------------------------------------------------------------------
