@@ -565,3 +565,36 @@ def test_an_epoch_end_reduces_the_epoch_counts_once(
         epoch.update(output)
     assert value == epoch.compute().formatted
     assert texts.startswith(f"epoch {value} - batch ")
+
+
+def test_scores_of_one_rule_add_each_block_to_their_epoch_sum_once() -> None:
+    """Precision, recall and F1 updated together keep one epoch sum, block after block: each
+    block is added to it once for the three."""
+    metrics = [
+        PrecisionMetric.multiclass(),
+        RecallMetric.multiclass(),
+        FBetaScoreMetric.multiclass(),
+    ]
+    generator = torch.Generator().manual_seed(0)
+    steps = [
+        ClassificationOutput(
+            torch.zeros(()), torch.randn(8, 4, generator=generator), torch.arange(8) % 4
+        )
+        for _ in range(9)
+    ]
+    for first in range(0, 9, 3):
+        block = InputBlock(steps[first : first + 3], ConfusionStatsInput, derived={})
+        for metric in metrics:
+            metric.update_block(block, [MetricMetadata.fake()] * 3)
+        sums = [metric._state.epoch_counts() for metric in metrics]
+        assert sums[0] is sums[1]
+        assert sums[0] is sums[2]
+    for metric, make in zip(
+        metrics,
+        [PrecisionMetric.multiclass, RecallMetric.multiclass, FBetaScoreMetric.multiclass],
+        strict=True,
+    ):
+        alone = make()
+        for step in steps:
+            alone.update(step)
+        assert metric.compute().formatted == alone.compute().formatted

@@ -335,6 +335,13 @@ def _added(counts: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
     return counts if previous is None else previous + counts
 
 
+def _block_added(counts: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+    """The epoch's sum after a block's steps' ``counts``: a new tensor, which the states
+    sharing the sum hold as it is (a view of running sums would be a new one for each, and
+    they would add the next block apart)."""
+    return _added(counts.sum(0), previous)
+
+
 # Devices without float64 tensors.
 _WITHOUT_FLOAT64 = frozenset({"mps"})
 
@@ -352,9 +359,7 @@ class SharedCounts:
         """``compute()``, once per block for ``what`` of these counts."""
         return self.block.memo((what, self.key), compute)
 
-    def added_to(
-        self, previous: torch.Tensor | None, add: Callable[[], torch.Tensor]
-    ) -> torch.Tensor:
+    def added_to(self, previous: torch.Tensor | None, add: Callable[[], T]) -> T:
         """``add()``, the counts added to the running sum ``previous``, once for the states
         holding that very sum."""
         return self.block.memo_from(("added", self.key), (previous,), add)
@@ -443,8 +448,7 @@ class ConfusionStatsState:
         :meth:`update` adds them."""
         if counts.ndim == 2:
             return [self.update(counts, items[0], shared)]
-        totals = self._epoch_sum(counts, shared, running)
-        self._counts, self._batch = totals[-1], counts[-1]
+        self._counts, self._batch = self._epoch_sum(counts, shared, _block_added), counts[-1]
         self._items += sum(items)
         steps, rows, columns = counts.shape
         shape = torch.Size((rows, columns))
@@ -471,8 +475,8 @@ class ConfusionStatsState:
         self,
         counts: torch.Tensor,
         shared: SharedCounts | None,
-        add: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
-    ) -> torch.Tensor:
+        add: Callable[[torch.Tensor, torch.Tensor | None], T],
+    ) -> T:
         """``add(counts, the epoch's sum so far)`` (out of place: entries keep their
         snapshot), shared by the states that add the same ``shared`` counts to the very same
         sum."""
