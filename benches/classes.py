@@ -32,6 +32,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -224,6 +225,54 @@ def measure(
     return row
 
 
+def _peak_rss() -> int | None:
+    """This process's peak resident memory in bytes since the last reset (Linux), or None."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the peak resident memory to the current one (Linux: ``clear_refs`` 5)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def exact_epoch(classes: int, items: int, repeats: int) -> tuple[float, float | None, int]:
+    """Exact multiclass AUROC (of logits, ``softmax=True``) over an epoch of ``items`` kept in
+    batches of 64: its compute's CPU seconds (best of ``repeats``), the memory its compute
+    takes beyond the state (the least growth of the peak resident memory; None where it cannot
+    be read) and the state's bytes."""
+    best, grown, state = math.inf, None, 0
+    for _ in range(repeats):
+        generator = torch.Generator().manual_seed(classes)
+        metric = AurocMetric.multiclass(softmax=True)
+        for first in range(0, items, 64):
+            targets = torch.randint(0, classes, (min(64, items - first),), generator=generator)
+            logits = torch.randn(targets.shape[0], classes, generator=generator)
+            logits[torch.arange(targets.shape[0]), targets] += 2.0
+            metric.update(ClassificationOutput(torch.zeros(()), logits, targets), META)
+        state = metric.state_nbytes
+        reset = _reset_peak_rss()
+        before = _peak_rss()
+        start = _clock()
+        _epoch_values([metric])
+        best = min(best, _clock() - start)
+        after = _peak_rss()
+        if reset and before is not None and after is not None:
+            growth = (after - before) / 2**20
+            grown = growth if grown is None else min(grown, growth)
+    return best, grown, state
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classes", type=int, nargs="+", default=[10, 100, 1000])
@@ -259,6 +308,17 @@ def main() -> None:
             f"| {1e6 * row.theirs:.0f} ({row.their_steps}) | **{row.theirs / row.blocks:.1f}x** "
             f"| **{row.theirs / row.stepwise:.1f}x** | {row.agree} |"
         )
+
+    print(
+        "\n## Exact AUROC's epoch compute (logits, softmax=True; 20,000 items in batches of 64, "
+        f"best of {args.repeats})\n"
+    )
+    print("| classes | compute ms (CPU) | state MiB | memory beyond the state, MiB (peak RSS) |")
+    print("|---|---:|---:|---:|")
+    for classes in args.classes:
+        seconds, grown, state = exact_epoch(classes, 20_000, args.repeats)
+        shown = "n/a" if grown is None else f"{grown:.0f}"
+        print(f"| {classes} | {1e3 * seconds:.1f} | {state / 2**20:.0f} | {shown} |")
 
     print("\n## burnish as the classes grow (blocks): cost per score, binned against exact\n")
     print(

@@ -36,7 +36,7 @@ from burnish import (
     read_run,
 )
 from burnish.adaptor import AccuracyInput, AurocInput, ConfusionStatsInput, LossInput
-from burnish.metric import state
+from burnish.metric import confusion_state
 from burnish.metric.base import MetricMetadata, input_type_of
 from burnish.metric.block import BlockMetric, InputBlock, RaggedBlockError
 from burnish.metric.collection import MetricCollection
@@ -214,7 +214,7 @@ def test_confusion_step_numbers_reduced_on_the_host_where_the_device_lacks_float
         )
         for size in (3, 1, 6, 2, 5)
     ]
-    monkeypatch.setattr(state, "_WITHOUT_FLOAT64", frozenset({"cpu"}))
+    monkeypatch.setattr(confusion_state, "_WITHOUT_FLOAT64", frozenset({"cpu"}))
     _check_blocks_match_steps(_multiclass_metrics, outputs, [2])
 
 
@@ -532,14 +532,14 @@ def test_an_epoch_end_reduces_the_epoch_counts_once(
     """The epoch's value and its last step's texts (read on another thread, in either order)
     share one reduction of the epoch's counts and the last batch's on the host."""
     reductions: list[int] = []
-    original = state.ConfusionStatsState._reduced
+    original = confusion_state.ConfusionStatsState._reduced
 
-    def counted(self: state.ConfusionStatsState, flat: Any, shape: torch.Size) -> Any:
+    def counted(self: confusion_state.ConfusionStatsState, flat: Any, shape: torch.Size) -> Any:
         result = original(self, flat, shape)
         reductions.append(len(result))
         return result
 
-    monkeypatch.setattr(state.ConfusionStatsState, "_reduced", counted)
+    monkeypatch.setattr(confusion_state.ConfusionStatsState, "_reduced", counted)
     metric = FBetaScoreMetric.multiclass()
     generator = torch.Generator().manual_seed(0)
     outputs = [

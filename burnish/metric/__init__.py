@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         RecallMetric,
     )
     from burnish.metric.confusion_matrix import ConfusionMatrixMetric
+    from burnish.metric.confusion_state import ConfusionStatsState
     from burnish.metric.dice import DiceMetric
     from burnish.metric.entry import (
         FormatOptions,
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
         WordErrorRate,
     )
     from burnish.metric.state import (
-        ConfusionStatsState,
         NumericMetricState,
         NumericStateMetric,
     )

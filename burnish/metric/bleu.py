@@ -26,9 +26,10 @@ from burnish.adaptor import SequenceInput
 from burnish.functional.sequence import Smoothing, bleu_counts, bleu_from_counts
 from burnish.metric.base import MetricMetadata
 from burnish.metric.block import BlockUpdateMixin, InputBlock
+from burnish.metric.confusion_state import ConfusionStatsState
 from burnish.metric.entry import BlockResult, FormatOptions
 from burnish.metric.sequence import join_sequences
-from burnish.metric.state import ConfusionStatsState, NumericStateMetric
+from burnish.metric.state import NumericStateMetric
 
 __all__ = ["BleuScore"]
 

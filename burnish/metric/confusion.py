@@ -1,6 +1,7 @@
 """Precision, recall and F-beta (Burn's ``PrecisionMetric``, ``RecallMetric``, ``FBetaScore``).
 
-Each metric composes a :class:`~burnish.metric.state.ConfusionStatsState`: per-class counts of
+Each metric composes a
+:class:`~burnish.metric.confusion_state.ConfusionStatsState`: per-class counts of
 predicted items, target items (support) and true positives, summed over the epoch. The epoch
 value is computed from those sums, never averaged over batches (Burn bug #2758).
 
@@ -55,9 +56,10 @@ from burnish.functional.confusion import (
 )
 from burnish.metric.base import MetricMetadata
 from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments
+from burnish.metric.confusion_state import ConfusionStatsState, SharedCounts
 from burnish.metric.dtypes import widen
 from burnish.metric.entry import BlockResult, DeferredValue, FormatOptions
-from burnish.metric.state import ConfusionStatsState, NumericStateMetric, SharedCounts
+from burnish.metric.state import NumericStateMetric
 from burnish.metric.validation import (
     GuardBounds,
     RangeGuard,

@@ -23,9 +23,10 @@ from burnish.adaptor import DiceInput
 from burnish.functional.vision import dice_counts, dice_score
 from burnish.metric.base import MetricMetadata
 from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments
+from burnish.metric.confusion_state import ConfusionStatsState, SharedCounts
 from burnish.metric.dtypes import widen
 from burnish.metric.entry import BlockResult, FormatOptions
-from burnish.metric.state import ConfusionStatsState, NumericStateMetric, SharedCounts
+from burnish.metric.state import NumericStateMetric
 from burnish.metric.validation import GuardBounds, RangeGuard, check_integer, describe
 from burnish.metric.vision import joined_runs
 

@@ -26,8 +26,9 @@ from burnish.functional.confusion import matthews_from_counts, matthews_totals
 from burnish.metric.base import MetricMetadata
 from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments
 from burnish.metric.confusion import DecisionRule, TaskChecks, confusion_counts
+from burnish.metric.confusion_state import ConfusionStatsState, SharedCounts
 from burnish.metric.entry import BlockResult, FormatOptions
-from burnish.metric.state import ConfusionStatsState, NumericStateMetric, SharedCounts
+from burnish.metric.state import NumericStateMetric
 
 __all__ = ["MatthewsCorrCoefMetric"]
 
