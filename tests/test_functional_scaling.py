@@ -133,6 +133,26 @@ def test_binned_counts_match_a_histogram_per_column(items: int, columns: int, bi
     np.testing.assert_array_equal(counts.numpy(), _reference_counts(scores, positives, bins))
 
 
+@pytest.mark.parametrize(("items", "columns", "bins"), BINNED[:3])
+def test_binned_counts_of_class_indices_equal_those_of_their_mask(
+    items: int, columns: int, bins: int
+) -> None:
+    """Multiclass items given by their class, as the metrics give them (every score counted
+    as a negative, then its class's moved), count as their one-vs-rest mask does; a class out
+    of range is positive nowhere."""
+    rng = np.random.default_rng(items * columns)
+    scores = (rng.random((items, columns)) * 1.2 - 0.1).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.01] = np.nan
+    scores[rng.random(scores.shape) < 0.01] = np.inf
+    classes = torch.from_numpy(rng.integers(-1, columns + 1, items))
+    mask = one_vs_rest(torch.from_numpy(scores), classes, "multiclass")
+    want = binned_counts(torch.from_numpy(scores), mask, bins)
+    got = binned_counts(torch.from_numpy(scores), classes, bins)
+    assert got.dtype == torch.long
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    np.testing.assert_array_equal(want.numpy(), _reference_counts(scores, mask.numpy(), bins))
+
+
 def test_binned_scores_equal_exact_scores_of_the_bins_over_many_columns() -> None:
     rng = np.random.default_rng(7)
     items, columns, bins = 600, 80, 1000  # binned_ranking_scores works in several groups

@@ -392,33 +392,66 @@ def binned_counts(scores: torch.Tensor, positives: torch.Tensor, bins: int) -> t
     Scores must lie in ``[0, 1]``; bin ``j`` holds scores in ``[j / (bins - 1), (j + 1) /
     (bins - 1))`` and the last bin holds 1 (half precision is binned as float32). Out-of-range
     values and NaN are clamped, never read: the metrics report them through a deferred check.
+    ``positives``: 0/1 ``(N, C)`` (``(N,)`` for scores ``(N,)``), or the class index of each
+    item ``(N,)`` for multiclass scores ``(N, C)`` (an index out of range: positive nowhere).
 
     On the CPU, each score's place in the histograms is computed a tile of rows at a time (in
     the cache) and, for histograms larger than the cache, laid out column by column, so that
     one ``bincount`` counts into one column's bins after another rather than into every
-    column's at each row. Accelerators count with ``scatter_add_``, which never waits for the
-    device.
+    column's at each row. Given class indices, every score is counted as a negative, then
+    each item's score in its class's column moved to the positives: no ``(N, C)`` mask is
+    made or read. Accelerators count with ``scatter_add_``, which never waits for the device.
     """
-    if scores.ndim == 1:
-        scores, positives = scores.unsqueeze(1), positives.reshape(-1, 1)
     if scores.dtype in (torch.float16, torch.bfloat16):
         scores = scores.float()
-    scores, positives = scores.detach(), positives.detach().bool()
-    items, columns = scores.shape
+    scores = scores.detach()
+    if scores.ndim == 2 and positives.ndim == 1:
+        if scores.device.type != "cpu":
+            positives = one_vs_rest(scores, positives, "multiclass")
+        else:
+            return _binned_by_class(scores, positives.detach(), bins)
+    if scores.ndim == 1:
+        scores, positives = scores.unsqueeze(1), positives.reshape(-1, 1)
+    positives = positives.detach().bool()
     if scores.device.type != "cpu":
-        scaled = (scores * (bins - 1)).nan_to_num_(0.0, bins - 1, 0.0).clamp_(0.0, bins - 1)
+        columns = scores.shape[1]
         column = torch.arange(0, columns * bins, bins, device=scores.device)
-        index = (scaled.long() + column + positives.long() * (columns * bins)).view(-1)
+        index = (_bins_of(scores, bins).long() + column + positives.long() * (columns * bins)).view(
+            -1
+        )
         histogram = torch.zeros(2 * columns * bins, dtype=torch.long, device=scores.device)
         return histogram.scatter_add_(0, index, torch.ones_like(index)).view(2, columns, bins)
+    return _binned_groups(scores, positives, bins, 2)
+
+
+def _binned_by_class(scores: torch.Tensor, classes: torch.Tensor, bins: int) -> torch.Tensor:
+    """:func:`binned_counts` of multiclass scores ``(N, C)`` on the CPU, given each item's
+    class ``(N,)``."""
+    items, columns = scores.shape
+    every = _binned_groups(scores, None, bins, 1).view(columns, bins)
+    valid = (classes >= 0) & (classes < columns)
+    rows = torch.arange(items)[valid]
+    chosen = classes[valid].long()
+    place = chosen * bins + _bins_of(scores[rows, chosen], bins).long()
+    hits = torch.bincount(place, minlength=columns * bins).view(columns, bins)
+    return torch.stack((every - hits, hits))
+
+
+def _binned_groups(
+    scores: torch.Tensor, positives: torch.Tensor | None, bins: int, rows: int
+) -> torch.Tensor:
+    """The histograms ``(rows, C, bins)`` of ``(N, C)`` scores on the CPU, a group of columns
+    at a time: negatives and positives (``rows`` 2), or every score (``positives`` None)."""
+    items, columns = scores.shape
     group = max(1, min(columns, _BIN_GROUP_SCORES // max(items, 1)))
     if group == columns:
-        return _binned_group(scores, positives, bins).view(2, columns, bins)
-    histogram = torch.empty(2, columns, bins, dtype=torch.long)
+        return _binned_group(scores, positives, bins).view(rows, columns, bins)
+    histogram = torch.empty(rows, columns, bins, dtype=torch.long)
     for first in range(0, columns, group):
         last = min(first + group, columns)
-        part = _binned_group(scores[:, first:last], positives[:, first:last], bins)
-        histogram[:, first:last] = part.view(2, last - first, bins)
+        chosen = None if positives is None else positives[:, first:last]
+        part = _binned_group(scores[:, first:last], chosen, bins)
+        histogram[:, first:last] = part.view(rows, last - first, bins)
     return histogram
 
 
@@ -430,10 +463,11 @@ _CACHED_COUNTS = 1 << 18
 """Bytes of histograms that :func:`binned_counts` counts into in the order of the scores."""
 
 
-def _binned_group(scores: torch.Tensor, positives: torch.Tensor, bins: int) -> torch.Tensor:
-    """The flat histograms ``(2 * C * bins,)`` of ``(N, C)`` scores on the CPU."""
+def _binned_group(scores: torch.Tensor, positives: torch.Tensor | None, bins: int) -> torch.Tensor:
+    """The flat histograms ``(2 * C * bins,)`` of ``(N, C)`` scores on the CPU (``(C * bins,)``
+    of every score when ``positives`` is None)."""
     items, columns = scores.shape
-    size = 2 * columns * bins
+    size = (1 if positives is None else 2) * columns * bins
     kind = torch.int32 if size < 2**31 else torch.long
     offsets = torch.arange(0, columns * bins, bins, dtype=kind)
     step = max(1, _TILE // max(1, columns))
@@ -446,7 +480,8 @@ def _binned_group(scores: torch.Tensor, positives: torch.Tensor, bins: int) -> t
         index = torch.empty((columns, items) if column_major else (items, columns), dtype=kind)
         for first in range(0, items, step):
             part = slice(first, first + step)
-            place = _places(scores[part], positives[part], bins, offsets)
+            chosen = None if positives is None else positives[part]
+            place = _places(scores[part], chosen, bins, offsets)
             if column_major:
                 index[:, part] = place.t()
             else:
@@ -454,14 +489,22 @@ def _binned_group(scores: torch.Tensor, positives: torch.Tensor, bins: int) -> t
     return torch.bincount(index.view(-1), minlength=size)
 
 
+def _bins_of(scores: torch.Tensor, bins: int) -> torch.Tensor:
+    """Each score's bin, as floats: ``floor(score * (bins - 1))``, NaN and out-of-range values
+    clamped into ``[0, bins - 1]``."""
+    top = float(bins - 1)
+    return torch.mul(scores, top).nan_to_num_(0.0, top, 0.0).clamp_(0.0, top)
+
+
 def _places(
-    scores: torch.Tensor, positives: torch.Tensor, bins: int, offsets: torch.Tensor
+    scores: torch.Tensor, positives: torch.Tensor | None, bins: int, offsets: torch.Tensor
 ) -> torch.Tensor:
     """Each score's place ``(N, C)`` in the flat histograms: its bin, after its column's
-    negatives' or positives' (``offsets`` ``(C,)`` of the negatives)."""
-    top = float(bins - 1)
-    scaled = torch.mul(scores, top).nan_to_num_(0.0, top, 0.0).clamp_(0.0, top)
-    place = scaled.to(offsets.dtype)  # truncation: the floor of values >= 0
+    negatives' or positives' (``offsets`` ``(C,)`` of the negatives; every score's column
+    when ``positives`` is None)."""
+    place = _bins_of(scores, bins).to(offsets.dtype)  # truncation: the floor of values >= 0
+    if positives is None:
+        return place.add_(offsets)
     extra = positives.to(offsets.dtype).mul_(offsets.shape[0] * bins).add_(offsets)
     return place.add_(extra)
 

@@ -233,6 +233,8 @@ class _RankingMetric(BlockUpdateMixin[AurocInput], NumericMetricMixin, SyncOnCom
     def _histogram_of(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         assert self.bins is not None
         probabilities = self._activate(scores)
+        if self.task == "multiclass":  # each item's class, not a mask of them all
+            return binned_counts(probabilities, targets, self.bins)
         positives = one_vs_rest(probabilities, targets, self.task)
         return binned_counts(probabilities.reshape(positives.shape), positives, self.bins)
 
