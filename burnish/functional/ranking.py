@@ -406,10 +406,9 @@ def binned_counts(scores: torch.Tensor, positives: torch.Tensor, bins: int) -> t
         scores = scores.float()
     scores = scores.detach()
     if scores.ndim == 2 and positives.ndim == 1:
-        if scores.device.type != "cpu":
-            positives = one_vs_rest(scores, positives, "multiclass")
-        else:
+        if scores.device.type == "cpu" and scores.numel() >= _BY_CLASS_SCORES:
             return _binned_by_class(scores, positives.detach(), bins)
+        positives = one_vs_rest(scores, positives, "multiclass")
     if scores.ndim == 1:
         scores, positives = scores.unsqueeze(1), positives.reshape(-1, 1)
     positives = positives.detach().bool()
@@ -421,39 +420,45 @@ def binned_counts(scores: torch.Tensor, positives: torch.Tensor, bins: int) -> t
         )
         histogram = torch.zeros(2 * columns * bins, dtype=torch.long, device=scores.device)
         return histogram.scatter_add_(0, index, torch.ones_like(index)).view(2, columns, bins)
-    return _binned_groups(scores, positives, bins, 2)
+    return _binned_groups(scores, positives, bins)
 
 
 def _binned_by_class(scores: torch.Tensor, classes: torch.Tensor, bins: int) -> torch.Tensor:
     """:func:`binned_counts` of multiclass scores ``(N, C)`` on the CPU, given each item's
-    class ``(N,)``."""
+    class ``(N,)``: every score counted as a negative, then each item's score in its class's
+    column moved to the positives."""
     items, columns = scores.shape
-    every = _binned_groups(scores, None, bins, 1).view(columns, bins)
+    histogram = _binned_groups(scores, None, bins)
     valid = (classes >= 0) & (classes < columns)
     rows = torch.arange(items)[valid]
     chosen = classes[valid].long()
     place = chosen * bins + _bins_of(scores[rows, chosen], bins).long()
-    hits = torch.bincount(place, minlength=columns * bins).view(columns, bins)
-    return torch.stack((every - hits, hits))
+    flat = histogram.view(2, -1)
+    moved = torch.ones_like(place)
+    flat[0].index_add_(0, place, moved, alpha=-1)
+    flat[1].index_add_(0, place, moved)
+    return histogram
 
 
-def _binned_groups(
-    scores: torch.Tensor, positives: torch.Tensor | None, bins: int, rows: int
-) -> torch.Tensor:
-    """The histograms ``(rows, C, bins)`` of ``(N, C)`` scores on the CPU, a group of columns
-    at a time: negatives and positives (``rows`` 2), or every score (``positives`` None)."""
+def _binned_groups(scores: torch.Tensor, positives: torch.Tensor | None, bins: int) -> torch.Tensor:
+    """The histograms ``(2, C, bins)`` of ``(N, C)`` scores on the CPU, a group of columns at
+    a time (every score a negative when ``positives`` is None)."""
     items, columns = scores.shape
     group = max(1, min(columns, _BIN_GROUP_SCORES // max(items, 1)))
     if group == columns:
-        return _binned_group(scores, positives, bins).view(rows, columns, bins)
-    histogram = torch.empty(rows, columns, bins, dtype=torch.long)
+        return _binned_group(scores, positives, bins).view(2, columns, bins)
+    histogram = torch.empty(2, columns, bins, dtype=torch.long)
     for first in range(0, columns, group):
         last = min(first + group, columns)
         chosen = None if positives is None else positives[:, first:last]
         part = _binned_group(scores[:, first:last], chosen, bins)
-        histogram[:, first:last] = part.view(rows, last - first, bins)
+        histogram[:, first:last] = part.view(2, last - first, bins)
     return histogram
 
+
+_BY_CLASS_SCORES = 1 << 16
+"""Scores from which multiclass scores are counted by class (:func:`_binned_by_class`): below,
+a mask costs less than the moves' few operations."""
 
 _BIN_GROUP_SCORES = 1 << 20
 """Scores counted together by :func:`binned_counts` (their places in the histograms are
@@ -464,10 +469,10 @@ _CACHED_COUNTS = 1 << 18
 
 
 def _binned_group(scores: torch.Tensor, positives: torch.Tensor | None, bins: int) -> torch.Tensor:
-    """The flat histograms ``(2 * C * bins,)`` of ``(N, C)`` scores on the CPU (``(C * bins,)``
-    of every score when ``positives`` is None)."""
+    """The flat histograms ``(2 * C * bins,)`` of ``(N, C)`` scores on the CPU (every score a
+    negative when ``positives`` is None)."""
     items, columns = scores.shape
-    size = (1 if positives is None else 2) * columns * bins
+    size = 2 * columns * bins
     kind = torch.int32 if size < 2**31 else torch.long
     offsets = torch.arange(0, columns * bins, bins, dtype=kind)
     step = max(1, _TILE // max(1, columns))
