@@ -1,6 +1,7 @@
 """Stateless metric functions: tensors in, tensor out. The metric classes are built on them."""
 
 from burnish.functional.accuracy import accuracy, accuracy_counts
+from burnish.functional.binned import binned_counts, binned_ranking_scores
 from burnish.functional.confusion import (
     confusion_matrix,
     confusion_score,
@@ -21,8 +22,6 @@ from burnish.functional.ranking import (
     auc_pr,
     auroc,
     average_ranking_scores,
-    binned_counts,
-    binned_ranking_scores,
     one_vs_rest,
     ranking_scores,
     rows_ranking_scores,

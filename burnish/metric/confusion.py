@@ -233,7 +233,7 @@ class TaskChecks:
         scores, targets = block.cat(scores_field), block.cat(targets_field)
         sources = (block.source(scores_field), block.source(targets_field))
         # Rows are watched by their maxima for "partial" masks, else the scores themselves.
-        key = ("watched", self.task, pad_token, self.masks == "partial", self.simplex, *sources)
+        key: tuple[Any, ...] = ("watched", self.task, pad_token, self.masks == "partial", *sources)
         try:
             bounds = block.derived.get(key)
             if bounds is None:
@@ -244,6 +244,10 @@ class TaskChecks:
         except (TypeError, ValueError) as error:
             block.check_failed(error)
             raise
+        if bounds and self.simplex:
+            # Apart from the bounds, which the metrics of the task not watching rows' sums share.
+            rows = block.memo(("row-sums", sources[0]), lambda: _simplex_bounds(scores))
+            bounds, key = (*bounds, *rows), (key, "row-sums")
         if bounds:
             self.bounds.observe(bounds, (block, key))
         # After the checks: a step whose scores and targets differ in batch size fails them,
@@ -309,16 +313,12 @@ class TaskChecks:
             watched = watched.masked_fill(watched == pad_token, 0)
         if scores.requires_grad:
             scores = scores.detach()  # else already without a graph: one device call less
-        simplex: tuple[torch.Tensor, ...] = ()
-        if self.simplex:
-            # Half precision summed in float32: its own rounding would be taken for the scores'.
-            simplex = torch.aminmax((widen(scores).sum(dim=1) - 1.0).abs())
         if self.masks == "partial":
             # max() keeps NaN, so a NaN still shows; padding rows may be wholly masked.
             scores = scores.amax(dim=1)
             if pad_token is not None:
                 scores = scores.masked_fill(targets == pad_token, 0.0)
-        return (*torch.aminmax(scores), *torch.aminmax(watched), *simplex)
+        return (*torch.aminmax(scores), *torch.aminmax(watched))
 
     def clear(self) -> None:
         self.num_classes = None
@@ -332,6 +332,14 @@ class TaskChecks:
         if state["num_classes"] is not None:
             self._expect_classes(int(state["num_classes"]))
         self.bounds.load_state_dict(state["bounds"])
+
+
+def _simplex_bounds(scores: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The smallest and largest distance of a row's sum from 1."""
+    if scores.requires_grad:
+        scores = scores.detach()
+    # Half precision summed in float32: its own rounding would be taken for the scores'.
+    return tuple(torch.aminmax((widen(scores).sum(dim=1) - 1.0).abs()))
 
 
 def check_top_k(metric: str, top_k: int, scores: torch.Tensor) -> None:

@@ -32,8 +32,8 @@ class PredictionAccumulator:
         self.items = 0
 
     def append(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
-        self._scores.append(scores.detach())
-        self._targets.append(targets.detach())
+        self._scores.append(_detached(scores))
+        self._targets.append(_detached(targets))
         self.items += scores.shape[0]
 
     def gather(self) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -75,6 +75,11 @@ class PredictionAccumulator:
         if state["scores"] is not None:
             self._scores, self._targets = [state["scores"]], [state["targets"]]
         self.items = int(state["items"])
+
+
+def _detached(tensor: torch.Tensor) -> torch.Tensor:
+    # A tensor without a graph is kept as it is: detaching makes an alias, a device call.
+    return tensor.detach() if tensor.requires_grad else tensor
 
 
 class ScoreHistogram:

@@ -47,12 +47,11 @@ from typing_extensions import Self
 
 from burnish.adaptor import AurocInput
 from burnish.distributed.sync import StateSync, SyncOnCompute, compute_view
+from burnish.functional.binned import binned_counts, binned_ranking_scores
 from burnish.functional.confusion import Task
 from burnish.functional.ranking import (
     RankingAverage,
     average_ranking_scores,
-    binned_counts,
-    binned_ranking_scores,
     one_vs_rest,
     ranking_scores,
     rows_ranking_scores,
