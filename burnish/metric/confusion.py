@@ -201,7 +201,12 @@ class TaskChecks:
             )
             guards.append(
                 RangeGuard(
-                    metric, "scores", 0.0, SIMPLEX_TOLERANCE, expected, observed="|1 - row sum|"
+                    metric,
+                    "scores",
+                    1.0 - SIMPLEX_TOLERANCE,
+                    1.0 + SIMPLEX_TOLERANCE,
+                    expected,
+                    observed="row sums",
                 )
             )
         self.bounds = GuardBounds(guards)
@@ -335,11 +340,11 @@ class TaskChecks:
 
 
 def _simplex_bounds(scores: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The smallest and largest distance of a row's sum from 1."""
+    """The smallest and largest of the rows' sums."""
     if scores.requires_grad:
         scores = scores.detach()
     # Half precision summed in float32: its own rounding would be taken for the scores'.
-    return tuple(torch.aminmax((widen(scores).sum(dim=1) - 1.0).abs()))
+    return tuple(torch.aminmax(widen(scores).sum(dim=1)))
 
 
 def check_top_k(metric: str, top_k: int, scores: torch.Tensor) -> None:
