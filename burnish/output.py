@@ -30,6 +30,7 @@ from burnish.adaptor import (
     TopKAccuracyInput,
     adapt_declared,
 )
+from burnish.functional.confusion import best_classes
 
 __all__ = [
     "ClassificationOutput",
@@ -124,8 +125,7 @@ def _token_ids(output: SequenceOutput) -> torch.Tensor:
     """The predicted token ids ``(N, T)``: the argmax of logits, or the ids as given."""
     scores = output.output
     if scores.ndim == 3 and scores.is_floating_point():
-        # max's indices are argmax's (the first maximum), at a lower cost on a CPU.
-        return scores.detach().max(dim=2).indices
+        return best_classes(scores.detach())
     return scores
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import torch
 
 from burnish.metric.base import Metric, Numeric, input_type_of
 
@@ -31,3 +34,27 @@ def record_updates(monkeypatch: pytest.MonkeyPatch, metric_type: type[Any]) -> l
 
     monkeypatch.setattr(metric_type, "update", recording)
     return calls
+
+
+@contextlib.contextmanager
+def reads_forbidden() -> Iterator[None]:
+    """Every direct read of a tensor's values (item, tolist, bool, float, int, index, and a
+    numpy view of a device's tensor) raises inside. A host tensor's numpy view reads nothing
+    from a device (the argmax of CPU scores goes through numpy); the transfer count
+    (:func:`burnish.metric.host.transfer_count`) watches the copies themselves."""
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("update() read a tensor")
+
+    host_view = torch.Tensor.numpy
+
+    def numpy(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if not self.is_cpu:
+            forbidden()
+        return host_view(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patched:
+        for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__"):
+            patched.setattr(torch.Tensor, name, forbidden)
+        patched.setattr(torch.Tensor, "numpy", numpy)
+        yield

@@ -51,15 +51,6 @@ from tests.distributed_spawn import results, spawn
 META = MetricMetadata.fake()
 
 
-@pytest.fixture
-def no_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    def forbidden(*args: object, **kwargs: object) -> None:
-        raise AssertionError("update() read a tensor")
-
-    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy"):
-        monkeypatch.setattr(torch.Tensor, name, forbidden)
-
-
 # Matthews correlation coefficient
 
 

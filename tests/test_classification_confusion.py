@@ -24,7 +24,7 @@ from burnish import (
 from burnish.functional import fbeta_score as fbeta_fn
 from burnish.functional import precision as precision_fn
 from burnish.functional import recall as recall_fn
-from burnish.functional.confusion import multiclass_counts
+from burnish.functional.confusion import best_classes, multiclass_counts
 from burnish.metric import AccuracyMetric, FBetaScoreMetric, PrecisionMetric, RecallMetric
 from tests.batched_data import feed, split
 
@@ -354,3 +354,35 @@ def test_accuracy_and_precision_of_different_tensors_share_no_argmax() -> None:
         metric.update(adapted.get(metric.input_type), META)
     assert accuracy.value() == 100.0
     assert precision.value() == pytest.approx(1 / 3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.sampled_from([(0, 3), (1, 1), (5, 4), (64, 10), (7, 1000), (3, 5, 17)]),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.bfloat16, torch.float16]),
+    specials=st.lists(st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0]), max_size=8),
+    ties=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_best_classes_are_torch_argmax(
+    shape: tuple[int, ...], dtype: torch.dtype, specials: list[float], ties: bool, seed: int
+) -> None:
+    """The best class of each row, whichever way it is found (numpy on the CPU for float32 and
+    float64): the first of equal scores, NaN counting as the largest, as torch.argmax."""
+    generator = torch.Generator().manual_seed(seed)
+    scores = torch.randn(shape, generator=generator, dtype=torch.float64)
+    if ties:
+        scores = scores.round()
+    flat = scores.view(-1)
+    for index, value in enumerate(specials):
+        if flat.numel():
+            flat[(index * 7919 + seed) % flat.numel()] = value
+    scores = scores.to(dtype)
+    for rows in (scores, scores.transpose(0, -1)):  # the second not contiguous
+        if rows.shape[-1] == 0:
+            with pytest.raises(IndexError):  # no class to choose, as torch.argmax says
+                best_classes(rows)
+            continue
+        got = best_classes(rows)
+        assert got.dtype == torch.long
+        assert torch.equal(got, rows.argmax(dim=-1))

@@ -36,6 +36,7 @@ from burnish import (
     read_run,
 )
 from burnish.adaptor import AccuracyInput, AurocInput, ConfusionStatsInput, LossInput
+from burnish.metric import confusion as confusion_metrics
 from burnish.metric import confusion_state
 from burnish.metric.base import MetricMetadata, input_type_of
 from burnish.metric.block import BlockMetric, InputBlock, RaggedBlockError
@@ -496,18 +497,18 @@ def test_metrics_of_other_inputs_reading_one_field_share_its_argmax_and_checks(
     """Work is shared by what it is of (the output's field), not by the input types: Accuracy,
     TopK(1) and Precision read the scores through three inputs, and compute one argmax and one
     pair of value ranges per block; as many as a single step's update does."""
-    calls = {"max": 0, "aminmax": 0}
-    real_max, real_aminmax = torch.Tensor.max, torch.aminmax
+    calls = {"argmax": 0, "aminmax": 0}
+    real_argmax, real_aminmax = confusion_metrics.best_classes, torch.aminmax
 
-    def counting_max(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        calls["max"] += 1
-        return real_max(self, *args, **kwargs)
+    def counting_argmax(scores: torch.Tensor) -> torch.Tensor:
+        calls["argmax"] += 1
+        return real_argmax(scores)
 
     def counting_aminmax(*args: Any, **kwargs: Any) -> Any:
         calls["aminmax"] += 1
         return real_aminmax(*args, **kwargs)
 
-    monkeypatch.setattr(torch.Tensor, "max", counting_max)
+    monkeypatch.setattr(confusion_metrics, "best_classes", counting_argmax)
     monkeypatch.setattr(torch, "aminmax", counting_aminmax)
     generator = torch.Generator().manual_seed(steps)
     outputs = [
@@ -522,7 +523,7 @@ def test_metrics_of_other_inputs_reading_one_field_share_its_argmax_and_checks(
         collection.update(outputs[0])
     else:
         _read_block(collection, outputs)
-    assert calls == {"max": 1, "aminmax": 2}  # scores' and targets' ranges
+    assert calls == {"argmax": 1, "aminmax": 2}  # scores' and targets' ranges
 
 
 @pytest.mark.parametrize("texts_first", [True, False])

@@ -6,7 +6,7 @@ direct read (item, tolist, bool, float, int) raise while updating.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -71,17 +71,6 @@ BINARY: list[Callable[[], object]] = [
     ConfusionMatrixMetric.binary,
     MatthewsCorrCoefMetric.binary,
 ]
-
-
-@pytest.fixture
-def no_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    def forbidden(*args: object, **kwargs: object) -> None:
-        raise AssertionError("update() read a tensor")
-
-    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy"):
-        monkeypatch.setattr(torch.Tensor, name, forbidden)
-    yield
-    monkeypatch.undo()
 
 
 def steps(kind: str) -> list[object]:

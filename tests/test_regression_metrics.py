@@ -33,6 +33,7 @@ from burnish.metric.host import transfer_count
 from burnish.processor.events import StepsEvent
 from burnish.processor.read import PendingStep, UnreadSteps
 from tests.distributed_spawn import results, spawn
+from tests.metric_checks import reads_forbidden
 
 META = MetricMetadata.fake()
 Metric = (
@@ -427,14 +428,10 @@ def _steps() -> list[RegressionOutput]:
 
 
 @pytest.mark.parametrize("multioutput", ["uniform_average", "variance_weighted", "raw_values"])
-def test_update_makes_no_transfer_and_reads_no_tensor(
-    multioutput: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_update_makes_no_transfer_and_reads_no_tensor(multioutput: str) -> None:
     metrics = _metrics(multioutput)
     before = transfer_count()
-    with monkeypatch.context() as patched:
-        for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy"):
-            patched.setattr(torch.Tensor, name, _forbidden)
+    with reads_forbidden():
         entries = [[metric.update(step, META) for metric in metrics] for step in _steps()]
         blocked = MetricCollection(_metrics(multioutput))
         plan = blocked.plan
@@ -443,10 +440,6 @@ def test_update_makes_no_transfer_and_reads_no_tensor(
     assert transfer_count() == before
     _ = entries[-1][3].serialized
     assert transfer_count() == before + 1
-
-
-def _forbidden(*args: object, **kwargs: object) -> None:
-    raise AssertionError("update() read a tensor")
 
 
 # Checkpoints and distributed runs.

