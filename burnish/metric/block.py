@@ -156,7 +156,7 @@ class InputBlock(MetricInput, Generic[InputT]):
 
 def _join(tensors: list[torch.Tensor]) -> torch.Tensor:
     if len(tensors) == 1:
-        return _detached(tensors[0])
+        return detached(tensors[0])
     # cat promotes mixed dtypes without a word; it refuses other shapes beyond the batch
     # dimension, and scalars, itself.
     if len({t.dtype for t in tensors}) > 1:
@@ -169,15 +169,16 @@ def _join(tensors: list[torch.Tensor]) -> torch.Tensor:
         raise RaggedBlockError(f"the steps' tensors cannot be joined: {error}") from error
 
 
-def _detached(tensor: torch.Tensor) -> torch.Tensor:
-    # Without a graph, the very tensor: work derived from it is shared, by its id, with the
-    # metrics that read it step by step.
+def detached(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` without its graph: the very tensor when it has none (detaching makes an
+    alias, a device call, and work derived from the tensor is shared by the tensor itself with
+    the metrics that read it step by step)."""
     return tensor.detach() if tensor.requires_grad else tensor
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
     if len(tensors) == 1:
-        return _detached(tensors[0])  # one step's value, without the steps dimension
+        return detached(tensors[0])  # one step's value, without the steps dimension
     with torch.no_grad():
         return torch.stack(tensors)
 

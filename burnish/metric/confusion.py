@@ -56,7 +56,7 @@ from burnish.functional.confusion import (
     top_k_predicted,
 )
 from burnish.metric.base import MetricMetadata
-from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments
+from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments, detached
 from burnish.metric.confusion_state import ConfusionStatsState, SharedCounts
 from burnish.metric.dtypes import widen
 from burnish.metric.entry import BlockResult, DeferredValue, FormatOptions
@@ -315,8 +315,7 @@ class TaskChecks:
             # Padding is mapped to class 0 rather than masked out: masking has a
             # data-dependent shape, which would synchronise with the device.
             watched = watched.masked_fill(watched == pad_token, 0)
-        if scores.requires_grad:
-            scores = scores.detach()  # else already without a graph: one device call less
+        scores = detached(scores)
         if self.masks == "partial":
             # max() keeps NaN, so a NaN still shows; padding rows may be wholly masked.
             scores = scores.amax(dim=1)
@@ -340,10 +339,8 @@ class TaskChecks:
 
 def _simplex_bounds(scores: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The smallest and largest of the rows' sums."""
-    if scores.requires_grad:
-        scores = scores.detach()
     # Half precision summed in float32: its own rounding would be taken for the scores'.
-    return tuple(torch.aminmax(widen(scores).sum(dim=1)))
+    return tuple(torch.aminmax(widen(detached(scores)).sum(dim=1)))
 
 
 def check_top_k(metric: str, top_k: int, scores: torch.Tensor) -> None:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import torch
 
 from burnish.distributed.sync import StateSync
+from burnish.metric.block import detached
 
 __all__ = ["PredictionAccumulator", "ScoreHistogram"]
 
@@ -32,8 +33,8 @@ class PredictionAccumulator:
         self.items = 0
 
     def append(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
-        self._scores.append(_detached(scores))
-        self._targets.append(_detached(targets))
+        self._scores.append(detached(scores))
+        self._targets.append(detached(targets))
         self.items += scores.shape[0]
 
     def gather(self) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -75,11 +76,6 @@ class PredictionAccumulator:
         if state["scores"] is not None:
             self._scores, self._targets = [state["scores"]], [state["targets"]]
         self.items = int(state["items"])
-
-
-def _detached(tensor: torch.Tensor) -> torch.Tensor:
-    # A tensor without a graph is kept as it is: detaching makes an alias, a device call.
-    return tensor.detach() if tensor.requires_grad else tensor
 
 
 class ScoreHistogram:

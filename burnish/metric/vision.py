@@ -36,7 +36,7 @@ from burnish.functional.vision import (
     ssim_per_image,
 )
 from burnish.metric.base import MetricMetadata
-from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments
+from burnish.metric.block import BlockUpdateMixin, InputBlock, Segments, detached
 from burnish.metric.dtypes import widen
 from burnish.metric.entry import BlockResult, FormatOptions
 from burnish.metric.host import accumulator_dtype
@@ -224,7 +224,7 @@ def _joinable(first: torch.Tensor, other: torch.Tensor) -> bool:
 def _joined(tensors: list[torch.Tensor]) -> torch.Tensor:
     if len(tensors) == 1:
         # Without a graph, the step's very tensor: no operation.
-        return tensors[0].detach() if tensors[0].requires_grad else tensors[0]
+        return detached(tensors[0])
     # No graph: metrics never differentiate, and cat of tensors that require grad builds one.
     with torch.no_grad():
         return torch.cat(tensors)
