@@ -176,7 +176,8 @@ def best_classes(scores: torch.Tensor) -> torch.Tensor:
     about the same). Elsewhere, ``max``'s indices (on a CPU, two thirds of argmax's cost)."""
     # Scores of no class go to torch, for its error.
     if _np is not None and scores.is_cpu and scores.dtype in _NUMPY_FLOATS and scores.shape[-1]:
-        found = _np.asarray(_np.argmax(scores.detach().numpy(), axis=-1), dtype=_np.int64)
+        values = (scores.detach() if scores.requires_grad else scores).numpy()
+        found = _np.asarray(_np.argmax(values, axis=-1), dtype=_np.int64)
         return torch.from_numpy(found)
     return scores.max(dim=-1).indices
 
@@ -204,8 +205,9 @@ def decide(
 
 
 def _ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
-    # zero_division=0: where() picks 0 for 0/0 without ever reading the data.
-    return torch.where(denominator > 0, numerator / denominator, 0.0)
+    # zero_division=0 for counts (never negative): x / 0 is NaN or inf, mapped to 0 in place,
+    # without reading the data; two operations where a mask and a choice take three.
+    return (numerator / denominator).nan_to_num_(0.0, 0.0)
 
 
 def confusion_score(
@@ -223,9 +225,8 @@ def confusion_score(
     """
     counts = counts.to(torch.float64)
     # Leading dimensions are batches of counts: a reader reduces many steps' counts at once.
-    predicted = counts[..., PREDICTED, :]
-    support = counts[..., SUPPORT, :]
-    tp = counts[..., TRUE_POSITIVE, :]
+    rows = counts.unbind(-2)  # one operation for the three rows
+    predicted, support, tp = rows[PREDICTED], rows[SUPPORT], rows[TRUE_POSITIVE]
     if kind == "precision":
         numerator, denominator = tp, predicted
     elif kind == "recall":
