@@ -554,6 +554,19 @@ def test_simplex_check_reads_nothing_and_resumes() -> None:
         resumed.compute()
 
 
+def test_simplex_bounds_in_a_checkpoint_are_distances_from_one() -> None:
+    """What a checkpoint keeps of the simplex check is each row's distance from summing to 1:
+    a state saved by an earlier release loads with the meaning it was saved with."""
+    metric = AurocMetric.multiclass()
+    rows = torch.tensor([[0.5, 0.503], [0.2, 0.8], [0.1, 0.897]])
+    metric.update(AurocInput(rows, torch.tensor([0, 1, 1])), META)
+    bounds = [float(bound) for bound in metric.state_dict()["checks"]["bounds"]["bounds"]]
+    low, high = bounds[-2:]  # after the scores' and the targets' bounds
+    assert low == pytest.approx(0.0, abs=1e-6)
+    assert high == pytest.approx(0.003, abs=1e-6)
+    assert metric.compute().formatted  # within the tolerance: no error
+
+
 # Ranking with one class present
 
 

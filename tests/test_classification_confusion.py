@@ -386,3 +386,17 @@ def test_best_classes_are_torch_argmax(
         got = best_classes(rows)
         assert got.dtype == torch.long
         assert torch.equal(got, rows.argmax(dim=-1))
+
+
+def test_values_handed_out_are_the_callers_to_change() -> None:
+    """Per-class values read twice (the epoch's reductions are kept for the texts that ask
+    next) are each the reader's own list: changing one changes nothing kept."""
+    metric = PrecisionMetric.multiclass(reduction="none")
+    scores = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.6, 0.3, 0.1]])
+    metric.update(ConfusionStatsInput(scores, torch.tensor([0, 1, 0])), META)
+    metric.update(ConfusionStatsInput(scores, torch.tensor([1, 1, 0])), META)
+    first = metric.per_class()
+    want = list(first)
+    first[0] = 123.0
+    assert metric.per_class() == pytest.approx(want, nan_ok=True)
+    assert "123" not in metric.compute().formatted

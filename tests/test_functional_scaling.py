@@ -150,6 +150,12 @@ def test_binned_counts_of_class_indices_equal_those_of_their_mask(
     got = binned_counts(torch.from_numpy(scores), classes, bins)
     assert got.dtype == torch.long
     np.testing.assert_array_equal(got.numpy(), want.numpy())
+    # Classes given as floats are compared as the mask compares them: as integers.
+    as_floats = binned_counts(torch.from_numpy(scores), classes.double() - 0.5, bins)
+    float_mask = one_vs_rest(torch.from_numpy(scores), classes.double() - 0.5, "multiclass")
+    np.testing.assert_array_equal(
+        as_floats.numpy(), binned_counts(torch.from_numpy(scores), float_mask, bins).numpy()
+    )
     np.testing.assert_array_equal(want.numpy(), _reference_counts(scores, mask.numpy(), bins))
 
 
@@ -280,3 +286,30 @@ def test_an_epochs_scores_are_activated_a_tile_at_a_time(monkeypatch: pytest.Mon
     joined = torch.cat(rows).softmax(dim=1)
     want, _, _ = ranking_scores(joined, one_vs_rest(joined, targets, "multiclass"))
     assert value == pytest.approx(float(want[~want.isnan()].mean()), abs=1e-12)
+
+
+def test_a_sigmoid_applied_by_tiles_gives_the_joined_scores_ties() -> None:
+    """An elementwise activation gives each score the value it has on the joined scores
+    (tiles start whole vector lengths in), so that ties between equal logits stay ties,
+    however the epoch was batched."""
+    generator = torch.Generator().manual_seed(1)
+    logits = torch.randn(30_000, 3, generator=generator).round(decimals=2)
+    targets = (torch.rand(30_000, 3, generator=generator) < 0.4).long()
+    want = ranking_scores(logits.sigmoid(), targets)
+    for sizes in ([30_000], [15_000, 15_000], [1000] * 29 + [1000], [7, 29_993]):
+        rows = list(torch.split(logits, sizes))
+        got = rows_ranking_scores(rows, targets, "multilabel", torch.sigmoid)
+        for value, expected in zip(got, want, strict=True):
+            np.testing.assert_array_equal(value.numpy(), expected.numpy())
+
+
+def test_an_activation_that_widens_is_ranked_in_its_own_precision() -> None:
+    scores, targets = torch.tensor([20.0, 21.0, 22.0, 23.0]), torch.tensor([0, 1, 0, 1])
+
+    def widened(rows: torch.Tensor) -> torch.Tensor:
+        return rows.double().sigmoid()  # distinct in float64, all 1.0 in float32
+
+    want = ranking_scores(widened(scores), targets)
+    got = rows_ranking_scores([scores], targets, "binary", widened)
+    for value, expected in zip(got, want, strict=True):
+        np.testing.assert_array_equal(value.numpy(), expected.numpy())

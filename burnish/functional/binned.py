@@ -56,9 +56,10 @@ def _binned_by_class(scores: torch.Tensor, classes: torch.Tensor, bins: int) -> 
     column moved to the positives."""
     items, columns = scores.shape
     histogram = _binned_groups(scores, None, bins)
+    classes = classes.long()  # as a mask of them compares them
     valid = (classes >= 0) & (classes < columns)
     rows = torch.arange(items)[valid]
-    chosen = classes[valid].long()
+    chosen = classes[valid]
     place = chosen * bins + _bins_of(scores[rows, chosen], bins).long()
     flat = histogram.view(2, -1)
     moved = torch.ones_like(place)

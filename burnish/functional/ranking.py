@@ -194,10 +194,12 @@ def _column_major(rows: Sequence[torch.Tensor], activate: Activation | None) -> 
     and a plain transpose of a wide matrix reads a cache line for every score. Half precision
     widens exactly to float32; other types are ranked as float64."""
     items, columns = sum(part.shape[0] for part in rows), rows[0].shape[1]
-    narrow = all(part.dtype in _NARROW for part in rows)
+    # The activation's type, from one row: it may widen (float32 scores to float64).
+    kinds = {part.dtype for part in rows} if activate is None else {activate(rows[0][:1]).dtype}
+    narrow = kinds <= set(_NARROW)
     ordered = _np.uint32 if narrow else _np.float64
     result = _np.empty((columns, items), dtype=ordered)
-    step = max(1, TILE // max(1, columns))
+    step = _ALIGNED * max(1, TILE // (_ALIGNED * max(1, columns)))
     tile = _np.empty((min(step, items), columns), dtype=ordered)
     first = 0
     for read in _tiles(rows, step):
@@ -209,22 +211,30 @@ def _column_major(rows: Sequence[torch.Tensor], activate: Activation | None) -> 
     return result
 
 
+_ALIGNED = 64
+"""Rows in a tile are a multiple of this: each tile starts a whole number of vector lengths
+into the joined scores, so an elementwise activation (a sigmoid) takes each score through the
+same vectorised or scalar path, and gives the same value, as on the joined scores (a tile's
+last few values would otherwise go through the scalar path, one unit in the last place apart,
+and split ties)."""
+
+
 def _tiles(rows: Sequence[torch.Tensor], step: int) -> Iterator[torch.Tensor]:
-    """The rows in tiles of at most ``step`` rows: blocks of more cut, smaller consecutive
+    """The rows in tiles of ``step`` rows (the last one fewer): larger blocks cut, smaller
     ones joined (each tile costs a few operations: an epoch's small batches would otherwise
     cost more in them than in their scores)."""
     joined: list[torch.Tensor] = []
     count = 0
     for block in rows:
         part = block.detach()
-        if joined and count + part.shape[0] > step:
-            yield torch.cat(joined) if len(joined) > 1 else joined[0]
-            joined, count = [], 0
-        if part.shape[0] >= step:
-            yield from torch.split(part, step)
-        else:
-            joined.append(part)
-            count += part.shape[0]
+        while part.shape[0]:
+            taken = part[: step - count]
+            joined.append(taken)
+            count += taken.shape[0]
+            part = part[taken.shape[0] :]
+            if count == step:
+                yield torch.cat(joined) if len(joined) > 1 else joined[0]
+                joined, count = [], 0
     if joined:
         yield torch.cat(joined) if len(joined) > 1 else joined[0]
 

@@ -200,12 +200,7 @@ class TaskChecks:
             )
             guards.append(
                 RangeGuard(
-                    metric,
-                    "scores",
-                    1.0 - SIMPLEX_TOLERANCE,
-                    1.0 + SIMPLEX_TOLERANCE,
-                    expected,
-                    observed="row sums",
+                    metric, "scores", 0.0, SIMPLEX_TOLERANCE, expected, observed="|1 - row sum|"
                 )
             )
         self.bounds = GuardBounds(guards)
@@ -338,9 +333,9 @@ class TaskChecks:
 
 
 def _simplex_bounds(scores: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The smallest and largest of the rows' sums."""
+    """The smallest and largest distance of a row's sum from 1 (what checkpoints keep)."""
     # Half precision summed in float32: its own rounding would be taken for the scores'.
-    return tuple(torch.aminmax(widen(detached(scores)).sum(dim=1)))
+    return tuple(torch.aminmax((widen(detached(scores)).sum(dim=1) - 1.0).abs()))
 
 
 def check_top_k(metric: str, top_k: int, scores: torch.Tensor) -> None:

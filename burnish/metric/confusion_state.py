@@ -222,7 +222,8 @@ class ConfusionStatsState:
                 recent.clear()
             for i, values in zip(missing, reduced, strict=True):
                 found[i] = recent[keys[i]] = values
-        return cast("list[list[float]]", found)
+        # Lists of their own: a caller may change what it is given, never what is kept.
+        return [list(cast("list[float]", values)) for values in found]
 
     def _render(
         self, shape: torch.Size, host: Sequence[list[float]], *, shown: bool = False
