@@ -256,7 +256,7 @@ class ConfusionStatsState:
     def epoch_values(self) -> list[float]:
         """The epoch's reduced values: one number, or one per class (NaN: not in the label set)."""
         counts, batch = self._counts, self._batch
-        if counts is None or batch is None or batch.shape != counts.shape:
+        if counts is None or batch is None:
             return self._read(counts)
         # The last batch's counts read and reduced with the epoch's: its step's texts, read
         # next, ask for both.

@@ -39,12 +39,13 @@ class PredictionAccumulator:
 
     def gather(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """All scores and targets so far, concatenated (once: later calls reuse the result)."""
-        if not self._scores:
+        kept = self.batches()
+        if kept is None:
             return None
-        if len(self._scores) > 1:
-            self._scores = [torch.cat(self._scores)]
-            self._targets = [torch.cat(self._targets)]
-        return self._scores[0], self._targets[0]
+        scores, targets = kept
+        if len(scores) > 1:
+            self._scores = [torch.cat(scores)]
+        return self._scores[0], targets
 
     def batches(self) -> tuple[list[torch.Tensor], torch.Tensor] | None:
         """Every batch's scores as kept (not joined: an epoch's ranking reads them in turn),
